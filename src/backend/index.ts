@@ -1,0 +1,87 @@
+/**
+ * Backend choice. `auto` prefers tfjs-node-gpu (if it loads and sees a GPU), then
+ * tfjs-node, then wasm (with portraitseg's own kernels), then cpu, and reports why.
+ * Issue #3 extends this module with our wasm gradient kernels and multi-core training.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { BackendName } from '../config/config';
+
+export interface BackendChoice {
+  /** The tfjs backend name now active ('tensorflow', 'wasm', 'cpu'). */
+  name: string;
+  /** What the user asked for. */
+  requested: BackendName;
+  /** One line saying why this backend was chosen and what was skipped. */
+  reason: string;
+}
+
+let current: BackendChoice | null = null;
+
+function tryRequire(mod: string): { ok: true } | { ok: false; error: string } {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require(mod);
+    return { ok: true };
+  } catch (e) {
+    return { ok: false, error: (e as Error).message.split('\n')[0] };
+  }
+}
+
+async function activate(name: string): Promise<boolean> {
+  try {
+    return await tf.setBackend(name);
+  } catch {
+    return false;
+  }
+}
+
+export async function useWasm(): Promise<boolean> {
+  require('@tensorflow/tfjs-backend-wasm');
+  return activate('wasm');
+}
+
+/** Selects and initialises a backend. Idempotent for the same request. */
+export async function selectBackend(requested: BackendName = 'auto', log: (line: string) => void = () => {}): Promise<BackendChoice> {
+  if (current && current.requested === requested) return current;
+  const skipped: string[] = [];
+  const attempt = async (which: Exclude<BackendName, 'auto'>): Promise<string | null> => {
+    if (which === 'tensorflow-gpu' || which === 'tensorflow') {
+      const mod = which === 'tensorflow-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
+      const r = tryRequire(mod);
+      if (!r.ok) {
+        skipped.push(`${mod} not usable (${r.error})`);
+        return null;
+      }
+      if (!(await activate('tensorflow'))) {
+        skipped.push(`${mod} loaded but the tensorflow backend did not initialise`);
+        return null;
+      }
+      return 'tensorflow';
+    }
+    if (which === 'wasm') {
+      try {
+        if (await useWasm()) return 'wasm';
+        skipped.push('wasm backend did not initialise');
+      } catch (e) {
+        skipped.push(`wasm backend failed: ${(e as Error).message}`);
+      }
+      return null;
+    }
+    return (await activate('cpu')) ? 'cpu' : null;
+  };
+  const order: Exclude<BackendName, 'auto'>[] = requested === 'auto' ? ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] : [requested];
+  for (const which of order) {
+    const name = await attempt(which);
+    if (name) {
+      const reason = requested === 'auto' ? `auto chose ${which}${skipped.length ? `; skipped: ${skipped.join('; ')}` : ''}` : `${which} as requested`;
+      current = { name, requested, reason };
+      log(`backend: ${name} (${reason})`);
+      return current;
+    }
+  }
+  throw new Error(`backend "${requested}" is not available: ${skipped.join('; ')}`);
+}
+
+export function currentBackend(): BackendChoice | null {
+  return current;
+}

@@ -1,0 +1,44 @@
+/**
+ * The portraitseg command line. Thin by design (STYLE.md §4): each command lives in
+ * src/cli/commands/<name>.ts, parses flags and calls into the library.
+ */
+import yargs from 'yargs';
+import { ConfigError } from '../config/schema';
+import { UsageError } from './common';
+import { commands } from './commands';
+
+export function buildParser(argv: string[]) {
+  let y = yargs(argv)
+    .scriptName('portraitseg')
+    .usage('$0 <command> [options]\n\nTrain, distill, evaluate and export portrait segmentation models for background blur.')
+    .option('verbose', { type: 'boolean', default: false, describe: 'print stack traces on errors' })
+    .strictCommands()
+    .strict()
+    .recommendCommands()
+    .demandCommand(1, 'Give a command, e.g. `portraitseg quickstart`. See --help.')
+    .help()
+    .alias('h', 'help')
+    .version()
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .fail((msg, err) => {
+      if (err) throw err;
+      if (msg && msg.startsWith('Did you mean')) throw new UsageError(`unknown command "${argv[0]}". ${msg}`);
+      throw new UsageError(msg);
+    });
+  for (const c of commands) y = y.command(c);
+  return y;
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const verbose = argv.includes('--verbose');
+  try {
+    await buildParser(argv).parseAsync();
+  } catch (e) {
+    const err = e as Error;
+    const known = err instanceof UsageError || err instanceof ConfigError;
+    process.stderr.write(`portraitseg: error: ${err.message}\n`);
+    if (verbose && !known) process.stderr.write(`${err.stack}\n`);
+    else if (!known) process.stderr.write('(run with --verbose for the stack trace)\n');
+    process.exitCode = known ? 2 : 1;
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * The portraitseg configuration: one typed object, layered as
+ *   defaults  <  JSON file (--config, may `extends` another)  <  --set a.b=c  <  named flags.
+ * Each section is owned by one module; its schema lives here so that the whole
+ * config is validated at start-up, before any data is read or model built.
+ */
+import { s, Schema, defaults } from './schema';
+
+export const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+/** One augmentation step: a transform name from src/augment's registry plus its parameters. */
+export interface TransformSpec {
+  name: string;
+  p?: number;
+  [param: string]: unknown;
+}
+
+export interface LossConfig {
+  bce: number;
+  dice: number;
+  lovasz: number;
+  boundary: number;
+  boundaryWidth: number;
+}
+
+export interface Config {
+  seed: number;
+  backend: BackendName;
+  threads: number;
+  data: {
+    /** Folder, list file or datasets/*.json description. */
+    path: string | null;
+    /** Separate validation set; when null a seeded `valFraction` split of `path` is used. */
+    val: string | null;
+    valFraction: number;
+    /** Unlabeled image folders (distillation). */
+    unlabeled: string[];
+    /** Background photos for background-swap augmentation. */
+    backgrounds: string | null;
+    /** Size [height, width] frames are resized to before augmentation and batching. */
+    frameSize: [number, number];
+    /** Alpha mattes: threshold at 0.5 ('binary') or keep soft. */
+    maskMode: 'binary' | 'soft';
+    strict: boolean;
+    /** On-disk cache of decoded samples; null disables it. */
+    cacheDir: string | null;
+    maxSamples: number | null;
+    prefetch: number;
+  };
+  augment: {
+    train: TransformSpec[];
+  };
+  model: {
+    name: string;
+    args: Record<string, unknown>;
+  };
+  train: {
+    /** Training length in images seen (the unit the quality bar is stated in). */
+    images: number;
+    batchSize: number;
+    /** Micro-batch size for gradient accumulation; null = automatic (whole batch if it fits). */
+    microBatch: number | null;
+    optimizer: 'adam' | 'adamw' | 'sgd';
+    lr: number;
+    minLr: number;
+    warmupImages: number;
+    weightDecay: number;
+    gradClip: number | null;
+    loss: LossConfig;
+    evalEvery: number;
+    checkpointEvery: number;
+    keep: number;
+    earlyStopPatience: number | null;
+    logEvery: number;
+  };
+  distill: {
+    /** Teacher run folder or model.json. */
+    teacher: string | null;
+    temperature: number;
+    soft: number;
+    hard: number;
+    feature: number;
+    featureMode: 'attention' | 'l2';
+    boundary: number;
+    consistency: number;
+    consistencyShift: number;
+    /** Fraction of each batch drawn from unlabeled images (when any are given). */
+    unlabeledFraction: number;
+    cacheTeacher: boolean;
+  };
+  eval: {
+    threshold: number;
+    boundaryTolerance: number;
+    worst: number;
+    stabilityShift: number;
+  };
+  /** For external (non-portraitseg) TensorFlow.js models in eval / distill. */
+  external: {
+    inputSize: [number, number] | null;
+    inputRange: '0..1' | '-1..1' | '0..255';
+    output: 'sigmoid' | 'softmax1' | 'logits';
+  };
+  export: {
+    format: 'tfjs' | 'onnx';
+    quantize: 'none' | 'float16' | 'uint8';
+    tolerance: number;
+  };
+}
+
+const transform: Schema = { kind: 'record', default: {} };
+
+export const DEFAULT_AUGMENT: TransformSpec[] = [
+  { name: 'backgroundSwap', p: 0.5 },
+  { name: 'scaleCrop', p: 0.8, minScale: 0.75, maxScale: 1.25, maxShift: 0.1 },
+  { name: 'rotate', p: 0.5, maxDegrees: 15 },
+  { name: 'flip', p: 0.5 },
+  { name: 'colorJitter', p: 0.8, brightness: 0.25, contrast: 0.25, saturation: 0.25, hue: 0.04, whiteBalance: 0.1 },
+  { name: 'cameraNoise', p: 0.3, noise: 0.04, blur: 1.0, jpeg: 0.3, lowLight: 0.2 },
+];
+
+export const CONFIG_SCHEMA: Schema = s.obj({
+  seed: s.int(42),
+  backend: s.oneOf(BACKENDS, 'auto', 'auto|tensorflow-gpu|tensorflow|wasm|cpu'),
+  threads: s.int(0, { min: 0, doc: 'worker threads for training; 0 = one per core' }),
+  data: s.obj({
+    path: s.optStr(null),
+    val: s.optStr(null),
+    valFraction: s.num(0.1, { min: 0, max: 0.9 }),
+    unlabeled: s.arr({ kind: 'string', default: '' }, []),
+    backgrounds: s.optStr(null),
+    frameSize: s.arr({ kind: 'number', default: 128, integer: true, min: 8 }, [128, 128], { minLength: 2, maxLength: 2 }),
+    maskMode: s.oneOf(['binary', 'soft'] as const, 'binary'),
+    strict: s.bool(false),
+    cacheDir: s.optStr('.cache/portraitseg'),
+    maxSamples: s.optNum(null, { integer: true, min: 1 }),
+    prefetch: s.int(4, { min: 0 }),
+  }),
+  augment: s.obj({
+    train: s.arr(transform, DEFAULT_AUGMENT),
+  }),
+  model: s.obj({
+    name: s.str('unet_teacher_s'),
+    args: s.record({}),
+  }),
+  train: s.obj({
+    images: s.int(10000, { min: 1 }),
+    batchSize: s.int(8, { min: 1 }),
+    microBatch: s.optNum(null, { integer: true, min: 1 }),
+    optimizer: s.oneOf(['adam', 'adamw', 'sgd'] as const, 'adamw'),
+    lr: s.num(3e-3, { min: 0 }),
+    minLr: s.num(1e-5, { min: 0 }),
+    warmupImages: s.int(400, { min: 0 }),
+    weightDecay: s.num(1e-4, { min: 0 }),
+    gradClip: s.optNum(5, { min: 0 }),
+    loss: s.obj({
+      bce: s.num(1, { min: 0 }),
+      dice: s.num(1, { min: 0 }),
+      lovasz: s.num(0, { min: 0 }),
+      boundary: s.num(0.5, { min: 0 }),
+      boundaryWidth: s.int(3, { min: 1 }),
+    }),
+    evalEvery: s.int(1000, { min: 1, doc: 'images between validations' }),
+    checkpointEvery: s.int(1000, { min: 1, doc: 'images between checkpoints' }),
+    keep: s.int(3, { min: 0, doc: 'older checkpoints kept besides last and best' }),
+    earlyStopPatience: s.optNum(null, { integer: true, min: 1 }),
+    logEvery: s.int(5, { min: 1, doc: 'steps between progress lines' }),
+  }),
+  distill: s.obj({
+    teacher: s.optStr(null),
+    temperature: s.num(2, { min: 0.01 }),
+    soft: s.num(1, { min: 0 }),
+    hard: s.num(0.5, { min: 0 }),
+    feature: s.num(0, { min: 0 }),
+    featureMode: s.oneOf(['attention', 'l2'] as const, 'attention'),
+    boundary: s.num(0.25, { min: 0 }),
+    consistency: s.num(0, { min: 0 }),
+    consistencyShift: s.int(4, { min: 0 }),
+    unlabeledFraction: s.num(0.5, { min: 0, max: 1 }),
+    cacheTeacher: s.bool(true),
+  }),
+  eval: s.obj({
+    threshold: s.num(0.5, { min: 0, max: 1 }),
+    boundaryTolerance: s.int(3, { min: 0 }),
+    worst: s.int(10, { min: 0 }),
+    stabilityShift: s.int(4, { min: 0 }),
+  }),
+  external: s.obj({
+    inputSize: s.optArr({ kind: 'number', default: 256, integer: true, min: 1 }, null, { minLength: 2, maxLength: 2 }),
+    inputRange: s.oneOf(['0..1', '-1..1', '0..255'] as const, '0..1'),
+    output: s.oneOf(['sigmoid', 'softmax1', 'logits'] as const, 'sigmoid'),
+  }),
+  export: s.obj({
+    format: s.oneOf(['tfjs', 'onnx'] as const, 'tfjs'),
+    quantize: s.oneOf(['none', 'float16', 'uint8'] as const, 'none'),
+    tolerance: s.num(1e-4, { min: 0 }),
+  }),
+});
+
+export function defaultConfig(): Config {
+  return defaults(CONFIG_SCHEMA) as Config;
+}

@@ -1,0 +1,142 @@
+/**
+ * Layered config resolution: defaults < JSON file (with `extends`) < --set a.b=c < named flags.
+ * Every layer is validated against CONFIG_SCHEMA; errors name the key and, for files, the file.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { CONFIG_SCHEMA, Config, defaultConfig } from './config';
+import { ConfigError, Schema, schemaAt, validate } from './schema';
+
+type Json = Record<string, unknown>;
+
+function isPlainObject(v: unknown): v is Json {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** Deep merge: objects merge key by key, everything else (arrays included) replaces. */
+export function deepMerge(base: Json, over: Json): Json {
+  const out: Json = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    out[k] = isPlainObject(v) && isPlainObject(out[k]) ? deepMerge(out[k] as Json, v) : v;
+  }
+  return out;
+}
+
+/** Reads a JSON config file, following `extends` (relative to the file) with cycle detection. */
+export function readConfigFile(file: string, seen: string[] = []): Json {
+  const abs = path.resolve(file);
+  if (seen.includes(abs)) throw new ConfigError(`${file}: "extends" cycle: ${[...seen, abs].join(' -> ')}`);
+  if (!fs.existsSync(abs)) throw new ConfigError(`config file not found: ${file}`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(abs, 'utf8'));
+  } catch (e) {
+    throw new ConfigError(`${file}: not valid JSON: ${(e as Error).message}`);
+  }
+  if (!isPlainObject(raw)) throw new ConfigError(`${file}: the top level must be a JSON object`);
+  const { extends: parent, ...rest } = raw as Json & { extends?: unknown };
+  let base: Json = {};
+  if (parent !== undefined) {
+    if (typeof parent !== 'string') throw new ConfigError(`${file}: "extends" must be a path string`);
+    base = readConfigFile(path.resolve(path.dirname(abs), parent), [...seen, abs]);
+  }
+  // Validate this file's own keys early so the error names the file that holds them.
+  try {
+    validate(CONFIG_SCHEMA, deepMerge(base, rest));
+  } catch (e) {
+    if (e instanceof ConfigError) throw new ConfigError(`${file}: ${e.message}`);
+    throw e;
+  }
+  return deepMerge(base, rest);
+}
+
+/** Parses the value of `--set key=value` according to the schema type at `key`. */
+export function parseSetValue(schema: Schema, key: string, raw: string): unknown {
+  switch (schema.kind) {
+    case 'number': {
+      if (raw === 'null' && schema.nullable) return null;
+      const n = Number(raw);
+      if (raw.trim() === '' || Number.isNaN(n)) throw new ConfigError(`${key}: expected a number, got "${raw}"`);
+      return n;
+    }
+    case 'boolean':
+      if (raw === 'true') return true;
+      if (raw === 'false') return false;
+      throw new ConfigError(`${key}: expected true or false, got "${raw}"`);
+    case 'string':
+    case 'enum':
+      if (raw === 'null' && schema.nullable) return null;
+      return raw;
+    default:
+      try {
+        return JSON.parse(raw);
+      } catch {
+        // Comma lists for arrays of scalars: --set data.frameSize=256,256
+        if (schema.kind === 'array') return raw.split(',').map((x) => (x.trim() !== '' && !Number.isNaN(Number(x)) ? Number(x) : x));
+        throw new ConfigError(`${key}: expected JSON, got "${raw}"`);
+      }
+  }
+}
+
+function setPath(obj: Json, key: string, value: unknown): void {
+  const parts = key.split('.');
+  let cur = obj;
+  for (const p of parts.slice(0, -1)) {
+    if (!isPlainObject(cur[p])) cur[p] = {};
+    cur = cur[p] as Json;
+  }
+  cur[parts[parts.length - 1]] = value;
+}
+
+export interface ConfigSources {
+  /** --config FILE */
+  file?: string | null;
+  /** --set a.b=c (repeatable) */
+  set?: string[];
+  /** Named flags already mapped to dotted keys, e.g. {'data.path': '...'}; undefined values are skipped. */
+  flags?: Record<string, unknown>;
+  /** A base to start from instead of the defaults (e.g. a resumed run's config). */
+  base?: Json;
+}
+
+export function resolveConfig(src: ConfigSources = {}): Config {
+  let merged: Json = (src.base ?? (defaultConfig() as unknown as Json));
+  if (src.file) merged = deepMerge(merged, readConfigFile(src.file));
+  const overrides: Json = {};
+  for (const item of src.set ?? []) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new ConfigError(`--set ${item}: expected key=value, e.g. --set train.lr=0.001`);
+    const key = item.slice(0, eq).trim();
+    const schema = schemaAt(CONFIG_SCHEMA, key);
+    setPath(overrides, key, parseSetValue(schema, key, item.slice(eq + 1)));
+  }
+  for (const [key, value] of Object.entries(src.flags ?? {})) {
+    if (value === undefined) continue;
+    schemaAt(CONFIG_SCHEMA, key);
+    setPath(overrides, key, value);
+  }
+  merged = deepMerge(merged, overrides);
+  const cfg = validate(CONFIG_SCHEMA, merged) as Config;
+  checkCrossFields(cfg);
+  return cfg;
+}
+
+/** Rules that involve several keys (STYLE.md §3). Model-specific rules live with the model registry. */
+export function checkCrossFields(cfg: Config): void {
+  if (cfg.train.microBatch !== null && cfg.train.microBatch > cfg.train.batchSize) {
+    throw new ConfigError(`train.microBatch (${cfg.train.microBatch}) must not exceed train.batchSize (${cfg.train.batchSize})`);
+  }
+  if (cfg.train.minLr > cfg.train.lr) throw new ConfigError(`train.minLr (${cfg.train.minLr}) must not exceed train.lr (${cfg.train.lr})`);
+  const l = cfg.train.loss;
+  if (l.bce + l.dice + l.lovasz + l.boundary <= 0) throw new ConfigError('train.loss: at least one of bce, dice, lovasz, boundary must be > 0');
+}
+
+/** Writes the resolved config into a run folder (atomically). */
+export function saveConfig(cfg: Config, dir: string, name = 'config.json'): string {
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, name);
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, JSON.stringify(cfg, null, 2) + '\n');
+  fs.renameSync(tmp, file);
+  return file;
+}

@@ -1,0 +1,74 @@
+import { strict as assert } from 'assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { defaultConfig } from '../../src/config/config';
+import { resolveConfig, saveConfig } from '../../src/config/load';
+import { ConfigError } from '../../src/config/schema';
+
+function tmpdir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'pseg-config-'));
+}
+
+describe('config', () => {
+  it('defaults validate and round-trip through resolveConfig', () => {
+    assert.deepEqual(resolveConfig({}), defaultConfig());
+  });
+
+  it('layers file < --set < flags, with extends', () => {
+    const dir = tmpdir();
+    fs.writeFileSync(path.join(dir, 'base.json'), JSON.stringify({ train: { lr: 0.01, batchSize: 4 }, seed: 1 }));
+    fs.writeFileSync(path.join(dir, 'child.json'), JSON.stringify({ extends: './base.json', train: { batchSize: 16 } }));
+    const cfg = resolveConfig({ file: path.join(dir, 'child.json'), set: ['train.lr=0.5', 'data.frameSize=256,192'], flags: { seed: 7, 'data.path': 'x' } });
+    assert.equal(cfg.train.batchSize, 16);
+    assert.equal(cfg.train.lr, 0.5);
+    assert.equal(cfg.seed, 7);
+    assert.deepEqual(cfg.data.frameSize, [256, 192]);
+    assert.equal(cfg.data.path, 'x');
+    assert.equal(cfg.train.optimizer, defaultConfig().train.optimizer);
+  });
+
+  it('unknown keys are errors naming the dotted path with a suggestion', () => {
+    assert.throws(() => resolveConfig({ set: ['train.lrr=1'] }), (e: Error) => e instanceof ConfigError && /train\.lrr: unknown config key \(did you mean "lr"\?\)/.test(e.message));
+    const dir = tmpdir();
+    const f = path.join(dir, 'bad.json');
+    fs.writeFileSync(f, JSON.stringify({ data: { frameSiz: [1, 2] } }));
+    assert.throws(() => resolveConfig({ file: f }), /bad\.json: data\.frameSiz: unknown config key \(did you mean "frameSize"\?\)/);
+  });
+
+  it('wrong types and ranges name the key', () => {
+    assert.throws(() => resolveConfig({ set: ['train.lr=fast'] }), /train\.lr: expected a number, got "fast"/);
+    assert.throws(() => resolveConfig({ flags: { 'train.batchSize': 0 } }), /train\.batchSize: must be >= 1, got 0/);
+    assert.throws(() => resolveConfig({ flags: { backend: 'gpu' } }), /backend: expected one of auto\|tensorflow-gpu\|tensorflow\|wasm\|cpu, got "gpu"/);
+    assert.throws(() => resolveConfig({ flags: { 'data.frameSize': [1, 2, 3] } }), /data\.frameSize: takes at most 2 items, got 3/);
+    assert.throws(() => resolveConfig({ flags: { 'train.batchSize': 2.5 } }), /train\.batchSize: expected an integer, got 2\.5/);
+  });
+
+  it('cross-field rules are checked at start', () => {
+    assert.throws(() => resolveConfig({ flags: { 'train.batchSize': 4, 'train.microBatch': 8 } }), /train\.microBatch \(8\) must not exceed train\.batchSize \(4\)/);
+  });
+
+  it('bad files: missing, invalid JSON, extends cycle', () => {
+    const dir = tmpdir();
+    assert.throws(() => resolveConfig({ file: path.join(dir, 'nope.json') }), /config file not found: .*nope\.json/);
+    fs.writeFileSync(path.join(dir, 'broken.json'), '{ "seed": ');
+    assert.throws(() => resolveConfig({ file: path.join(dir, 'broken.json') }), /broken\.json: not valid JSON/);
+    fs.writeFileSync(path.join(dir, 'a.json'), JSON.stringify({ extends: './b.json' }));
+    fs.writeFileSync(path.join(dir, 'b.json'), JSON.stringify({ extends: './a.json' }));
+    assert.throws(() => resolveConfig({ file: path.join(dir, 'a.json') }), /"extends" cycle/);
+  });
+
+  it('saveConfig writes the resolved config atomically and it reloads identically', () => {
+    const dir = tmpdir();
+    const cfg = resolveConfig({ set: ['train.lr=0.002'] });
+    const file = saveConfig(cfg, dir);
+    assert.deepEqual(fs.readdirSync(dir), ['config.json']);
+    assert.deepEqual(resolveConfig({ file }), cfg);
+  });
+
+  it('every shipped configs/*.json validates', () => {
+    const files = fs.readdirSync(path.join(__dirname, '../../configs')).filter((f) => f.endsWith('.json'));
+    assert.ok(files.length > 0, 'expected at least one config in configs/');
+    for (const f of files) resolveConfig({ file: path.join(__dirname, '../../configs', f) });
+  });
+});
