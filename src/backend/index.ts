@@ -5,6 +5,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendName } from '../config/config';
+import { registerWasmTrainingKernels } from './wasm-kernels';
+
+export { registerWasmTrainingKernels, unregisterWasmTrainingKernels, wasmTrainingKernelsRegistered } from './wasm-kernels';
 
 export interface BackendChoice {
   /** The tfjs backend name now active ('tensorflow', 'wasm', 'cpu'). */
@@ -35,14 +38,17 @@ async function activate(name: string): Promise<boolean> {
   }
 }
 
+/** Activates the wasm backend with portraitseg's training kernels registered. */
 export async function useWasm(): Promise<boolean> {
   require('@tensorflow/tfjs-backend-wasm');
+  registerWasmTrainingKernels();
   return activate('wasm');
 }
 
 /** Selects and initialises a backend. Idempotent for the same request. */
 export async function selectBackend(requested: BackendName = 'auto', log: (line: string) => void = () => {}): Promise<BackendChoice> {
-  if (current && current.requested === requested) return current;
+  // Another caller (a test, a library user) may have switched with tf.setBackend since.
+  if (current && current.requested === requested && tf.getBackend() === current.name) return current;
   const skipped: string[] = [];
   const attempt = async (which: Exclude<BackendName, 'auto'>): Promise<string | null> => {
     if (which === 'tensorflow-gpu' || which === 'tensorflow') {
