@@ -1,0 +1,165 @@
+/**
+ * The mask filter: a trainable deep guided filter.
+ *
+ * Wu, Zheng, Zhang, Huang, "Fast End-to-End Trainable Guided Filter", CVPR 2018
+ * (building on He, Sun, Tang, "Guided Image Filtering", ECCV 2010 / TPAMI 2013, and
+ * He & Sun, "Fast Guided Filter", 2015).
+ *
+ * The CNN predicts a low-resolution mask p_l. A small learned guidance net g (1x1 convs,
+ * shared weights) turns the low-res frame and the full-res frame into guidance maps
+ * I_l = g(frame_l), I_h = g(frame_h). At low resolution, in every (2r+1)^2 window:
+ *   A = cov(I_l, p_l) / (var(I_l) + eps),   b = mean(p_l) - A * mean(I_l)
+ * A and b are box-averaged, bilinearly upsampled to full resolution and applied to the
+ * full-resolution guide: q = mean(A)_up * I_h + mean(b)_up. Edges present in the frame but
+ * lost in the low-res mask come back at full resolution, for a few ops per pixel.
+ *
+ * We filter the *logits*, not probabilities: logits are unbounded, so the local affine
+ * model q = A*I + b never needs clipping (filtering probabilities would need a clamp before
+ * converting back to logits, which kills gradients where the mask is confident), and the
+ * output already is what the model contract asks for (logits). The sigmoid applied by the
+ * caller then turns a smooth logit ramp that follows the guide's edge into a sharp mask.
+ *
+ * Box filters are avgPool(k=2r+1, stride 1, 'same') divided by avgPool of ones, i.e. the
+ * mean over the valid pixels of each window, whatever the backend does with padding.
+ * avgPool, its gradient (AvgPoolGrad), matMul and ResizeBilinear(Grad) exist on cpu and
+ * wasm, so the layer trains on both. eps = exp(logEps) is trainable (positive by design).
+ */
+import * as tf from '@tensorflow/tfjs';
+
+type Shape = (number | null)[];
+type LayerArgs = ConstructorParameters<typeof tf.layers.Layer>[0];
+
+/** Mean over the valid pixels of each (2r+1)^2 window. x: [B,h,w,C]. */
+export function boxMean(x: tf.Tensor4D, r: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const k = 2 * r + 1;
+    const [, h, w] = x.shape;
+    const count = tf.avgPool(tf.ones([1, h, w, 1]) as tf.Tensor4D, k, 1, 'same');
+    return tf.avgPool(x, k, 1, 'same').div(count) as tf.Tensor4D;
+  });
+}
+
+/**
+ * The guided-filter math on given guides (no learned parts).
+ * p: [B,h,w,1] low-res input to filter; guideLow: [B,h,w,1]; guideHigh: [B,H,W,1].
+ * Returns q: [B,H,W,1].
+ */
+export function guidedUpsample(
+  p: tf.Tensor4D,
+  guideLow: tf.Tensor4D,
+  guideHigh: tf.Tensor4D,
+  radius: number,
+  eps: number | tf.Tensor,
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const meanI = boxMean(guideLow, radius);
+    const meanP = boxMean(p, radius);
+    const covIP = boxMean(guideLow.mul(p) as tf.Tensor4D, radius).sub(meanI.mul(meanP));
+    const varI = boxMean(guideLow.square() as tf.Tensor4D, radius).sub(meanI.square());
+    const a = covIP.div(varI.add(eps)) as tf.Tensor4D;
+    const b = meanP.sub(a.mul(meanI)) as tf.Tensor4D;
+    let meanA = boxMean(a, radius);
+    let meanB = boxMean(b, radius);
+    const [, H, W] = guideHigh.shape;
+    if (meanA.shape[1] !== H || meanA.shape[2] !== W) {
+      meanA = tf.image.resizeBilinear(meanA, [H, W]);
+      meanB = tf.image.resizeBilinear(meanB, [H, W]);
+    }
+    return meanA.mul(guideHigh).add(meanB) as tf.Tensor4D;
+  });
+}
+
+export interface GuidedFilterArgs {
+  /** Box radius at low resolution (window 2r+1). */
+  radius: number;
+  /** Initial eps (regularises var(I)). */
+  eps: number;
+  /** Hidden channels of the 1x1 guidance net. */
+  channels: number;
+  trainableEps?: boolean;
+  seed?: number;
+}
+
+/**
+ * inputs: [logitsLow [B,h,w,1], frameLow [B,h,w,3] (0..1), frameHigh [B,H,W,3] (0..1)]
+ * output: logits [B,H,W,1].
+ * Weights: guide_w1 [3,c], guide_b1 [c], guide_w2 [c,1], guide_b2 [1], log_eps [1].
+ */
+export class GuidedFilter extends tf.layers.Layer {
+  static className = 'GuidedFilter';
+  readonly radius: number;
+  readonly epsInit: number;
+  readonly channels: number;
+  readonly trainableEps: boolean;
+  readonly seed: number | undefined;
+  private w1!: tf.LayerVariable;
+  private b1!: tf.LayerVariable;
+  private w2!: tf.LayerVariable;
+  private b2!: tf.LayerVariable;
+  private logEps!: tf.LayerVariable;
+
+  constructor(args: LayerArgs & GuidedFilterArgs) {
+    super(args);
+    if (!Number.isInteger(args.radius) || args.radius < 1) throw new Error(`GuidedFilter: radius must be an integer >= 1, got ${args.radius}`);
+    if (!(args.eps > 0)) throw new Error(`GuidedFilter: eps must be > 0, got ${args.eps}`);
+    if (!Number.isInteger(args.channels) || args.channels < 1) throw new Error(`GuidedFilter: channels must be an integer >= 1, got ${args.channels}`);
+    this.radius = args.radius;
+    this.epsInit = args.eps;
+    this.channels = args.channels;
+    this.trainableEps = args.trainableEps ?? true;
+    this.seed = args.seed;
+  }
+
+  build(): void {
+    const c = this.channels;
+    const s = this.seed;
+    const init = (k: number) => tf.initializers.glorotUniform({ seed: s === undefined ? undefined : s + k });
+    this.w1 = this.addWeight('guide_w1', [3, c], 'float32', init(1));
+    this.b1 = this.addWeight('guide_b1', [c], 'float32', tf.initializers.zeros());
+    this.w2 = this.addWeight('guide_w2', [c, 1], 'float32', init(2));
+    this.b2 = this.addWeight('guide_b2', [1], 'float32', tf.initializers.zeros());
+    this.logEps = this.addWeight('log_eps', [1], 'float32', tf.initializers.constant({ value: Math.log(this.epsInit) }), undefined, this.trainableEps);
+    this.built = true;
+  }
+
+  /**
+   * Guidance map: luminance plus a learned 1x1 net (3 -> c -> 1, LeakyReLU 0.2), so the
+   * filter starts as the classic gray-guide guided filter and learns a better guide.
+   * Written as matMul on [N,3] rows (not conv2d) so its gradient needs no conv-filter kernel.
+   */
+  guide(frame: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => {
+      const [b, h, w] = frame.shape;
+      const rows = frame.reshape([-1, 3]) as tf.Tensor2D;
+      const luma = rows.matMul(tf.tensor2d([0.299, 0.587, 0.114], [3, 1]));
+      const hidden = tf.leakyRelu(rows.matMul(this.w1.read() as tf.Tensor2D).add(this.b1.read()), 0.2) as tf.Tensor2D;
+      const learned = hidden.matMul(this.w2.read() as tf.Tensor2D).add(this.b2.read());
+      return luma.add(learned).reshape([b, h, w, 1]) as tf.Tensor4D;
+    });
+  }
+
+  computeOutputShape(inputShape: Shape | Shape[]): Shape {
+    const [p, , high] = inputShape as Shape[];
+    return [p[0], high[1], high[2], 1];
+  }
+
+  call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const [p, frameLow, frameHigh] = inputs as tf.Tensor4D[];
+      const eps = this.logEps.read().exp();
+      return guidedUpsample(p, this.guide(frameLow), this.guide(frameHigh), this.radius, eps);
+    });
+  }
+
+  getConfig(): tf.serialization.ConfigDict {
+    const cfg: tf.serialization.ConfigDict = {
+      ...super.getConfig(),
+      radius: this.radius,
+      eps: this.epsInit,
+      channels: this.channels,
+      trainableEps: this.trainableEps,
+    };
+    if (this.seed !== undefined) cfg.seed = this.seed;
+    return cfg;
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * The model registry: every named model, listed explicitly (no registration by import
+ * side effect). `createModel(name, args, {seed})` builds a model that follows the contract
+ * in src/models/types.ts and returns it with its ModelMeta.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { ConfigError, didYouMean } from '../config/schema';
+import { ContractArgs, Init, SymbolicTensor, wrapContract } from './common';
+import { registerCustomLayers } from './layers';
+import { buildMobileNet, MNV2_M_DEFAULTS, MNV2_S_DEFAULTS, MNV2_XS_DEFAULTS } from './mobilenet';
+import { ModelMeta } from './types';
+import { buildUnet, UNET_M_DEFAULTS, UNET_S_DEFAULTS } from './unet';
+
+type Built = { args: ContractArgs; body: (x: SymbolicTensor) => SymbolicTensor; init: Init; stride: number };
+
+interface Entry {
+  name: string;
+  family: ModelMeta['family'];
+  description: string;
+  defaultArgs: Record<string, unknown>;
+  build: (name: string, args: Record<string, unknown> | undefined, seed: number | undefined) => Built;
+}
+
+const unet = (defaults: typeof UNET_S_DEFAULTS) => (name: string, a: Record<string, unknown> | undefined, seed: number | undefined) =>
+  buildUnet(name, defaults, a, seed);
+const mnv2 = (defaults: typeof MNV2_S_DEFAULTS) => (name: string, a: Record<string, unknown> | undefined, seed: number | undefined) =>
+  buildMobileNet(name, defaults, a, seed);
+
+const ENTRIES: Entry[] = [
+  {
+    name: 'unet_teacher_s',
+    family: 'teacher',
+    description: 'U-Net + pyramid pooling, widths 16-128 (default teacher)',
+    defaultArgs: { ...UNET_S_DEFAULTS },
+    build: unet(UNET_S_DEFAULTS),
+  },
+  {
+    name: 'unet_teacher_s_dgf',
+    family: 'teacher',
+    description: 'unet_teacher_s with the deep guided filter (net 128, frames 256)',
+    defaultArgs: { ...UNET_S_DEFAULTS, maskFilter: true },
+    build: unet({ ...UNET_S_DEFAULTS, maskFilter: true }),
+  },
+  {
+    name: 'unet_teacher_m',
+    family: 'teacher',
+    description: 'U-Net + pyramid pooling, widths 24-256 (larger teacher)',
+    defaultArgs: { ...UNET_M_DEFAULTS },
+    build: unet(UNET_M_DEFAULTS),
+  },
+  {
+    name: 'mnv2_student_xs',
+    family: 'student',
+    description: 'MobileNetV2-style student, width 0.35',
+    defaultArgs: { ...MNV2_XS_DEFAULTS },
+    build: mnv2(MNV2_XS_DEFAULTS),
+  },
+  {
+    name: 'mnv2_student_s',
+    family: 'student',
+    description: 'MobileNetV2-style student, width 0.5 (default student)',
+    defaultArgs: { ...MNV2_S_DEFAULTS },
+    build: mnv2(MNV2_S_DEFAULTS),
+  },
+  {
+    name: 'mnv2_student_s_dgf',
+    family: 'student',
+    description: 'mnv2_student_s with the deep guided filter (net 128, frames 256)',
+    defaultArgs: { ...MNV2_S_DEFAULTS, maskFilter: true },
+    build: mnv2({ ...MNV2_S_DEFAULTS, maskFilter: true }),
+  },
+  {
+    name: 'mnv2_student_m',
+    family: 'student',
+    description: 'MobileNetV2-style student, width 1.0',
+    defaultArgs: { ...MNV2_M_DEFAULTS },
+    build: mnv2(MNV2_M_DEFAULTS),
+  },
+];
+
+// duplicates would make lookups ambiguous
+{
+  const seen = new Set<string>();
+  for (const e of ENTRIES) {
+    if (seen.has(e.name)) throw new Error(`model registry: duplicate name ${e.name}`);
+    seen.add(e.name);
+  }
+}
+
+export const DEFAULT_TEACHER = 'unet_teacher_s';
+export const DEFAULT_STUDENT = 'mnv2_student_s';
+
+function clone<T>(v: T): T {
+  return JSON.parse(JSON.stringify(v)) as T;
+}
+
+export function listModels(): { name: string; family: ModelMeta['family']; description: string; defaultArgs: Record<string, unknown> }[] {
+  return ENTRIES.map((e) => ({ name: e.name, family: e.family, description: e.description, defaultArgs: clone(e.defaultArgs) }));
+}
+
+export function modelNames(): string[] {
+  return ENTRIES.map((e) => e.name);
+}
+
+function entry(name: string): Entry {
+  const e = ENTRIES.find((x) => x.name === name);
+  if (!e) {
+    const known = modelNames();
+    throw new ConfigError(`model.name: unknown model "${name}"${didYouMean(name, known)}; known models: ${known.join(', ')}`);
+  }
+  return e;
+}
+
+let cachedVersion: string | null = null;
+/** package.json version (read at run time: package.json is outside rootDir). */
+export function packageVersion(): string {
+  if (cachedVersion === null) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      cachedVersion = String(require('../../package.json').version);
+    } catch {
+      cachedVersion = '0.0.0';
+    }
+  }
+  return cachedVersion;
+}
+
+/**
+ * Resolves and validates args without building (cheap): the full args and the meta
+ * fields that do not need the model. Throws ConfigError naming `model.name` / `model.args.<key>`.
+ */
+export function resolveModelArgs(name: string, args?: Record<string, unknown>): Record<string, unknown> {
+  const e = entry(name);
+  const built = e.build(name, args, undefined);
+  return clone(built.args) as unknown as Record<string, unknown>;
+}
+
+function metaFor(e: Entry, built: Built, params: number): ModelMeta {
+  const a = built.args;
+  const scale = a.maskFilter ? a.filterScale : 1;
+  return {
+    name: e.name,
+    args: clone(a) as unknown as Record<string, unknown>,
+    family: e.family,
+    inputSize: [a.inputSize[0], a.inputSize[1]],
+    frameSize: [a.inputSize[0] * scale, a.inputSize[1] * scale],
+    mean: [...a.mean] as [number, number, number],
+    std: [...a.std] as [number, number, number],
+    output: 'logits',
+    stride: built.stride,
+    maskFilter: a.maskFilter ? { enabled: true, radius: a.filterRadius, eps: a.filterEps, scale: a.filterScale } : null,
+    params,
+    version: packageVersion(),
+  };
+}
+
+/**
+ * Builds a registered model. Same name, args and seed -> identical weights.
+ * Without a seed, tfjs' unseeded initialisers are used.
+ */
+export function createModel(name: string, args?: Record<string, unknown>, opts: { seed?: number } = {}): { model: tf.LayersModel; meta: ModelMeta } {
+  registerCustomLayers();
+  const e = entry(name);
+  const built = e.build(name, args, opts.seed);
+  const model = wrapContract(name, built.args, built.init, built.body);
+  return { model, meta: metaFor(e, built, model.countParams()) };
+}
