@@ -1,0 +1,154 @@
+/**
+ * The standard callbacks of the training loop: progress line, metrics.jsonl, checkpoints,
+ * early stopping and the loss / mIoU curves PNG.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { Callback, EvalLog, StepLog, TrainContext, TrainResult } from './loop';
+import { CheckpointManager } from './checkpoint';
+import { renderCurves } from './curves';
+
+function fmtDuration(sec: number): string {
+  if (!Number.isFinite(sec)) return '?';
+  const s = Math.round(sec);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+export function formatStepLine(ctx: TrainContext, log: StepLog): string {
+  const parts = Object.entries(log.parts)
+    .map(([k, v]) => `${k} ${v.toFixed(3)}`)
+    .join(' ');
+  const val = ctx.lastEval ? ` | val mIoU ${ctx.lastEval.miou.toFixed(3)}` : '';
+  return (
+    `step ${log.step} | ${log.imagesSeen}/${ctx.totalImages} img | ${log.imagesPerSec.toFixed(2)} img/s | ETA ${fmtDuration(log.etaSec)}` +
+    ` | loss ${log.loss.toFixed(4)}${parts ? ` (${parts})` : ''} | lr ${log.lr.toExponential(2)}${val}`
+  );
+}
+
+/** A progress line to stderr every `every` steps (and on each validation). */
+export function progressLogger(every: number, write: (line: string) => void = (l) => process.stderr.write(l + '\n')): Callback {
+  return {
+    onStepEnd(ctx, log) {
+      if (log.step % every === 0 || log.imagesSeen >= ctx.totalImages) write(formatStepLine(ctx, log));
+    },
+    onEval(_ctx, log) {
+      const extra = Object.entries(log.metrics)
+        .filter(([k]) => k !== 'miou')
+        .map(([k, v]) => `${k} ${v.toFixed(3)}`)
+        .join(' ');
+      write(`eval @ ${log.imagesSeen} img: mIoU ${log.miou.toFixed(4)}${extra ? ` (${extra})` : ''}${log.isBest ? ' (best)' : ''}`);
+    },
+    onTrainEnd(_ctx, r) {
+      write(`training ${r.stopReason === 'done' ? 'finished' : r.stopReason}: ${r.state.imagesSeen} images, ${r.state.step} steps, ${fmtDuration(r.seconds)}` + (r.state.bestScore !== null ? `, best val mIoU ${r.state.bestScore.toFixed(4)}` : ''));
+    },
+  };
+}
+
+export interface MetricsRecord {
+  kind: 'step' | 'eval';
+  step: number;
+  imagesSeen: number;
+  [k: string]: unknown;
+}
+
+/** One JSON line per logged step and per evaluation, appended to `file`. */
+export function metricsJsonl(file: string, every: number): Callback {
+  const append = (rec: MetricsRecord) => fs.appendFileSync(file, JSON.stringify(rec) + '\n');
+  return {
+    onTrainBegin() {
+      fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    },
+    onStepEnd(ctx, log) {
+      if (log.step % every === 0 || log.imagesSeen >= ctx.totalImages) {
+        append({ kind: 'step', step: log.step, imagesSeen: log.imagesSeen, loss: log.loss, parts: log.parts, lr: log.lr, gradNorm: log.gradNorm, imagesPerSec: log.imagesPerSec, elapsedSec: log.elapsedSec, time: new Date().toISOString() });
+      }
+    },
+    onEval(_ctx, log) {
+      append({ kind: 'eval', step: log.step, imagesSeen: log.imagesSeen, ...log.metrics, isBest: log.isBest, time: new Date().toISOString() });
+    },
+  };
+}
+
+/** Reads metrics.jsonl back (skips a torn last line). */
+export function readMetrics(file: string): MetricsRecord[] {
+  if (!fs.existsSync(file)) return [];
+  const out: MetricsRecord[] = [];
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      out.push(JSON.parse(line));
+    } catch {
+      /* a line cut by a crash */
+    }
+  }
+  return out;
+}
+
+/**
+ * Checkpoints every `every` images, on a new best validation, on interrupt and at the end.
+ * `config` and `extra()` are stored in state.json for --resume.
+ */
+export function checkpointer(o: { runDir: string; every: number; keep: number; config?: unknown; extra?: () => Record<string, unknown>; log?: (line: string) => void }): Callback & { manager: CheckpointManager } {
+  const manager = new CheckpointManager(o.runDir, o.keep);
+  let pendingBest = false;
+  let lastSavedStep = -1;
+  const data = (ctx: TrainContext) => ({
+    model: ctx.model,
+    meta: ctx.meta,
+    optimizer: ctx.optimizer,
+    state: { ...ctx.state },
+    config: o.config,
+    extraVars: ctx.extraVars,
+    extra: o.extra?.() ?? {},
+  });
+  const save = async (ctx: TrainContext) => {
+    const dir = await manager.save(data(ctx), { isBest: pendingBest });
+    pendingBest = false;
+    lastSavedStep = ctx.state.step;
+    return dir;
+  };
+  return {
+    manager,
+    onEval(_ctx, log: EvalLog) {
+      if (log.isBest) pendingBest = true;
+    },
+    async onStepEnd(ctx, log) {
+      const before = log.imagesSeen - ctx.batchSize;
+      if (Math.floor(log.imagesSeen / o.every) > Math.floor(before / o.every)) {
+        await save(ctx);
+      } else if (pendingBest) {
+        await manager.saveBest(data(ctx));
+        pendingBest = false;
+      }
+    },
+    async onTrainEnd(ctx, r: TrainResult) {
+      if (lastSavedStep !== ctx.state.step || pendingBest) {
+        const dir = await save(ctx);
+        if (r.stopReason === 'interrupted') o.log?.(`interrupted: checkpoint saved in ${dir}`);
+      }
+    },
+  };
+}
+
+/** Stops when validation has not improved for `patience` evaluations. */
+export function earlyStopping(patience: number, log?: (line: string) => void): Callback {
+  return {
+    onEval(ctx) {
+      if (ctx.state.evalsSinceBest >= patience) {
+        log?.(`early stop: no val mIoU improvement in ${patience} evaluation(s) (best ${ctx.state.bestScore?.toFixed(4)} at step ${ctx.state.bestStep})`);
+        ctx.requestStop('early-stop');
+      }
+    },
+  };
+}
+
+/** Redraws `file` (PNG, atomically) from metrics.jsonl on each evaluation and at the end. */
+export function curvesPlot(file: string, metricsFile: string, title = ''): Callback {
+  const draw = async () => renderCurves(readMetrics(metricsFile), file, title);
+  return {
+    onEval: draw,
+    onTrainEnd: draw,
+  };
+}

@@ -1,0 +1,342 @@
+/**
+ * The one training loop (STYLE.md §5), used by `train teacher` and `distill student`.
+ *
+ * A plain async function: pull a HostBatch, compute loss and gradients (the replaceable `step`,
+ * gradient accumulation over micro-batches), check the loss is finite, clip by global norm,
+ * apply the optimizer at the scheduled LR, then validation and callbacks (logging, checkpoints,
+ * early stop, curves). One batch per step, so `state.step` is also the loader position that
+ * `--resume` restarts the deterministic DataLoader.stream(fromBatch) at.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { HostBatch } from '../data/types';
+import type { ModelMeta } from '../models/types';
+import type { LossOutput } from './losses';
+import { clipByGlobalNorm, Optimizer, Schedule } from './optim';
+import type { TrainState } from './checkpoint';
+
+export interface LossContext {
+  model: tf.LayersModel;
+  /** [b, H, W, 3] RGB in 0..1 */
+  images: tf.Tensor4D;
+  /** [b, H, W, 1] person probability in 0..1 (zeros on unlabeled rows) */
+  masks: tf.Tensor4D;
+  /** [b] 1 = labeled row */
+  hasMask: tf.Tensor1D;
+  /** Ids of the rows (for caches keyed by sample, e.g. teacher outputs). */
+  ids: string[];
+  step: number;
+  training: true;
+}
+
+/** Runs the forward pass itself (so distillation can read features) and returns the loss. */
+export type LossFn = (ctx: LossContext) => LossOutput;
+
+export interface StepInput {
+  model: tf.LayersModel;
+  /** Variables to differentiate (model.trainableWeights, plus any extra ones). */
+  vars: tf.Variable[];
+  batch: HostBatch;
+  lossFn: LossFn;
+  /** Rows per forward/backward pass; gradients are accumulated over the micro-batches. */
+  microBatch: number;
+  step: number;
+}
+
+export interface StepOutput {
+  /** Batch loss (row-weighted mean over micro-batches). */
+  loss: number;
+  parts: Record<string, number>;
+  /** Gradients, same order as `vars`; the caller disposes them. */
+  grads: tf.Tensor[];
+}
+
+/** Computes loss and gradients for one batch. Replaceable (e.g. a data-parallel step in src/backend/parallel.ts). */
+export type TrainStep = (input: StepInput) => Promise<StepOutput>;
+
+/** Slices rows [start, start+n) of a HostBatch into tensors. */
+export function batchTensors(b: HostBatch, start = 0, n = b.size): { images: tf.Tensor4D; masks: tf.Tensor4D; hasMask: tf.Tensor1D } {
+  const px = b.height * b.width;
+  const images = tf.tensor4d(b.images.subarray(start * px * 3, (start + n) * px * 3), [n, b.height, b.width, 3]);
+  const masks = tf.tensor4d(b.masks.subarray(start * px, (start + n) * px), [n, b.height, b.width, 1]);
+  const hasMask = tf.tensor1d(Float32Array.from(b.hasMask.subarray(start, start + n)));
+  return { images, masks, hasMask };
+}
+
+/**
+ * The default step: forward + backward per micro-batch on this thread, gradients accumulated as
+ * a row-weighted mean (micro-batch k contributes n_k / B of its mean loss).
+ */
+export function makeTrainStep(): TrainStep {
+  return async ({ model, vars, batch, lossFn, microBatch, step }) => {
+    const mb = Math.max(1, Math.min(microBatch, batch.size));
+    let acc: tf.Tensor[] | null = null;
+    let loss = 0;
+    const parts: Record<string, number> = {};
+    for (let start = 0; start < batch.size; start += mb) {
+      const n = Math.min(mb, batch.size - start);
+      const w = n / batch.size;
+      const t = batchTensors(batch, start, n);
+      const kept: Record<string, tf.Scalar> = {};
+      try {
+        const { value, grads } = tf.variableGrads(() => {
+          const out = lossFn({ model, images: t.images, masks: t.masks, hasMask: t.hasMask, ids: batch.ids.slice(start, start + n), step, training: true });
+          for (const [k, v] of Object.entries(out.parts)) kept[k] = tf.keep(v);
+          return out.total;
+        }, vars);
+        loss += w * value.dataSync()[0];
+        value.dispose();
+        for (const [k, v] of Object.entries(kept)) parts[k] = (parts[k] ?? 0) + w * v.dataSync()[0];
+        const ordered = vars.map((v) => {
+          const g = grads[v.name];
+          if (!g) return tf.zerosLike(v);
+          return g;
+        });
+        if (acc === null) {
+          acc = ordered.map((g) => (w === 1 ? g : tf.tidy(() => g.mul(w))));
+          if (w !== 1) ordered.forEach((g) => g.dispose());
+        } else {
+          const prev: tf.Tensor[] = acc;
+          acc = prev.map((a, i) => tf.tidy(() => a.add(ordered[i].mul(w))));
+          prev.forEach((a) => a.dispose());
+          ordered.forEach((g) => g.dispose());
+        }
+      } finally {
+        for (const v of Object.values(kept)) v.dispose();
+        tf.dispose([t.images, t.masks, t.hasMask]);
+      }
+    }
+    return { loss, parts, grads: acc ?? [] };
+  };
+}
+
+export interface StepLog {
+  step: number;
+  imagesSeen: number;
+  loss: number;
+  parts: Record<string, number>;
+  lr: number;
+  gradNorm: number;
+  /** Images per second over the last logging window. */
+  imagesPerSec: number;
+  /** Seconds left at the current rate. */
+  etaSec: number;
+  elapsedSec: number;
+}
+
+export interface ValResult {
+  /** Score to maximise (mIoU). */
+  miou: number;
+  [metric: string]: number;
+}
+
+export interface EvalLog {
+  step: number;
+  imagesSeen: number;
+  miou: number;
+  /** Everything valFn returned (miou included). */
+  metrics: ValResult;
+  isBest: boolean;
+}
+
+export type StopReason = 'done' | 'early-stop' | 'interrupted';
+
+export interface TrainContext {
+  model: tf.LayersModel;
+  meta: ModelMeta;
+  optimizer: Optimizer;
+  extraVars: tf.Variable[];
+  state: TrainState;
+  totalImages: number;
+  batchSize: number;
+  lastStep: StepLog | null;
+  lastEval: EvalLog | null;
+  /** Set by callbacks (early stop) or the abort signal; the loop ends after the current step. */
+  stopReason: StopReason | null;
+  requestStop(reason: StopReason): void;
+}
+
+/** tfjs-layers CallbackList style hooks, awaited in list order. */
+export interface Callback {
+  onTrainBegin?(ctx: TrainContext): void | Promise<void>;
+  /** After each optimizer step (and after validation when one was due). */
+  onStepEnd?(ctx: TrainContext, log: StepLog): void | Promise<void>;
+  onEval?(ctx: TrainContext, log: EvalLog): void | Promise<void>;
+  onTrainEnd?(ctx: TrainContext, result: TrainResult): void | Promise<void>;
+}
+
+export interface TrainOptions {
+  model: tf.LayersModel;
+  meta: ModelMeta;
+  /** Batches from DataLoader.stream(startStep): one per step. */
+  batches: AsyncIterator<HostBatch>;
+  lossFn: LossFn;
+  optimizer: Optimizer;
+  schedule: Schedule;
+  /** Stop when this many images have been seen (counting from 0, not from the resume point). */
+  totalImages: number;
+  batchSize: number;
+  /** Rows per forward/backward pass; null = the whole batch. */
+  microBatch?: number | null;
+  /** Global-norm clipping; null = none. */
+  gradClip?: number | null;
+  /** State to continue from (resume); default a fresh run. */
+  startState?: TrainState;
+  /** @deprecated alias of startState.step for a fresh state with images = step * batchSize. */
+  startStep?: number;
+  callbacks?: Callback[];
+  /** Validation (mIoU on the val split), run every `evalEvery` images and at the end. */
+  valFn?: (model: tf.LayersModel) => Promise<ValResult>;
+  evalEvery?: number;
+  /** Abort (Ctrl-C): the loop stops after the current step and callbacks save a checkpoint. */
+  signal?: AbortSignal;
+  /** Replaceable step (default makeTrainStep()). */
+  step?: TrainStep;
+  /** Extra variables trained with the model (e.g. distillation adapters). */
+  extraVars?: tf.Variable[];
+  /** Clock in ms (injectable for tests). */
+  now?: () => number;
+}
+
+export interface TrainResult {
+  state: TrainState;
+  stopReason: StopReason;
+  lastStep: StepLog | null;
+  lastEval: EvalLog | null;
+  seconds: number;
+}
+
+export class NonFiniteLossError extends Error {
+  constructor(
+    message: string,
+    readonly step: number,
+  ) {
+    super(message);
+    this.name = 'NonFiniteLossError';
+  }
+}
+
+export function freshState(): TrainState {
+  return { step: 0, imagesSeen: 0, bestScore: null, bestStep: null, evalsSinceBest: 0 };
+}
+
+/** The tf.Variables behind a model's trainable weights, in model order. */
+export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
+  return model.trainableWeights.map((w) => (w as unknown as { read(): tf.Variable }).read());
+}
+
+function crossed(before: number, after: number, every: number): boolean {
+  return every > 0 && Math.floor(after / every) > Math.floor(before / every);
+}
+
+export async function train(opts: TrainOptions): Promise<TrainResult> {
+  const now = opts.now ?? (() => Date.now());
+  const step = opts.step ?? makeTrainStep();
+  const extraVars = opts.extraVars ?? [];
+  const vars = [...trainableVariables(opts.model), ...extraVars];
+  const state: TrainState = opts.startState
+    ? { ...opts.startState }
+    : { ...freshState(), step: opts.startStep ?? 0, imagesSeen: (opts.startStep ?? 0) * opts.batchSize };
+  const callbacks = opts.callbacks ?? [];
+  const ctx: TrainContext = {
+    model: opts.model,
+    meta: opts.meta,
+    optimizer: opts.optimizer,
+    extraVars,
+    state,
+    totalImages: opts.totalImages,
+    batchSize: opts.batchSize,
+    lastStep: null,
+    lastEval: null,
+    stopReason: null,
+    requestStop(reason) {
+      if (!this.stopReason) this.stopReason = reason;
+    },
+  };
+  const onAbort = () => ctx.requestStop('interrupted');
+  opts.signal?.addEventListener('abort', onAbort);
+  if (opts.signal?.aborted) onAbort();
+
+  const t0 = now();
+  const startImages = state.imagesSeen;
+  let winT = t0;
+  let winImages = state.imagesSeen;
+  let lastEvalStep = -1;
+
+  const runEval = async () => {
+    if (!opts.valFn) return;
+    const r = await opts.valFn(opts.model);
+    const isBest = state.bestScore === null || r.miou > state.bestScore;
+    if (isBest) {
+      state.bestScore = r.miou;
+      state.bestStep = state.step;
+      state.evalsSinceBest = 0;
+    } else {
+      state.evalsSinceBest += 1;
+    }
+    const log: EvalLog = { step: state.step, imagesSeen: state.imagesSeen, miou: r.miou, metrics: r, isBest };
+    ctx.lastEval = log;
+    lastEvalStep = state.step;
+    for (const c of callbacks) await c.onEval?.(ctx, log);
+  };
+
+  try {
+    for (const c of callbacks) await c.onTrainBegin?.(ctx);
+    while (state.imagesSeen < opts.totalImages && !ctx.stopReason) {
+      const next = await opts.batches.next();
+      if (next.done) break;
+      const batch = next.value;
+      const lr = opts.schedule(state.imagesSeen);
+      const out = await step({ model: opts.model, vars, batch, lossFn: opts.lossFn, microBatch: opts.microBatch ?? batch.size, step: state.step });
+      const badPart = Object.keys(out.parts).find((k) => !Number.isFinite(out.parts[k]));
+      const bad = badPart ?? (!Number.isFinite(out.loss) ? 'total' : undefined);
+      if (bad) {
+        tf.dispose(out.grads);
+        const detail = Object.entries(out.parts)
+          .map(([k, v]) => `${k} = ${v}`)
+          .join(', ');
+        throw new NonFiniteLossError(
+          `step ${state.step + 1}: loss is ${out.loss} (non-finite part: ${bad}${detail ? `; ${detail}` : ''}); stopped, the weights of the last good checkpoint are kept (try a lower train.lr)`,
+          state.step + 1,
+        );
+      }
+      const clipped = clipByGlobalNorm(out.grads, opts.gradClip ?? null);
+      if (!Number.isFinite(clipped.norm)) {
+        tf.dispose(clipped.grads);
+        throw new NonFiniteLossError(`step ${state.step + 1}: gradient norm is ${clipped.norm} (loss ${out.loss}); stopped, the weights of the last good checkpoint are kept`, state.step + 1);
+      }
+      opts.optimizer.apply(vars, clipped.grads, lr);
+      tf.dispose(clipped.grads);
+      const before = state.imagesSeen;
+      state.step += 1;
+      state.imagesSeen += batch.size;
+
+      const t = now();
+      const winSec = Math.max(1e-6, (t - winT) / 1000);
+      const rate = (state.imagesSeen - winImages) / winSec;
+      const overall = (state.imagesSeen - startImages) / Math.max(1e-6, (t - t0) / 1000);
+      winT = t;
+      winImages = state.imagesSeen;
+      const log: StepLog = {
+        step: state.step,
+        imagesSeen: state.imagesSeen,
+        loss: out.loss,
+        parts: out.parts,
+        lr,
+        gradNorm: clipped.norm,
+        imagesPerSec: rate,
+        etaSec: Math.max(0, opts.totalImages - state.imagesSeen) / Math.max(1e-9, overall),
+        elapsedSec: (t - t0) / 1000,
+      };
+      ctx.lastStep = log;
+      if (opts.valFn && crossed(before, state.imagesSeen, opts.evalEvery ?? 0)) await runEval();
+      for (const c of callbacks) await c.onStepEnd?.(ctx, log);
+    }
+    const reason: StopReason = ctx.stopReason ?? 'done';
+    if (reason !== 'interrupted' && opts.valFn && lastEvalStep !== state.step && state.step > 0) await runEval();
+    const result: TrainResult = { state, stopReason: reason, lastStep: ctx.lastStep, lastEval: ctx.lastEval, seconds: (now() - t0) / 1000 };
+    for (const c of callbacks) await c.onTrainEnd?.(ctx, result);
+    return result;
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * Segmentation losses on person logits. Every loss takes
+ *   logits  [B, H, W, 1]  (person logits)
+ *   masks   [B, H, W, 1]  (targets in 0..1)
+ *   hasMask [B]           (1 = labeled row, 0 = unlabeled: contributes nothing)
+ * and returns a scalar: the mean over labeled rows of a per-row loss (0 when no row is labeled).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { LossConfig } from '../config/config';
+
+/** Mean over labeled rows of a per-row loss `perRow` [B]. */
+export function maskedRowMean(perRow: tf.Tensor1D, hasMask: tf.Tensor1D): tf.Scalar {
+  return tf.tidy(() => {
+    const w = hasMask.toFloat();
+    return perRow.mul(w).sum().div(w.sum().maximum(1)) as tf.Scalar;
+  });
+}
+
+/**
+ * Pixel-wise binary cross-entropy with logits, numerically stable form
+ *   max(x, 0) - x*y + log(1 + exp(-|x|))
+ * [B, H, W, 1] -> [B, H, W, 1].
+ */
+export function bceWithLogitsMap(logits: tf.Tensor, targets: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => logits.relu().sub(logits.mul(targets)).add(logits.abs().neg().exp().log1p()));
+}
+
+export function bceLoss(logits: tf.Tensor4D, masks: tf.Tensor4D, hasMask: tf.Tensor1D): tf.Scalar {
+  return tf.tidy(() => maskedRowMean(bceWithLogitsMap(logits, masks).mean([1, 2, 3]) as tf.Tensor1D, hasMask));
+}
+
+/** Soft Dice (Milletari et al. 2016) on sigmoid probabilities, per row, smoothing 1. */
+export function diceLoss(logits: tf.Tensor4D, masks: tf.Tensor4D, hasMask: tf.Tensor1D, smooth = 1): tf.Scalar {
+  return tf.tidy(() => {
+    const p = logits.sigmoid();
+    const inter = p.mul(masks).sum([1, 2, 3]);
+    const denom = p.sum([1, 2, 3]).add(masks.sum([1, 2, 3]));
+    const perRow = tf.scalar(1).sub(inter.mul(2).add(smooth).div(denom.add(smooth))) as tf.Tensor1D;
+    return maskedRowMean(perRow, hasMask);
+  });
+}
+
+/**
+ * Gradient of the Lovasz extension of the Jaccard loss w.r.t. sorted errors
+ * (Berman et al., CVPR 2018, "The Lovasz-Softmax loss", Alg. 1). gtSorted: [N] in {0,1}.
+ */
+function lovaszGrad(gtSorted: tf.Tensor1D): tf.Tensor1D {
+  return tf.tidy(() => {
+    const gts = gtSorted.sum();
+    const inter = gts.sub(gtSorted.cumsum());
+    const union = gts.add(tf.scalar(1).sub(gtSorted).cumsum());
+    const jaccard = tf.scalar(1).sub(inter.div(union)) as tf.Tensor1D;
+    const n = jaccard.shape[0];
+    if (n <= 1) return jaccard;
+    const head = jaccard.slice(0, 1);
+    const diff = jaccard.slice(1).sub(jaccard.slice(0, n - 1));
+    return tf.concat([head, diff]) as tf.Tensor1D;
+  });
+}
+
+/** Binary Lovasz hinge, per image (Berman et al. 2018), averaged over labeled rows. */
+export function lovaszHingeLoss(logits: tf.Tensor4D, masks: tf.Tensor4D, hasMask: tf.Tensor1D): tf.Scalar {
+  return tf.tidy(() => {
+    const [b, h, w] = logits.shape;
+    const n = h * w;
+    const flatL = logits.reshape([b, n]);
+    const flatY = masks.reshape([b, n]).greater(0.5).toFloat();
+    const rows: tf.Scalar[] = [];
+    for (let i = 0; i < b; i++) {
+      const x = flatL.slice([i, 0], [1, n]).reshape([n]) as tf.Tensor1D;
+      const y = flatY.slice([i, 0], [1, n]).reshape([n]) as tf.Tensor1D;
+      const errors = tf.scalar(1).sub(x.mul(y.mul(2).sub(1))) as tf.Tensor1D;
+      // The permutation is piecewise constant in the logits: sort a detached copy (TopK has no
+      // gradient in tfjs, and none is needed).
+      const perm = tf.topk(tf.tensor1d(errors.dataSync() as Float32Array), n, true).indices;
+      const errSorted = tf.gather(errors, perm) as tf.Tensor1D;
+      const gtSorted = tf.gather(y, perm) as tf.Tensor1D;
+      const grad = lovaszGrad(gtSorted);
+      rows.push(errSorted.relu().mul(grad).sum() as tf.Scalar);
+    }
+    return maskedRowMean(tf.stack(rows) as tf.Tensor1D, hasMask);
+  });
+}
+
+/**
+ * Boundary band of a mask: pixels within `width` px (Chebyshev) of a person/background
+ * transition, 1 inside the band, 0 elsewhere. [B, H, W, 1] -> [B, H, W, 1]. No gradient needed.
+ */
+export function boundaryBand(masks: tf.Tensor4D, width: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const bin = masks.greater(0.5).toFloat() as tf.Tensor4D;
+    const k = 2 * width + 1;
+    const dil = tf.maxPool(bin, k, 1, 'same');
+    const ero = tf.scalar(1).sub(tf.maxPool(tf.scalar(1).sub(bin) as tf.Tensor4D, k, 1, 'same'));
+    return dil.sub(ero).greater(0.5).toFloat() as tf.Tensor4D;
+  });
+}
+
+/** BCE averaged over the boundary band of each labeled row (rows without a band contribute 0). */
+export function boundaryBceLoss(logits: tf.Tensor4D, masks: tf.Tensor4D, hasMask: tf.Tensor1D, width: number): tf.Scalar {
+  return tf.tidy(() => {
+    const band = boundaryBand(masks, width);
+    const perRow = bceWithLogitsMap(logits, masks).mul(band).sum([1, 2, 3]).div(band.sum([1, 2, 3]).maximum(1)) as tf.Tensor1D;
+    return maskedRowMean(perRow, hasMask);
+  });
+}
+
+export interface LossOutput {
+  total: tf.Scalar;
+  parts: Record<string, tf.Scalar>;
+}
+
+/** The supervised segmentation loss: weighted sum of the terms with weight > 0 (cfg.train.loss). */
+export function segmentationLoss(logits: tf.Tensor4D, masks: tf.Tensor4D, hasMask: tf.Tensor1D, cfg: LossConfig): LossOutput {
+  const parts: Record<string, tf.Scalar> = {};
+  if (cfg.bce > 0) parts.bce = bceLoss(logits, masks, hasMask);
+  if (cfg.dice > 0) parts.dice = diceLoss(logits, masks, hasMask);
+  if (cfg.lovasz > 0) parts.lovasz = lovaszHingeLoss(logits, masks, hasMask);
+  if (cfg.boundary > 0) parts.boundary = boundaryBceLoss(logits, masks, hasMask, cfg.boundaryWidth);
+  const weights: Record<string, number> = { bce: cfg.bce, dice: cfg.dice, lovasz: cfg.lovasz, boundary: cfg.boundary };
+  const total = tf.tidy(() => {
+    let t: tf.Scalar = tf.scalar(0);
+    for (const [k, v] of Object.entries(parts)) t = t.add(v.mul(weights[k]));
+    return t;
+  });
+  return { total, parts };
+}
+
+/** The teacher's loss function for the loop: forward in training mode, then segmentationLoss. */
+export function makeSegLossFn(cfg: LossConfig) {
+  return (ctx: { model: tf.LayersModel; images: tf.Tensor4D; masks: tf.Tensor4D; hasMask: tf.Tensor1D }): LossOutput => {
+    const logits = ctx.model.apply(ctx.images, { training: true }) as tf.Tensor4D;
+    return segmentationLoss(logits, ctx.masks, ctx.hasMask, cfg);
+  };
+}
