@@ -1,0 +1,153 @@
+/**
+ * Export a portraitseg model, then prove it: every export reloads what it wrote and
+ * compares it with the in-memory model on a fixed seeded input (timm's --check-forward).
+ *
+ * Parity rule: float32 exports (tfjs, onnx) must match the logits within `tolerance`
+ * (default 1e-4, config export.tolerance). Quantised tfjs exports change the weights on
+ * purpose, so they are checked on P(person) = sigmoid(logits) with a looser, stated bound
+ * (QUANTIZED_PROB_TOLERANCE); their logit difference is reported too.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import type { ModelMeta } from '../models/types';
+import { registerCustomLayers } from '../models/layers';
+import { Quantize, writeTfjs, fileHandler, META_FILE } from './tfjs';
+import { exportOnnxBytes, runOnnx, ONNX_INPUT, ONNX_OUTPUT, ONNX_OPSET } from './onnx';
+
+export { writeTfjs, fileHandler, readMeta, quantizeWeight, toHalf, META_FILE } from './tfjs';
+export type { Quantize } from './tfjs';
+export { modelToOnnx, exportOnnxBytes, runOnnx, loadOrt, UnsupportedLayerError, ONNX_INPUT, ONNX_OUTPUT, ONNX_OPSET } from './onnx';
+export { encodeModel } from './onnx-proto';
+
+export type ExportFormat = 'tfjs' | 'onnx';
+
+/** Max |P(person) difference| accepted for quantised weights (on the seeded check input). */
+export const QUANTIZED_PROB_TOLERANCE: Record<Exclude<Quantize, 'none'>, number> = { float16: 0.01, uint8: 0.05 };
+
+export interface ParityCheck {
+  format: ExportFormat;
+  quantize: Quantize;
+  /** NHWC shapes the check ran on (the frame size, and an odd size for dynamic H, W). */
+  shapes: number[][];
+  maxAbsLogits: number;
+  maxAbsProb: number;
+  /** What is compared against the tolerance. */
+  metric: 'logits' | 'probability';
+  tolerance: number;
+  ok: boolean;
+}
+
+export interface ExportOptions {
+  format: ExportFormat;
+  quantize?: Quantize;
+  out: string;
+  /** float32 logit tolerance (export.tolerance). */
+  tolerance?: number;
+  seed?: number;
+}
+
+export interface ExportResult {
+  dir: string;
+  files: string[];
+  parity: ParityCheck;
+}
+
+/** Seeded check inputs: the model's frame size, plus an odd size for formats with dynamic H, W. */
+export function parityInputs(meta: ModelMeta, seed: number): tf.Tensor4D[] {
+  const [h, w] = meta.frameSize ?? meta.inputSize;
+  return [tf.randomUniform([1, h, w, 3], 0, 1, 'float32', seed) as tf.Tensor4D, tf.randomUniform([1, h + 6, w + 10, 3], 0, 1, 'float32', seed + 1) as tf.Tensor4D];
+}
+
+function compare(ref: Float32Array, got: Float32Array): { logits: number; prob: number } {
+  if (ref.length !== got.length) throw new Error(`parity check: output sizes differ (${ref.length} vs ${got.length})`);
+  let logits = 0;
+  let prob = 0;
+  const sig = (v: number) => 1 / (1 + Math.exp(-v));
+  for (let i = 0; i < ref.length; i++) {
+    logits = Math.max(logits, Math.abs(ref[i] - got[i]));
+    prob = Math.max(prob, Math.abs(sig(ref[i]) - sig(got[i])));
+  }
+  return { logits, prob };
+}
+
+function predictData(model: tf.LayersModel, x: tf.Tensor4D): Float32Array {
+  return tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync() as Float32Array).slice();
+}
+
+/** The record written as portraitseg.json beside an export. */
+export function exportMeta(meta: ModelMeta, format: ExportFormat, quantize: Quantize, parity: ParityCheck | null): Record<string, unknown> {
+  const layout =
+    format === 'onnx'
+      ? { input: ONNX_INPUT, output: ONNX_OUTPUT, opset: ONNX_OPSET, layout: 'NHWC at the interface ([N,H,W,3] RGB 0..1 in, [N,H,W,1] logits out; N, H, W dynamic), NCHW inside' }
+      : { input: 'RGB 0..1 [N,H,W,3] (any H, W)', output: 'logits [N,H,W,1]; sigmoid gives P(person)' };
+  return { ...meta, export: { format, quantize, ...layout, parity } };
+}
+
+/**
+ * Writes `model` in `format` to `out`, reloads it and checks parity. Throws when the check
+ * fails (the files stay for inspection; the message says by how much it failed).
+ */
+export async function exportModel(model: tf.LayersModel, meta: ModelMeta, opts: ExportOptions): Promise<ExportResult> {
+  const quantize = opts.quantize ?? 'none';
+  const tolerance = opts.tolerance ?? 1e-4;
+  const seed = opts.seed ?? 1234;
+  if (opts.format === 'onnx' && quantize !== 'none') throw new Error(`--quantize ${quantize} applies to --format tfjs only (the ONNX export is float32)`);
+  fs.mkdirSync(opts.out, { recursive: true });
+  const inputs = parityInputs(meta, seed);
+  try {
+    const refs = inputs.map((x) => predictData(model, x));
+    let files: string[];
+    let worst = { logits: 0, prob: 0 };
+    const merge = (d: { logits: number; prob: number }) => (worst = { logits: Math.max(worst.logits, d.logits), prob: Math.max(worst.prob, d.prob) });
+    if (opts.format === 'tfjs') {
+      const res = await writeTfjs(model, meta, opts.out, quantize, { export: { format: 'tfjs', quantize } });
+      files = res.files;
+      registerCustomLayers();
+      const back = await tf.loadLayersModel(fileHandler(path.join(opts.out, 'model.json')));
+      try {
+        inputs.forEach((x, i) => merge(compare(refs[i], predictData(back, x))));
+      } finally {
+        back.dispose();
+      }
+    } else {
+      const bytes = exportOnnxBytes(model, { portraitseg: JSON.stringify(exportMeta(meta, 'onnx', 'none', null)) });
+      const file = path.join(opts.out, 'model.onnx');
+      fs.writeFileSync(`${file}.tmp-${process.pid}`, bytes);
+      fs.renameSync(`${file}.tmp-${process.pid}`, file);
+      files = ['model.onnx', META_FILE];
+      for (let i = 0; i < inputs.length; i++) {
+        const got = await runOnnx(fs.readFileSync(file), inputs[i].dataSync() as Float32Array, inputs[i].shape);
+        merge(compare(refs[i], got.data));
+      }
+    }
+    const quantized = quantize !== 'none';
+    const parity: ParityCheck = {
+      format: opts.format,
+      quantize,
+      shapes: inputs.map((x) => x.shape),
+      maxAbsLogits: worst.logits,
+      maxAbsProb: worst.prob,
+      metric: quantized ? 'probability' : 'logits',
+      tolerance: quantized ? QUANTIZED_PROB_TOLERANCE[quantize as Exclude<Quantize, 'none'>] : tolerance,
+      ok: (quantized ? worst.prob : worst.logits) <= (quantized ? QUANTIZED_PROB_TOLERANCE[quantize as Exclude<Quantize, 'none'>] : tolerance),
+    };
+    const metaFile = path.join(opts.out, META_FILE);
+    fs.writeFileSync(`${metaFile}.tmp-${process.pid}`, JSON.stringify(exportMeta(meta, opts.format, quantize, parity), null, 2) + '\n');
+    fs.renameSync(`${metaFile}.tmp-${process.pid}`, metaFile);
+    if (!parity.ok) {
+      throw new Error(`export parity check failed: ${describeParity(parity)} (files left in ${opts.out} for inspection)`);
+    }
+    return { dir: opts.out, files, parity };
+  } finally {
+    tf.dispose(inputs);
+  }
+}
+
+/** One line for the CLI: what was compared, on what, and the result. */
+export function describeParity(p: ParityCheck): string {
+  const shapes = p.shapes.map((s) => s.join('x')).join(' and ');
+  const main = p.metric === 'logits' ? `max |logits diff| ${p.maxAbsLogits.toExponential(2)}` : `max |P(person) diff| ${p.maxAbsProb.toExponential(2)}`;
+  const other = p.metric === 'logits' ? `max |P diff| ${p.maxAbsProb.toExponential(2)}` : `max |logits diff| ${p.maxAbsLogits.toExponential(2)}`;
+  return `parity ${p.format}${p.quantize !== 'none' ? ` ${p.quantize}` : ''} on seeded inputs ${shapes}: ${main} (tolerance ${p.tolerance}, ${other}) ${p.ok ? 'OK' : 'FAILED'}`;
+}

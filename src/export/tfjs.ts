@@ -1,0 +1,184 @@
+/**
+ * TensorFlow.js export: model.json + binary weight shards in the tfjs "layers-model"
+ * format (what tf.loadLayersModel reads over http:// in the browser and from our file
+ * loader in Node), with optional weight quantisation in tfjs' own manifest format
+ * (`quantization: {dtype: 'float16'}` or `{dtype: 'uint8', scale, min}` on each weight
+ * entry), which tf.io.decodeWeights turns back into float32 at load time.
+ *
+ * Reference: tfjs-converter's write_weights.py / quantization.py (same manifest fields,
+ * same 4 MB shard size). uint8 is affine: v ~= q * scale + min, q in 0..255, per tensor.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import type { ModelMeta } from '../models/types';
+
+export type Quantize = 'none' | 'float16' | 'uint8';
+
+export const SHARD_BYTES = 4 * 1024 * 1024;
+export const META_FILE = 'portraitseg.json';
+
+interface ManifestEntry {
+  name: string;
+  shape: number[];
+  dtype: string;
+  quantization?: { dtype: 'float16' } | { dtype: 'uint8'; scale: number; min: number };
+}
+
+/** float32 -> IEEE half bits, round to nearest even (handles subnormals, inf, nan). */
+export function toHalf(v: number): number {
+  const f = new Float32Array([v]);
+  const x = new Uint32Array(f.buffer)[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let h = mant >> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (rem > half || (rem === half && h & 1)) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
+  return sign | h;
+}
+
+/** Quantises one float32 weight; returns its bytes and manifest quantization entry. */
+export function quantizeWeight(values: Float32Array, q: Quantize): { bytes: Uint8Array; quantization?: ManifestEntry['quantization'] } {
+  if (q === 'none') return { bytes: new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength)) };
+  if (q === 'float16') {
+    const h = new Uint16Array(values.length);
+    for (let i = 0; i < values.length; i++) h[i] = toHalf(values[i]);
+    return { bytes: new Uint8Array(h.buffer), quantization: { dtype: 'float16' } };
+  }
+  let min = Infinity;
+  let max = -Infinity;
+  for (const v of values) {
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  if (!Number.isFinite(min)) min = max = 0;
+  const scale = max > min ? (max - min) / 255 : 1;
+  const out = new Uint8Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = Math.max(0, Math.min(255, Math.round((values[i] - min) / scale)));
+  return { bytes: out, quantization: { dtype: 'uint8', scale, min } };
+}
+
+function weightBuffer(data: tf.io.WeightData | undefined): ArrayBuffer {
+  if (!data) return new ArrayBuffer(0);
+  return Array.isArray(data) ? tf.io.concatenateArrayBuffers(data) : data;
+}
+
+function writeAtomic(file: string, data: string | Uint8Array): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, data);
+  fs.renameSync(tmp, file);
+}
+
+export interface TfjsExportResult {
+  files: string[];
+  bytes: number;
+}
+
+/**
+ * Writes model.json, group1-shardNofM.bin and portraitseg.json into `dir`.
+ * Each file is written to a temp name and renamed; model.json last, so a reader never
+ * sees a model.json whose shards are missing.
+ */
+export async function writeTfjs(model: tf.LayersModel, meta: ModelMeta | Record<string, unknown>, dir: string, quantize: Quantize = 'none', extraMeta: Record<string, unknown> = {}): Promise<TfjsExportResult> {
+  fs.mkdirSync(dir, { recursive: true });
+  let artifacts: tf.io.ModelArtifacts | null = null;
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      artifacts = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  const a = artifacts as unknown as tf.io.ModelArtifacts;
+  const specs = a.weightSpecs ?? [];
+  const buf = weightBuffer(a.weightData);
+  const entries: ManifestEntry[] = [];
+  const parts: Uint8Array[] = [];
+  let offset = 0;
+  for (const spec of specs) {
+    const n = spec.shape.reduce((p, d) => p * d, 1);
+    const bytesPer = spec.dtype === 'float32' || spec.dtype === 'int32' ? 4 : spec.dtype === 'bool' ? 1 : 4;
+    const raw = buf.slice(offset, offset + n * bytesPer);
+    offset += n * bytesPer;
+    if (spec.dtype === 'float32') {
+      const { bytes, quantization } = quantizeWeight(new Float32Array(raw), quantize);
+      parts.push(bytes);
+      entries.push({ name: spec.name, shape: spec.shape, dtype: 'float32', ...(quantization ? { quantization } : {}) });
+    } else {
+      parts.push(new Uint8Array(raw));
+      entries.push({ name: spec.name, shape: spec.shape, dtype: spec.dtype });
+    }
+  }
+  const total = parts.reduce((s, p) => s + p.length, 0);
+  const all = new Uint8Array(total);
+  let o = 0;
+  for (const p of parts) {
+    all.set(p, o);
+    o += p.length;
+  }
+  const nShards = Math.max(1, Math.ceil(total / SHARD_BYTES));
+  const paths: string[] = [];
+  for (let i = 0; i < nShards; i++) {
+    const name = `group1-shard${i + 1}of${nShards}.bin`;
+    writeAtomic(path.join(dir, name), all.subarray(i * SHARD_BYTES, Math.min(total, (i + 1) * SHARD_BYTES)));
+    paths.push(name);
+  }
+  const modelJson = {
+    format: 'layers-model',
+    generatedBy: `TensorFlow.js tfjs-layers v${tf.version.tfjs}`,
+    convertedBy: `portraitseg export (quantize: ${quantize})`,
+    modelTopology: a.modelTopology,
+    weightsManifest: [{ paths, weights: entries }],
+  };
+  writeAtomic(path.join(dir, META_FILE), JSON.stringify({ ...meta, ...extraMeta }, null, 2) + '\n');
+  writeAtomic(path.join(dir, 'model.json'), JSON.stringify(modelJson));
+  return { files: ['model.json', ...paths, META_FILE], bytes: total };
+}
+
+/** An IOHandler that reads a tfjs model.json and its shards from the local file system. */
+export function fileHandler(modelJsonPath: string): tf.io.IOHandler {
+  return {
+    load: async () => {
+      const json = JSON.parse(fs.readFileSync(modelJsonPath, 'utf8'));
+      const dir = path.dirname(modelJsonPath);
+      const specs: tf.io.WeightsManifestEntry[] = [];
+      const buffers: ArrayBuffer[] = [];
+      for (const group of json.weightsManifest ?? []) {
+        for (const p of group.paths) {
+          const b = fs.readFileSync(path.join(dir, p));
+          buffers.push(b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer);
+        }
+        specs.push(...group.weights);
+      }
+      return {
+        modelTopology: json.modelTopology,
+        format: json.format,
+        generatedBy: json.generatedBy,
+        convertedBy: json.convertedBy,
+        weightSpecs: specs,
+        weightData: tf.io.concatenateArrayBuffers(buffers),
+        userDefinedMetadata: json.userDefinedMetadata,
+      };
+    },
+  };
+}
+
+/** Reads portraitseg.json beside a model.json (null when absent). */
+export function readMeta(dirOrModelJson: string): ModelMeta | null {
+  const dir = dirOrModelJson.endsWith('.json') ? path.dirname(dirOrModelJson) : dirOrModelJson;
+  const f = path.join(dir, META_FILE);
+  return fs.existsSync(f) ? (JSON.parse(fs.readFileSync(f, 'utf8')) as ModelMeta) : null;
+}
