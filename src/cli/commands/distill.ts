@@ -1,8 +1,124 @@
-import type { CommandModule } from 'yargs';
-import { notYet } from '../common';
+/** `portraitseg distill student`: a thin wrapper over src/distill/student.ts. */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { Argv, CommandModule } from 'yargs';
+import { configFromArgs, CommonArgs, UsageError, withConfigOptions } from '../common';
+import { selectBackend } from '../../backend';
+
+/** The recipe used when no --config is given. */
+export const DEFAULT_DISTILL_CONFIG = path.resolve(__dirname, '../../../configs/distill.json');
+
+interface StudentArgs extends CommonArgs {
+  teacher?: string;
+  data?: string;
+  val?: string;
+  unlabeled?: string[];
+  student?: string;
+  out?: string;
+  resume?: string;
+  images?: number;
+  batch?: number;
+  backgrounds?: string;
+  'input-size'?: string;
+  'input-range'?: string;
+  output?: string;
+}
+
+/** "WxH" -> [H, W] (config order), with a one-line error naming the flag. */
+export function parseSize(flag: string, v: string): [number, number] {
+  const m = /^(\d+)x(\d+)$/.exec(v.trim());
+  if (!m) throw new UsageError(`${flag} ${v}: expected WIDTHxHEIGHT, e.g. ${flag} 256x256`);
+  return [Number(m[2]), Number(m[1])];
+}
+
+/** Pure check of flag combinations (yargs .check). */
+export function checkStudentArgs(a: StudentArgs): true {
+  if (!a.resume && !a.teacher) throw new UsageError('distill student: --teacher RUN_DIR|model.json is required (e.g. portraitseg distill student --teacher runs/teacher --data DIR)');
+  if (!a.resume && !a.data) throw new UsageError('distill student: --data DIR is required (e.g. portraitseg distill student --teacher runs/teacher --data DIR)');
+  if (a.resume && (a.student || a.config)) throw new UsageError('--resume continues a run with its own saved config: drop --student/--config');
+  return true;
+}
+
+const studentCommand: CommandModule<CommonArgs, StudentArgs> = {
+  command: 'student',
+  describe: 'distill a small student from a frozen teacher (our run or an external TensorFlow.js model)',
+  builder: (y) =>
+    withConfigOptions(y as Argv<CommonArgs>)
+      .option('teacher', { type: 'string', describe: 'teacher: run folder, checkpoint folder or model.json (config key: distill.teacher)' })
+      .option('data', { type: 'string', describe: 'labeled data: folder, list file or datasets/*.json (config key: data.path)' })
+      .option('val', { type: 'string', describe: 'validation set; default a seeded data.valFraction split of --data (config key: data.val)' })
+      .option('unlabeled', { type: 'string', array: true, describe: 'unlabeled image folder(s), labeled on the fly by the teacher (config key: data.unlabeled)' })
+      .option('student', { type: 'string', describe: 'student model name (config key: model.name; default from configs/distill.json: mnv2_student_s)' })
+      .option('out', { type: 'string', describe: 'run folder to create (default runs/distill-<student>)' })
+      .option('resume', { type: 'string', describe: 'continue a distillation run (its folder or a checkpoint)' })
+      .option('images', { type: 'number', describe: 'training length in images seen (config key: train.images)' })
+      .option('batch', { type: 'number', describe: 'batch size (config key: train.batchSize)' })
+      .option('backgrounds', { type: 'string', describe: 'background photos for background-swap augmentation (config key: data.backgrounds)' })
+      .option('input-size', { type: 'string', describe: 'external teacher: input size WxH (config key: external.inputSize)' })
+      .option('input-range', { type: 'string', choices: ['0..1', '-1..1', '0..255'], describe: 'external teacher: input value range (config key: external.inputRange)' })
+      .option('output', { type: 'string', choices: ['sigmoid', 'softmax1', 'logits'], describe: 'external teacher: what its output is (config key: external.output)' })
+      .example('$0 distill student --teacher runs/teacher --data ../shared/datasets/picsart-selfies --unlabeled ../shared/datasets/picsart-selfies-unlabeled --out runs/student', '')
+      .example('$0 distill student --resume runs/student --images 20000', '')
+      .check((a) => checkStudentArgs(a as StudentArgs)) as unknown as Argv<StudentArgs>,
+  handler: async (a) => {
+    // Imported here so that `--help` does not load tfjs.
+    const { distillStudent } = await import('../../distill/student');
+    const external = a['input-size'] !== undefined || a['input-range'] !== undefined || a.output !== undefined;
+    const cfg = configFromArgs(
+      { ...a, config: a.config ?? (a.resume ? undefined : DEFAULT_DISTILL_CONFIG) },
+      {
+        'distill.teacher': a.teacher,
+        'data.path': a.data,
+        'data.val': a.val,
+        'data.unlabeled': a.unlabeled,
+        'model.name': a.student,
+        'train.images': a.images,
+        'train.batchSize': a.batch,
+        'data.backgrounds': a.backgrounds,
+        'external.inputSize': a['input-size'] !== undefined ? parseSize('--input-size', a['input-size']) : undefined,
+        'external.inputRange': a['input-range'],
+        'external.output': a.output,
+      },
+    );
+    const out = a.out ?? path.join('runs', `distill-${cfg.model.name}`);
+    if (!a.resume && fs.existsSync(path.join(out, 'config.json'))) {
+      throw new UsageError(`--out ${out} already holds a run: continue it with --resume ${out}, or pick another --out`);
+    }
+    for (const [flag, p] of [['--teacher', a.teacher], ['--data', a.data], ['--resume', a.resume]] as const) {
+      if (p && !fs.existsSync(p) && !(flag === '--data' && /^[a-z0-9_-]+$/i.test(p))) throw new UsageError(`${flag} ${p}: not found`);
+    }
+    const log = (l: string) => process.stderr.write(l + '\n');
+    await selectBackend(cfg.backend, log);
+    const ac = new AbortController();
+    const onInt = () => ac.abort();
+    process.once('SIGINT', onInt);
+    try {
+      const r = await distillStudent({
+        cfg,
+        teacher: a.teacher ?? null,
+        out,
+        resume: a.resume ?? null,
+        externalTeacher: external ? true : undefined,
+        images: a.images,
+        log,
+        signal: ac.signal,
+      });
+      r.model.dispose();
+      const rate = r.seconds > 0 ? (r.state.imagesSeen / r.seconds).toFixed(2) : '?';
+      process.stdout.write(
+        `distilled ${r.meta.name} from ${r.teacher}: ${r.state.imagesSeen} images in ${r.seconds.toFixed(1)} s (${rate} img/s overall)` +
+          `${r.state.bestScore !== null ? `, best val mIoU ${r.state.bestScore.toFixed(4)}` : ''}; teacher rows cached ${r.cache.hits}, computed ${r.cache.misses}\n` +
+          `run folder: ${r.runDir} (best/, last/, metrics.jsonl, curves.png)\n`,
+      );
+    } finally {
+      process.removeListener('SIGINT', onInt);
+    }
+  },
+};
 
 export const distillCommand: CommandModule = {
-  command: 'distill',
+  command: 'distill <what>',
   describe: 'distill a student from a teacher',
-  handler: notYet('distill', 5),
+  builder: (y) => y.command(studentCommand as unknown as CommandModule).demandCommand(1),
+  handler: () => {},
 };

@@ -1,0 +1,434 @@
+/**
+ * The distillation recipe: the same training loop as `train teacher` (src/train/loop.ts, its
+ * callbacks, checkpoints and --resume), with a frozen teacher and the distillation loss.
+ *
+ * Batches mix labeled and unlabeled frames: each batch of B rows takes round(B * f) rows from
+ * the unlabeled folders (f = cfg.distill.unlabeledFraction, 0 when none are given) and the rest
+ * from the labeled set, from two deterministic DataLoaders (so --resume restarts both at the same
+ * batch). Both go through the same augmentation pipeline; the teacher labels the augmented frame
+ * the student sees, inside the loss (from the content-keyed TeacherTargets cache, filled ahead of
+ * the step by `prefetch`).
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import type { Config } from '../config/config';
+import { saveConfig } from '../config/load';
+import type { HostBatch, SampleRef } from '../data/types';
+import { openDataset } from '../data/dataset';
+import { splitRefs } from '../data/split';
+import { DataLoader } from '../data/loader';
+import { SampleCache } from '../data/cache';
+import { buildPipeline } from '../augment/registry';
+import { loadBackgrounds } from '../augment/background';
+import type { ModelMeta } from '../models/types';
+import { createModel, DEFAULT_STUDENT } from '../models/registry';
+import {
+  train,
+  type Callback,
+  type LossFn,
+  type TrainResult,
+  type ValResult,
+  trainableVariables,
+  freshState,
+  createOptimizer,
+  warmupCosine,
+  segmentationLoss,
+  progressLogger,
+  metricsJsonl,
+  checkpointer,
+  earlyStopping,
+  curvesPlot,
+  loadCheckpoint,
+  loadModel,
+  resolveModelJson,
+  META_FILE,
+  type TrainState,
+} from '../train';
+import { makeRng } from '../util/rng';
+import { distillLoss, drawShift, FeatureAdapter, shiftedView, type DistillLossWeights } from './losses';
+import { checkCompatible, ExternalPredictor, freezeExternal, freezeModel, FrozenTeacher, TeacherTargets } from './teacher';
+
+export class DistillError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DistillError';
+  }
+}
+
+/** The loss weights of a resolved config. */
+export function lossWeights(cfg: Config): DistillLossWeights {
+  const d = cfg.distill;
+  return {
+    temperature: d.temperature,
+    soft: d.soft,
+    hard: d.hard,
+    feature: d.feature,
+    featureMode: d.featureMode,
+    boundary: d.boundary,
+    boundaryWidth: cfg.train.loss.boundaryWidth,
+    consistency: d.consistency,
+    consistencyShift: d.consistencyShift,
+  };
+}
+
+// ------------------------------------------------------------------------------- teacher
+
+/** True when `spec` is one of our models (a run/checkpoint folder or a model.json with portraitseg.json beside it). */
+export function isPortraitsegModel(spec: string): boolean {
+  let json: string;
+  try {
+    json = resolveModelJson(spec);
+  } catch {
+    return false;
+  }
+  if (fs.existsSync(path.join(path.dirname(json), META_FILE))) return true;
+  try {
+    return Boolean(JSON.parse(fs.readFileSync(json, 'utf8')).userDefinedMetadata?.portraitseg);
+  } catch {
+    return false;
+  }
+}
+
+/** Loader of external TensorFlow.js models (src/eval/external.ts), injectable for tests. */
+export type ExternalLoader = (spec: string, ext: Config['external']) => Promise<ExternalPredictor>;
+
+async function defaultExternalLoader(spec: string, ext: Config['external']): Promise<ExternalPredictor> {
+  // src/eval/external.ts is owned by the eval module; loaded lazily so that distilling from our
+  // own runs never depends on it.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const mod = require('../eval/external') as Record<string, unknown>;
+  const fn = (mod.loadExternalModel ?? mod.loadExternal) as ((s: string, o: unknown) => Promise<ExternalPredictor>) | undefined;
+  if (typeof fn !== 'function') throw new DistillError('external teachers need src/eval/external.ts (loadExternalModel), which is not available in this build');
+  return fn(spec, ext);
+}
+
+/**
+ * Loads the teacher: our own run (loadModel) unless `forceExternal` or the spec is not a
+ * portraitseg model, in which case the external adapter reads it with cfg.external.
+ */
+export async function loadTeacher(spec: string, cfg: Config, opts: { forceExternal?: boolean; loadExternal?: ExternalLoader } = {}): Promise<FrozenTeacher> {
+  if (!fs.existsSync(spec)) throw new DistillError(`--teacher ${spec}: not found (expected a run folder, a checkpoint folder or a model.json)`);
+  if (!opts.forceExternal && isPortraitsegModel(spec)) {
+    const { model, meta, path: where } = await loadModel(spec);
+    return freezeModel(model, meta, `${meta.name} from ${where}`);
+  }
+  const ext = await (opts.loadExternal ?? defaultExternalLoader)(spec, cfg.external);
+  return freezeExternal(ext, ext.describe ?? `external model ${spec}`);
+}
+
+// ------------------------------------------------------------------------------- batches
+
+/** Concatenates two host batches row-wise (labeled rows first). */
+export function mergeBatches(a: HostBatch, b: HostBatch): HostBatch {
+  if (a.height !== b.height || a.width !== b.width) throw new Error(`mergeBatches: ${a.height}x${a.width} vs ${b.height}x${b.width}`);
+  const images = new Float32Array(a.images.length + b.images.length);
+  images.set(a.images);
+  images.set(b.images, a.images.length);
+  const masks = new Float32Array(a.masks.length + b.masks.length);
+  masks.set(a.masks);
+  masks.set(b.masks, a.masks.length);
+  const hasMask = new Uint8Array(a.size + b.size);
+  hasMask.set(a.hasMask);
+  hasMask.set(b.hasMask, a.size);
+  return { size: a.size + b.size, height: a.height, width: a.width, images, masks, hasMask, ids: [...a.ids, ...b.ids] };
+}
+
+/** Rows of a batch of `batchSize` drawn from unlabeled images. */
+export function unlabeledRows(batchSize: number, fraction: number, haveUnlabeled: boolean, haveLabeled = true): number {
+  if (!haveUnlabeled) return 0;
+  if (!haveLabeled) return batchSize;
+  return Math.min(batchSize - 1, Math.max(fraction > 0 ? 1 : 0, Math.round(batchSize * fraction)));
+}
+
+/** Batch k of the mixed stream = labeled batch k ++ unlabeled batch k (both deterministic in k). */
+export async function* mixedBatches(labeled: DataLoader | null, unlabeled: DataLoader | null, fromBatch: number): AsyncGenerator<HostBatch> {
+  const a = labeled?.stream(fromBatch);
+  const b = unlabeled?.stream(fromBatch);
+  for (;;) {
+    const [x, y] = await Promise.all([a?.next(), b?.next()]);
+    if (x?.done || y?.done) return;
+    if (x && y) yield mergeBatches(x.value, y.value);
+    else yield (x ?? y)!.value;
+  }
+}
+
+// ------------------------------------------------------------------------------- loss
+
+export interface DistillLossOptions {
+  cfg: Config;
+  targets: TeacherTargets;
+  /** The student; its `features` layer is read when feature KD is on. */
+  student: tf.LayersModel;
+  adapter: FeatureAdapter | null;
+}
+
+/** A student model that returns [logits, features] and shares the student's weights. */
+export function withFeatures(student: tf.LayersModel): tf.LayersModel {
+  let layer: tf.layers.Layer;
+  try {
+    layer = student.getLayer('features');
+  } catch {
+    throw new DistillError(`student ${student.name} has no layer named "features": feature distillation needs one (set distill.feature=0)`);
+  }
+  return tf.model({ inputs: student.inputs, outputs: [student.outputs[0], layer.output as tf.SymbolicTensor] });
+}
+
+/**
+ * The loop's lossFn for distillation: teacher targets (cached, no tape), student forward
+ * (with features and a shifted second view when those terms are on), then distillLoss.
+ */
+export function makeDistillLossFn(o: DistillLossOptions): LossFn {
+  const w = lossWeights(o.cfg);
+  const featModel = w.feature > 0 ? withFeatures(o.student) : null;
+  const rng = makeRng(o.cfg.seed).fork('distill-consistency');
+  const hardLoss = (l: tf.Tensor4D, m: tf.Tensor4D, h: tf.Tensor1D) => {
+    const out = segmentationLoss(l, m, h, o.cfg.train.loss);
+    return out.total;
+  };
+  return (ctx) => {
+    const tgt = o.targets.targets(ctx.images);
+    try {
+      let logits: tf.Tensor4D;
+      let studentFeatures: tf.Tensor4D | undefined;
+      if (featModel) {
+        const [l, f] = featModel.apply(ctx.images, { training: true }) as tf.Tensor4D[];
+        logits = l;
+        studentFeatures = w.featureMode === 'l2' ? o.adapter!.apply(f) : f;
+      } else {
+        logits = ctx.model.apply(ctx.images, { training: true }) as tf.Tensor4D;
+      }
+      let shifted: { logits: tf.Tensor4D; draw: ReturnType<typeof drawShift> } | undefined;
+      if (w.consistency > 0) {
+        const draw = drawShift(rng.fork(ctx.step), w.consistencyShift);
+        shifted = { logits: ctx.model.apply(shiftedView(ctx.images, draw), { training: true }) as tf.Tensor4D, draw };
+      }
+      const labeledRows = Array.from(ctx.hasMask.dataSync()).filter((v) => v > 0).length;
+      return distillLoss(
+        { student: logits, teacher: tgt.logits, masks: ctx.masks, hasMask: ctx.hasMask, studentFeatures, teacherFeatures: tgt.features, shifted, hardLoss },
+        w,
+        labeledRows,
+      );
+    } finally {
+      tgt.logits.dispose();
+      tgt.features?.dispose();
+    }
+  };
+}
+
+// ------------------------------------------------------------------------------- validation
+
+/**
+ * Dataset-level mIoU (mean of person and background IoU, intersections and unions summed over
+ * the set) of `model` on the batches of `val`, thresholded at `threshold`.
+ */
+export async function valMiou(model: tf.LayersModel, val: DataLoader, threshold: number): Promise<ValResult> {
+  let iP = 0;
+  let uP = 0;
+  let iB = 0;
+  let uB = 0;
+  for await (const b of val.once()) {
+    const t = tf.tensor4d(b.images, [b.size, b.height, b.width, 3]);
+    const prob = tf.tidy(() => tf.sigmoid(model.predict(t) as tf.Tensor4D));
+    const p = prob.dataSync();
+    t.dispose();
+    prob.dispose();
+    for (let i = 0; i < p.length; i++) {
+      const pp = p[i] >= threshold;
+      const gg = b.masks[i] >= 0.5;
+      if (pp && gg) iP++;
+      if (pp || gg) uP++;
+      if (!pp && !gg) iB++;
+      if (!pp || !gg) uB++;
+    }
+  }
+  const person = uP ? iP / uP : 1;
+  const background = uB ? iB / uB : 1;
+  return { miou: (person + background) / 2, personIou: person, backgroundIou: background };
+}
+
+// ------------------------------------------------------------------------------- the recipe
+
+export interface DistillRunOptions {
+  cfg: Config;
+  /** Teacher spec (run folder, checkpoint, model.json); defaults to cfg.distill.teacher. */
+  teacher?: string | null;
+  /** Run folder to create (fresh run); ignored with `resume`. */
+  out: string;
+  /** Run folder or checkpoint to continue. */
+  resume?: string | null;
+  /** Treat the teacher as an external TensorFlow.js model (the eval-style --input-size/--output flags were given). */
+  externalTeacher?: boolean;
+  loadExternal?: ExternalLoader;
+  log?: (line: string) => void;
+  signal?: AbortSignal;
+  /** Extra callbacks (tests). */
+  callbacks?: Callback[];
+  /** With `resume`: the new total of images seen (default: the run's own train.images). */
+  images?: number;
+}
+
+export interface DistillRunResult extends TrainResult {
+  runDir: string;
+  /** The trained student (the caller disposes it). */
+  model: tf.LayersModel;
+  meta: ModelMeta;
+  teacher: string;
+  cache: { hits: number; misses: number; teacherMs: number };
+}
+
+/** Extra resume state stored in each checkpoint's state.json. */
+interface DistillExtra {
+  distill: { teacher: string; externalTeacher: boolean; adapter: boolean };
+}
+
+async function openRefs(spec: string, labeled: boolean, cfg: Config, log: (l: string) => void, what: string): Promise<SampleRef[]> {
+  if (!fs.existsSync(spec) && !/^[a-z0-9_-]+$/i.test(spec)) throw new DistillError(`${what} ${spec}: not found`);
+  const ds = await openDataset(spec, { strict: cfg.data.strict, labeled, log });
+  if (ds.refs.length === 0) throw new DistillError(`${what} ${spec}: no ${labeled ? 'image/mask pairs' : 'images'} found`);
+  return ds.refs;
+}
+
+/** The run folder of a --resume spec: the folder itself, or the run holding last/ or checkpoints/step-N/. */
+function runDirOf(spec: string, ckptDir: string): string {
+  if (fs.existsSync(path.join(spec, 'config.json'))) return spec;
+  const parent = path.dirname(ckptDir);
+  return path.basename(parent) === 'checkpoints' ? path.dirname(parent) : parent;
+}
+
+/** `distill student`: trains `cfg.model.name` from the teacher. Writes a run folder like `train teacher`. */
+export async function distillStudent(o: DistillRunOptions): Promise<DistillRunResult> {
+  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  let cfg = o.cfg;
+  let runDir = o.out;
+  let resumed: Awaited<ReturnType<typeof loadCheckpoint>> | null = null;
+  let teacherSpec = o.teacher ?? cfg.distill.teacher;
+  let externalTeacher = o.externalTeacher ?? false;
+  if (o.resume) {
+    resumed = await loadCheckpoint(o.resume);
+    runDir = runDirOf(o.resume, resumed.dir);
+    const saved = resumed.config as Config | null;
+    if (saved) cfg = { ...saved, train: { ...saved.train, images: o.images ?? saved.train.images } };
+    const ex = (resumed.extra as Partial<DistillExtra>).distill;
+    if (!ex) throw new DistillError(`--resume ${o.resume}: not a distillation run (no distill state in ${resumed.dir}/state.json); use train teacher --resume`);
+    teacherSpec = o.teacher ?? ex.teacher;
+    externalTeacher = o.externalTeacher ?? ex.externalTeacher;
+  }
+  if (!teacherSpec) throw new DistillError('no teacher: pass --teacher RUN_DIR|model.json (config key distill.teacher)');
+  if (!cfg.data.path) throw new DistillError('no data: pass --data DIR (config key data.path)');
+  const w = lossWeights(cfg);
+
+  // Teacher first: a bad teacher should fail before any data is read.
+  const teacher = await loadTeacher(teacherSpec, cfg, { forceExternal: externalTeacher, loadExternal: o.loadExternal });
+  if (w.feature > 0 && teacher.featureChannels === null) {
+    teacher.dispose();
+    throw new DistillError(`distill.feature=${w.feature} but teacher ${teacher.describe} has no "features" layer; set distill.feature=0`);
+  }
+  log(`teacher: ${teacher.describe}${teacher.meta ? `, ${teacher.meta.params} params` : ''}`);
+
+  // Student: fresh, or from the checkpoint.
+  let model: tf.LayersModel;
+  let meta: ModelMeta;
+  if (resumed) {
+    model = resumed.model;
+    meta = resumed.meta;
+  } else {
+    ({ model, meta } = createModel(cfg.model.name, cfg.model.args, { seed: cfg.seed }));
+  }
+  if (teacher.meta && teacher.meta.params > 0 && meta.name === teacher.meta.name && meta.family === 'teacher') {
+    log(`note: distilling ${meta.name} into itself (model.name is the teacher's architecture; pass --student ${DEFAULT_STUDENT} for the default student)`);
+  }
+  try {
+    checkCompatible(teacher, meta);
+  } catch (e) {
+    teacher.dispose();
+    throw new DistillError((e as Error).message);
+  }
+  log(`student: ${meta.name}, ${meta.params} params, frames ${meta.frameSize[0]}x${meta.frameSize[1]}`);
+
+  let adapter: FeatureAdapter | null = null;
+  if (w.feature > 0 && w.featureMode === 'l2') {
+    const out = withFeatures(model).outputs[1];
+    const sc = out.shape[out.shape.length - 1] as number;
+    adapter = new FeatureAdapter(sc, teacher.featureChannels!, cfg.seed + 1);
+    if (resumed?.extraValues.length) adapter.setWeights(resumed.extraValues.map((v) => tf.tensor(v.values, v.shape)));
+  }
+
+  // Data.
+  const labeledAll = await openRefs(cfg.data.path, true, cfg, log, '--data');
+  let trainRefs = labeledAll;
+  let valRefs: SampleRef[] = [];
+  if (cfg.data.val) valRefs = await openRefs(cfg.data.val, true, cfg, log, '--val');
+  else if (cfg.data.valFraction > 0) ({ train: trainRefs, val: valRefs } = splitRefs(labeledAll, cfg.data.valFraction, cfg.seed));
+  const unlabeledRefs: SampleRef[] = [];
+  for (const u of cfg.data.unlabeled) unlabeledRefs.push(...(await openRefs(u, false, cfg, log, '--unlabeled')));
+  const backgrounds = cfg.data.backgrounds ? await loadBackgrounds(cfg.data.backgrounds) : [];
+  const augment = buildPipeline(cfg.augment.train, { backgrounds });
+  const cache = new SampleCache({ dir: cfg.data.cacheDir });
+  const B = cfg.train.batchSize;
+  const bu = unlabeledRows(B, cfg.distill.unlabeledFraction, unlabeledRefs.length > 0);
+  const common = { frameSize: meta.frameSize, augment, cache, prefetch: cfg.data.prefetch, maskMode: cfg.data.maskMode, strict: cfg.data.strict, log };
+  const labeledLoader = B - bu > 0 ? new DataLoader(trainRefs, { ...common, batchSize: B - bu, seed: cfg.seed }) : null;
+  const unlabeledLoader = bu > 0 ? new DataLoader(unlabeledRefs, { ...common, batchSize: bu, seed: `${cfg.seed}/unlabeled` }) : null;
+  const valLoader = valRefs.length ? new DataLoader(valRefs, { ...common, augment: undefined, batchSize: B, seed: cfg.seed, shuffle: false }) : null;
+  log(`data: ${trainRefs.length} labeled train, ${valRefs.length} val, ${unlabeledRefs.length} unlabeled; batch ${B} = ${B - bu} labeled + ${bu} unlabeled`);
+
+  // Run folder.
+  fs.mkdirSync(runDir, { recursive: true });
+  if (!resumed) saveConfig(cfg, runDir);
+
+  const state: TrainState = resumed ? resumed.state : freshState();
+  const targets = new TeacherTargets(teacher, { cache: cfg.distill.cacheTeacher, withFeatures: w.feature > 0 });
+  const lossFn = makeDistillLossFn({ cfg, targets, student: model, adapter });
+  const extraVars = adapter ? adapter.variables : [];
+  const optimizer = createOptimizer({ name: cfg.train.optimizer, weightDecay: cfg.train.weightDecay });
+  if (resumed?.optimizerState) optimizer.setState(resumed.optimizerState, [...trainableVariables(model), ...extraVars]);
+  const schedule = warmupCosine({ lr: cfg.train.lr, minLr: cfg.train.minLr, warmupImages: cfg.train.warmupImages, totalImages: cfg.train.images });
+  const extra: DistillExtra = { distill: { teacher: path.resolve(teacherSpec), externalTeacher, adapter: adapter !== null } };
+  const metricsFile = path.join(runDir, 'metrics.jsonl');
+  const cacheLine: Callback = {
+    onStepEnd(ctx, l) {
+      if (l.step % cfg.train.logEvery === 0) {
+        const s = targets.stats;
+        log(`  teacher: ${s.hits} cached / ${s.misses} computed rows, ${(s.teacherMs / Math.max(1, s.misses)).toFixed(1)} ms/row`);
+      }
+    },
+  };
+  const callbacks: Callback[] = [
+    progressLogger(cfg.train.logEvery, log),
+    cacheLine,
+    metricsJsonl(metricsFile, cfg.train.logEvery),
+    checkpointer({ runDir, every: cfg.train.checkpointEvery, keep: cfg.train.keep, config: cfg, extra: () => extra as unknown as Record<string, unknown>, log }),
+    curvesPlot(path.join(runDir, 'curves.png'), metricsFile, `distill ${meta.name} from ${teacher.meta?.name ?? 'external teacher'}`),
+    ...(cfg.train.earlyStopPatience ? [earlyStopping(cfg.train.earlyStopPatience, log)] : []),
+    ...(o.callbacks ?? []),
+  ];
+  const batches = targets.prefetchAll(mixedBatches(labeledLoader, unlabeledLoader, state.step));
+  try {
+    const r = await train({
+      model,
+      meta,
+      batches,
+      lossFn,
+      optimizer,
+      schedule,
+      totalImages: cfg.train.images,
+      batchSize: B,
+      microBatch: cfg.train.microBatch,
+      gradClip: cfg.train.gradClip,
+      startState: state,
+      callbacks,
+      valFn: valLoader ? (m) => valMiou(m, valLoader, cfg.eval.threshold) : undefined,
+      evalEvery: cfg.train.evalEvery,
+      signal: o.signal,
+      extraVars,
+    });
+    return { ...r, runDir, model, meta, teacher: teacher.describe, cache: { ...targets.stats } };
+  } finally {
+    await batches.return(undefined);
+    optimizer.dispose();
+    adapter?.dispose();
+    teacher.dispose();
+    targets.clear();
+  }
+}
