@@ -1,0 +1,140 @@
+import { strict as assert } from 'assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import sharp from 'sharp';
+import { MetricsAccumulator, boundaryFScore, boundaryMap } from '../../src/eval/metrics';
+import { evaluate, evaluateBatches, modelSegmenter } from '../../src/eval/evaluate';
+import { loadExternalModel } from '../../src/eval/external';
+import { stability, stabilityScores, shiftFrames } from '../../src/eval/stability';
+import { fileSaveHandler } from '../../src/train/checkpoint';
+import type { Sample } from '../../src/data/types';
+import type { ModelMeta } from '../../src/models/types';
+import { diskSample, synthBatch } from '../train/helpers';
+
+const close = (a: number, b: number, tol = 1e-6) => assert.ok(Math.abs(a - b) < tol, `${a} vs ${b}`);
+
+/** 4x4 masks from strings of 0/1 rows. */
+const grid = (rows: string[]) => Float32Array.from(rows.join('').split('').map(Number));
+
+/** logit = k * (mean(rgb) - 0.5): a pixel-wise brightness segmenter (shift-equivariant). */
+function brightnessModel(k = 20): tf.LayersModel {
+  const input = tf.input({ shape: [null, null, 3] });
+  const conv = tf.layers.conv2d({ filters: 1, kernelSize: 1, weights: [tf.fill([1, 1, 3, 1], k / 3), tf.tensor1d([-k / 2])] });
+  return tf.model({ inputs: input, outputs: conv.apply(input) as tf.SymbolicTensor });
+}
+
+const META: ModelMeta = { name: 'brightness', args: {}, family: 'teacher', inputSize: [16, 16], frameSize: [16, 16], mean: [0, 0, 0], std: [1, 1, 1], output: 'logits', stride: 1, maskFilter: null, params: 4, version: 'test' };
+
+function toSample(id: string, seed: string, h = 16, w = 24): Sample {
+  const s = diskSample(seed, h, w);
+  return {
+    id,
+    image: { width: w, height: h, data: Uint8Array.from(s.image, (v) => Math.round(v * 255)) },
+    mask: { width: w, height: h, data: Uint8Array.from(s.mask, (v) => v * 255) },
+  };
+}
+
+describe('eval', function () {
+  before(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  it('metrics: dataset-level IoUs, MAE, boundary F and worst list on hand-made masks', () => {
+    const acc = new MetricsAccumulator({ threshold: 0.5, boundaryTolerance: 1, worst: 1 });
+    const gt1 = grid(['1100', '1100', '1100', '1100']);
+    const pr1 = grid(['1110', '1110', '1110', '1110']);
+    const m1 = acc.add('a', pr1, gt1, 4, 4);
+    close(m1.iou, 8 / 12);
+    close(m1.boundaryF, 1);
+    close(m1.mae, 0.25);
+    const gt2 = grid(['0000', '0000', '0000', '0000']);
+    const pr2 = grid(['0000', '0100', '0000', '0000']);
+    acc.add('b', pr2, Uint8Array.from(gt2, (v) => v * 255), 4, 4);
+    const r = acc.result();
+    close(r.personIou, 8 / 13);
+    close(r.backgroundIou, 19 / 24);
+    close(r.miou, (8 / 13 + 19 / 24) / 2);
+    close(r.boundaryF, 0.5);
+    close(r.mae, 5 / 32);
+    assert.equal(r.count, 2);
+    assert.deepEqual(r.worst.map((w) => w.id), ['b']);
+  });
+
+  it('boundary F: tolerance 0 vs 1 px, both-empty is 1', () => {
+    const gt = Uint8Array.from(grid(['1100', '1100', '1100', '1100']));
+    const pr = Uint8Array.from(grid(['1110', '1110', '1110', '1110']));
+    assert.deepEqual(Array.from(boundaryMap(gt, 4, 4)), Array.from(grid(['0100', '0100', '0100', '0100'])));
+    close(boundaryFScore(pr, gt, 4, 4, 0), 0);
+    close(boundaryFScore(pr, gt, 4, 4, 1), 1);
+    close(boundaryFScore(gt, gt, 4, 4, 0), 1);
+    close(boundaryFScore(new Uint8Array(16), new Uint8Array(16), 4, 4, 3), 1);
+  });
+
+  it('evaluate: report keys and values at the original resolution, overlays, no leaks', async () => {
+    const seg = modelSegmenter(brightnessModel(), META);
+    const samples = [toSample('s1', 'x1'), toSample('s2', 'x2', 20, 12)];
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'psg-eval-'));
+    const before = tf.memory().numTensors;
+    const r = await evaluate(seg, samples, { threshold: 0.5, boundaryTolerance: 3, worst: 10, overlaysDir: out });
+    assert.equal(tf.memory().numTensors, before);
+    for (const k of ['miou', 'personIou', 'backgroundIou', 'boundaryF', 'mae', 'msPerImage', 'count']) assert.equal(typeof (r as unknown as Record<string, number>)[k], 'number', k);
+    assert.equal(r.count, 2);
+    assert.ok(r.miou > 0.99 && r.boundaryF > 0.99, JSON.stringify(r));
+    assert.equal(r.worst.length, 2);
+    assert.equal(r.model.name, 'brightness');
+    const meta = await sharp(path.join(out, 's2.png')).metadata();
+    assert.deepEqual([meta.width, meta.height], [36, 20]);
+  });
+
+  it('evaluateBatches matches evaluate on the same frames', async () => {
+    const model = brightnessModel(3);
+    const b = synthBatch(0, 3);
+    const r = await evaluateBatches(model, [b], { threshold: 0.5, boundaryTolerance: 1, worst: 3 });
+    assert.equal(r.count, 3);
+    assert.ok(r.miou > 0.5 && r.miou <= 1);
+  });
+
+  it('external adapter: loads a saved layers model, maps the input range, resizes back to the frame', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'psg-ext-'));
+    // logit = R channel as the model sees it
+    const input = tf.input({ shape: [8, 8, 3] });
+    const conv = tf.layers.conv2d({ filters: 1, kernelSize: 1, useBias: false, weights: [tf.tensor4d([1, 0, 0], [1, 1, 3, 1])] });
+    const m = tf.model({ inputs: input, outputs: conv.apply(input) as tf.SymbolicTensor });
+    await m.save(fileSaveHandler(dir));
+    const frame = tf.fill([1, 16, 24, 3], 0.75) as tf.Tensor4D;
+    const ext = await loadExternalModel(path.join(dir, 'model.json'), { inputSize: null, inputRange: '-1..1', output: 'logits' });
+    assert.equal(ext.format, 'layers');
+    assert.deepEqual(ext.info.inputSize, [8, 8]);
+    const y = ext.predictLogits(frame);
+    assert.deepEqual(y.shape, [1, 16, 24, 1]);
+    close(y.dataSync()[0], 0.5, 1e-4);
+    y.dispose();
+    const ext255 = await loadExternalModel(dir, { inputSize: [8, 8], inputRange: '0..255', output: 'logits' });
+    const y2 = ext255.predictLogits(frame);
+    assert.ok(y2.dataSync()[5] > 13);
+    y2.dispose();
+    const bad = await loadExternalModel(dir, { inputSize: null, inputRange: '0..1', output: 'softmax1' });
+    assert.throws(() => bad.predictLogits(frame), /softmax1 needs 2 output channels/);
+    await assert.rejects(loadExternalModel(path.join(dir, 'nope.json'), { inputSize: null, inputRange: '0..1', output: 'logits' }), /model file not found/);
+    frame.dispose();
+    [ext, ext255, bad].forEach((e) => e.dispose());
+  });
+
+  it('stability: 1 for a pixel-wise (shift-equivariant) segmenter, lower for a position-dependent one', async () => {
+    const seg = modelSegmenter(brightnessModel(), META);
+    const img = toSample('s', 'st', 24, 24).image;
+    close(await stability(seg, [img], { shift: 3 }), 1);
+    const x = tf.tensor4d(Array.from({ length: 16 }, (_, i) => i), [1, 4, 4, 1]);
+    const sh = shiftFrames(x, 1).reshape([4, 4]).arraySync() as number[][];
+    assert.deepEqual(sh[1], [0, 0, 1, 2]);
+    // position-dependent: person = the left half of the frame, whatever the content
+    const fixed = { ...seg, predictLogits: (f: tf.Tensor4D) => tf.tidy(() => tf.concat([tf.fill([f.shape[0], f.shape[1], f.shape[2] / 2, 1], 5), tf.fill([f.shape[0], f.shape[1], f.shape[2] / 2, 1], -5)], 2) as tf.Tensor4D) };
+    const s = stabilityScores(fixed, tf.zeros([1, 8, 8, 3]) as tf.Tensor4D, 2)[0];
+    // a: columns 0..5 of the mask (0..3 person); shifted, re-aligned: columns 2..7 (2..3 person) -> IoU 2/4
+    close(s, 0.5);
+    const follows = stabilityScores(seg, tf.tensor4d(Array.from({ length: 192 }, (_, i) => (Math.floor(i / 3) % 8 < 4 ? 1 : 0)), [1, 8, 8, 3]), 2)[0];
+    close(follows, 1);
+  });
+});
