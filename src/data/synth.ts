@@ -168,7 +168,11 @@ function fill(c: Canvas, bb: Box, sdf: Sdf, shade: Shade, person: 1 | 0 | -1, op
   for (let y = y0; y < y1; y++) {
     for (let x = x0; x < x1; x++) {
       const d = sdf(x + 0.5, y + 0.5);
-      if (d >= 0.5) continue;
+      if (d >= 0.5) {
+        // sdf values are (about) distances: jump over pixels that cannot be covered
+        if (d > 2.5) x += Math.floor((d - 1.5) * 0.7);
+        continue;
+      }
       const cov = (d <= -0.5 ? 1 : 0.5 - d) * opacity;
       shade(x + 0.5, y + 0.5, col);
       const i = y * c.w + x;
@@ -325,23 +329,25 @@ function newCanvas(w: number, h: number): Canvas {
 function boxBlur(rgb: Float32Array, w: number, h: number, r: number): void {
   if (r <= 0) return;
   const tmp = new Float32Array(rgb.length);
-  const pass = (src: Float32Array, dst: Float32Array, horizontal: boolean) => {
-    const n = horizontal ? w : h;
-    const lines = horizontal ? h : w;
+  // one pass: running sums along lines of n samples, `stride` apart, lines `lineStride` apart
+  const pass = (src: Float32Array, dst: Float32Array, n: number, lines: number, stride: number, lineStride: number) => {
+    const inv = 1 / (2 * r + 1);
     for (let l = 0; l < lines; l++) {
       for (let ch = 0; ch < 3; ch++) {
-        const idx = (k: number) => (horizontal ? (l * w + k) * 3 + ch : (k * w + l) * 3 + ch);
+        const base = l * lineStride + ch;
         let acc = 0;
-        for (let k = -r; k <= r; k++) acc += src[idx(clamp(k, 0, n - 1))];
+        for (let k = -r; k <= r; k++) acc += src[base + (k < 0 ? 0 : k >= n ? n - 1 : k) * stride];
         for (let k = 0; k < n; k++) {
-          dst[idx(k)] = acc / (2 * r + 1);
-          acc += src[idx(Math.min(k + r + 1, n - 1))] - src[idx(Math.max(k - r, 0))];
+          dst[base + k * stride] = acc * inv;
+          const add = k + r + 1 < n ? k + r + 1 : n - 1;
+          const sub = k - r > 0 ? k - r : 0;
+          acc += src[base + add * stride] - src[base + sub * stride];
         }
       }
     }
   };
-  pass(rgb, tmp, true);
-  pass(tmp, rgb, false);
+  pass(rgb, tmp, w, h, 3, w * 3);
+  pass(tmp, rgb, h, w, w * 3, 3);
 }
 
 function paintRoom(c: Canvas, rng: Rng, noise: Noise): void {
@@ -629,12 +635,13 @@ function paintPerson(c: Canvas, rng: Rng, p: PersonOpts): void {
   const sw = rx * rng.uniform(1.9, 2.8); // half shoulder width
   const rr = rx * rng.uniform(0.45, 0.7); // shoulder roundness
   const bodyX = (y: number) => hx + lean * (y - ys);
-  const flare = rng.uniform(-0.05, 0.2);
+  const flare = rng.uniform(-0.04, 0.12);
   const torso = union(capsule(bodyX(ys) - sw + rr, ys + rr, bodyX(ys) + sw - rr, ys + rr, rr), (x, y) => {
     const hw = sw + flare * (y - ys - rr);
     return Math.max(Math.abs(x - bodyX(y)) - hw, ys + rr - y);
   });
-  const bodyBox: Box = [hx - sw * 3, ys - rr, hx + sw * 3, H + 1];
+  const spread = sw + (Math.abs(lean) + Math.max(0, flare)) * Math.max(0, H - ys) + 2;
+  const bodyBox: Box = [hx - spread, ys - rr - 1, hx + spread, H + 1];
 
   // hair style
   const style = rng.pick(['short', 'short', 'medium', 'long', 'long', 'bun', 'bald', 'curly'] as const);
@@ -646,7 +653,11 @@ function paintPerson(c: Canvas, rng: Rng, p: PersonOpts): void {
   const spikes: [number, number, number][] = [];
   for (let k = rng.int(8, 28); k > 0; k--) spikes.push([rng.uniform(-Math.PI, 0.3), rng.uniform(0.02, 0.08), rng.uniform(0.04, style === 'curly' ? 0.25 : 0.12)]);
   const hairEll = ellipse(hx, hcy, hairRx, hairRy, tilt);
+  let maxBump = 0.05 + (style === 'curly' ? 0.07 : 0.025);
+  for (const sp of spikes) maxBump += sp[2];
   const hairOutline: Sdf = (x, y) => {
+    const base = hairEll(x, y);
+    if (base - maxBump * ry > 1) return base - maxBump * ry; // a lower bound: cheap far from the outline
     const th = Math.atan2(y - hcy, x - hx);
     let bump = 0.05 * waveLo(th) + (style === 'curly' ? 0.07 : 0.025) * waveHi(th);
     for (const [a, wdt, amp] of spikes) {
@@ -654,7 +665,7 @@ function paintPerson(c: Canvas, rng: Rng, p: PersonOpts): void {
       if (dth > Math.PI) dth = 2 * Math.PI - dth;
       if (dth < wdt) bump += amp * (1 - dth / wdt) ** 2;
     }
-    return hairEll(x, y) - bump * ry;
+    return base - bump * ry;
   };
   const longLen = ry * (style === 'long' ? rng.uniform(1.6, 3.6) : style === 'medium' ? rng.uniform(0.8, 1.3) : 0);
   const longHw = hairRx * rng.uniform(0.95, 1.25);
@@ -721,10 +732,12 @@ function paintPerson(c: Canvas, rng: Rng, p: PersonOpts): void {
   if (neckline !== 'none') {
     const nd = ry * rng.uniform(0.25, 0.7);
     const skinPart = neckline === 'v' ? (x: number, y: number) => Math.max(Math.abs(x - bodyX(ys)) * 1.2 - (ys + nd - y) * 0.9, ys - y - rr) : ellipse(bodyX(ys), ys, neckR * rng.uniform(1.3, 2.2), nd);
-    fill(c, bodyBox, intersect(torso, skinPart), lit(darkSkin, hx, ys, ry, lx, ly, 0.2, noise, 0.05, 0.1), 1);
+    const nb: Box = [bodyX(ys) - neckR * 3, ys - rr - 1, bodyX(ys) + neckR * 3, ys + nd + 2];
+    fill(c, nb, intersect(torso, skinPart), lit(darkSkin, hx, ys, ry, lx, ly, 0.2, noise, 0.05, 0.1), 1);
     if (neckline === 'collar') {
       const col: Rgb = rng.chance(0.5) ? [240, 240, 240] : randomColour(rng);
-      for (const sd of [-1, 1]) fill(c, bodyBox, capsule(bodyX(ys) + sd * neckR * 0.8, ys, bodyX(ys) + sd * neckR * 2.2, ys + nd * 0.9, neckR * 0.35, neckR * 0.2), solid(col), 1);
+      const band = Math.max(1, neckR * 0.25);
+      fill(c, nb, intersect(torso, (x, y) => Math.abs(skinPart(x, y) - band) - band), solid(col), 1);
     }
   }
   // ears, face, features
@@ -767,7 +780,7 @@ function paintPerson(c: Canvas, rng: Rng, p: PersonOpts): void {
     }
     if (rng.chance(0.1)) {
       // beard
-      fill(c, [hx - rx * 1.5, hy, hx + rx * 1.5, hy + ry * 1.5], intersect(face, (x, y) => rot(0, 0, x - hx, y - hy, -tilt)[1] * -1 + ry * 0.35), hairStrand, 1);
+      fill(c, [hx - rx * 1.5, hy, hx + rx * 1.5, hy + ry * 1.5], intersect(face, (x, y) => ry * 0.6 - (-(x - hx) * Math.sin(tilt) + (y - hy) * Math.cos(tilt))), hairStrand, 1);
     }
   }
   // fringe over the forehead, then side locks in front of the shoulders
@@ -776,20 +789,22 @@ function paintPerson(c: Canvas, rng: Rng, p: PersonOpts): void {
     const part = rng.uniform(-0.6, 0.6) * rx;
     const fringeWave = wobble(rng, 5, 6, 30);
     const sweep = rng.uniform(-0.4, 0.4);
+    const ct = Math.cos(tilt);
+    const st = Math.sin(tilt);
     const fringe = intersect(hairOutline, (x, y) => {
-      const [, ly2] = rot(0, 0, x - hx, y - hy, -tilt);
+      const ly2 = -(x - hx) * st + (y - hy) * ct;
       const lx2 = x - hx;
       const edge = hairline - hy + ry * (0.12 * Math.abs(lx2 - part) / rx + sweep * (lx2 - part) / rx * 0.3 + 0.06 * fringeWave(lx2 / rx * 3)) ;
       return ly2 - edge - (lookAway ? ry * 2 : 0);
     });
-    fill(c, hairBox, fringe, hairStrand, 1);
+    fill(c, [hx - hairRx * 1.6, hcy - hairRy * 1.7, hx + hairRx * 1.6, lookAway ? hy + ry * 1.2 : hy + ry * 0.3], fringe, hairStrand, 1);
     if (style === 'long' && rng.chance(0.6)) {
       for (const sd of [-1, 1]) {
         if (rng.chance(0.3)) continue;
         const x0 = hx + sd * rx * 0.95;
         const len = longLen * rng.uniform(0.7, 1);
         const lock = polyline([[x0, hy - ry * 0.3], [x0 + sd * rx * 0.25, hy + ry * 0.6], [x0 + sd * rx * rng.uniform(0.1, 0.6), hy + len]], rx * 0.28, rx * 0.12);
-        fill(c, hairBox, lock, hairStrand, 1);
+        fill(c, [Math.min(x0, x0 + sd * rx * 0.6) - rx * 0.4, hy - ry * 0.7, Math.max(x0, x0 + sd * rx * 0.6) + rx * 0.4, hy + len + rx * 0.4], lock, hairStrand, 1);
       }
     }
     if (style === 'bun') {
@@ -819,7 +834,7 @@ function paintPerson(c: Canvas, rng: Rng, p: PersonOpts): void {
     // hat
     const hatC = randomColour(rng);
     const [tx, ty] = rot(hx, hcy, 0, -hairRy * 0.45, tilt);
-    fill(c, hairBox, union(ellipse(tx, ty, hairRx * 1.05, hairRy * 0.62, tilt), ellipse(tx, ty + hairRy * 0.35, hairRx * rng.uniform(1.1, 1.6), hairRy * 0.13, tilt)), texture(rng, noise, hatC, ry * 3), 1);
+    fill(c, [hx - hairRx * 2, hcy - hairRy * 1.7, hx + hairRx * 2, hcy + hairRy * 0.5], union(ellipse(tx, ty, hairRx * 1.05, hairRy * 0.62, tilt), ellipse(tx, ty + hairRy * 0.35, hairRx * rng.uniform(1.1, 1.6), hairRy * 0.13, tilt)), texture(rng, noise, hatC, ry * 3), 1);
   }
   paintArm(-1, true);
   paintArm(1, true);
@@ -877,13 +892,30 @@ export function synthSample(rng: Rng, opts: SynthOptions): Sample {
   const cast: Rgb = [rng.uniform(0.88, 1.12), rng.uniform(0.92, 1.08), rng.uniform(0.88, 1.12)];
   const gain = rng.uniform(0.75, 1.2);
   const sigma = rng.chance(0.6) ? rng.uniform(0, 6) : 0;
+  // sensor noise: a table of 4096 normals from the seeded rng, indexed by a cheap LCG (Box-Muller per pixel is slow)
   const nrng = rng.fork('sensor');
+  const table = new Float32Array(4096);
+  for (let i = 0; i < table.length; i++) table[i] = sigma * nrng.normal();
+  let lcg = nrng.int(0, 0x7fffffff) | 0;
   const data = new Uint8Array(w * h * 3);
-  for (let i = 0; i < w * h; i++) {
-    for (let ch = 0; ch < 3; ch++) {
-      const v = c.rgb[i * 3 + ch] * cast[ch] * gain + (sigma ? sigma * nrng.normal() : 0);
-      data[i * 3 + ch] = v < 0 ? 0 : v > 255 ? 255 : Math.round(v);
+  const k0 = cast[0] * gain;
+  const k1 = cast[1] * gain;
+  const k2 = cast[2] * gain;
+  const rgb = c.rgb;
+  for (let o = 0; o < w * h * 3; o += 3) {
+    let n0 = 0;
+    let n1 = 0;
+    let n2 = 0;
+    if (sigma) {
+      lcg = (Math.imul(lcg, 1664525) + 1013904223) | 0;
+      const luma = table[(lcg >>> 20) & 4095];
+      n0 = luma + 0.3 * table[(lcg >>> 8) & 4095];
+      n1 = luma;
+      n2 = luma + 0.3 * table[(lcg >>> 2) & 4095];
     }
+    data[o] = clamp(Math.round(rgb[o] * k0 + n0), 0, 255);
+    data[o + 1] = clamp(Math.round(rgb[o + 1] * k1 + n1), 0, 255);
+    data[o + 2] = clamp(Math.round(rgb[o + 2] * k2 + n2), 0, 255);
   }
   const mask = new Uint8Array(w * h);
   for (let i = 0; i < mask.length; i++) mask[i] = Math.round(clamp(c.alpha[i], 0, 1) * 255);
