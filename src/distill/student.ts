@@ -46,6 +46,7 @@ import {
   type TrainState,
 } from '../train';
 import { makeRng } from '../util/rng';
+import { evaluateBatches, loadExternalModel } from '../eval';
 import { distillLoss, drawShift, FeatureAdapter, shiftedView, type DistillLossWeights } from './losses';
 import { checkCompatible, ExternalPredictor, freezeExternal, freezeModel, FrozenTeacher, TeacherTargets } from './teacher';
 
@@ -94,13 +95,7 @@ export function isPortraitsegModel(spec: string): boolean {
 export type ExternalLoader = (spec: string, ext: Config['external']) => Promise<ExternalPredictor>;
 
 async function defaultExternalLoader(spec: string, ext: Config['external']): Promise<ExternalPredictor> {
-  // src/eval/external.ts is owned by the eval module; loaded lazily so that distilling from our
-  // own runs never depends on it.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mod = require('../eval/external') as Record<string, unknown>;
-  const fn = (mod.loadExternalModel ?? mod.loadExternal) as ((s: string, o: unknown) => Promise<ExternalPredictor>) | undefined;
-  if (typeof fn !== 'function') throw new DistillError('external teachers need src/eval/external.ts (loadExternalModel), which is not available in this build');
-  return fn(spec, ext);
+  return loadExternalModel(spec, ext);
 }
 
 /**
@@ -114,7 +109,7 @@ export async function loadTeacher(spec: string, cfg: Config, opts: { forceExtern
     return freezeModel(model, meta, `${meta.name} from ${where}`);
   }
   const ext = await (opts.loadExternal ?? defaultExternalLoader)(spec, cfg.external);
-  return freezeExternal(ext, ext.describe ?? `external model ${spec}`);
+  return freezeExternal(ext);
 }
 
 // ------------------------------------------------------------------------------- batches
@@ -218,33 +213,10 @@ export function makeDistillLossFn(o: DistillLossOptions): LossFn {
 
 // ------------------------------------------------------------------------------- validation
 
-/**
- * Dataset-level mIoU (mean of person and background IoU, intersections and unions summed over
- * the set) of `model` on the batches of `val`, thresholded at `threshold`.
- */
-export async function valMiou(model: tf.LayersModel, val: DataLoader, threshold: number): Promise<ValResult> {
-  let iP = 0;
-  let uP = 0;
-  let iB = 0;
-  let uB = 0;
-  for await (const b of val.once()) {
-    const t = tf.tensor4d(b.images, [b.size, b.height, b.width, 3]);
-    const prob = tf.tidy(() => tf.sigmoid(model.predict(t) as tf.Tensor4D));
-    const p = prob.dataSync();
-    t.dispose();
-    prob.dispose();
-    for (let i = 0; i < p.length; i++) {
-      const pp = p[i] >= threshold;
-      const gg = b.masks[i] >= 0.5;
-      if (pp && gg) iP++;
-      if (pp || gg) uP++;
-      if (!pp && !gg) iB++;
-      if (!pp || !gg) uB++;
-    }
-  }
-  const person = uP ? iP / uP : 1;
-  const background = uB ? iB / uB : 1;
-  return { miou: (person + background) / 2, personIou: person, backgroundIou: background };
+/** In-training validation of the student (src/eval's metrics on the val batches). */
+export async function validate(model: tf.LayersModel, val: DataLoader, cfg: Config): Promise<ValResult> {
+  const m = await evaluateBatches(model, val.once(), { threshold: cfg.eval.threshold, boundaryTolerance: cfg.eval.boundaryTolerance, worst: 0 });
+  return { miou: m.miou, personIou: m.personIou, boundaryF: m.boundaryF };
 }
 
 // ------------------------------------------------------------------------------- the recipe
@@ -418,7 +390,7 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
       gradClip: cfg.train.gradClip,
       startState: state,
       callbacks,
-      valFn: valLoader ? (m) => valMiou(m, valLoader, cfg.eval.threshold) : undefined,
+      valFn: valLoader ? (m) => validate(m, valLoader, cfg) : undefined,
       evalEvery: cfg.train.evalEvery,
       signal: o.signal,
       extraVars,

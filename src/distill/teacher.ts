@@ -42,6 +42,8 @@ export interface ExternalPredictor {
   dispose(): void;
   describe?: string;
   inputSize?: [number, number] | null;
+  /** src/eval's Segmenter info (name, inputSize), when the predictor is one. */
+  info?: { name: string; inputSize: [number, number] | null };
 }
 
 /** Runs `fn` with no gradient tape recording, whatever the caller is inside of. */
@@ -109,11 +111,11 @@ export function freezeModel(model: tf.LayersModel, meta: ModelMeta | null, descr
 }
 
 /** Wraps an external model (no features; the adapter already maps its output to logits). */
-export function freezeExternal(ext: ExternalPredictor, describe = ext.describe ?? 'external model'): FrozenTeacher {
+export function freezeExternal(ext: ExternalPredictor, describe = ext.describe ?? (ext.info ? `external ${ext.info.name}` : 'external model')): FrozenTeacher {
   return {
     kind: 'external',
     describe,
-    frameSize: ext.inputSize ?? null,
+    frameSize: ext.inputSize ?? ext.info?.inputSize ?? null,
     featureChannels: null,
     meta: null,
     predict(frames, withFeatures) {

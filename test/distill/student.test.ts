@@ -17,7 +17,7 @@ import {
   loadTeacher,
 } from '../../src/distill/student';
 import { FeatureAdapter } from '../../src/distill/losses';
-import { freezeModel, TeacherTargets, checkCompatible, ExternalPredictor } from '../../src/distill/teacher';
+import { freezeModel, TeacherTargets, checkCompatible } from '../../src/distill/teacher';
 
 const S = 32;
 
@@ -225,7 +225,7 @@ describe('distill/student', function () {
     wStraight.forEach((w, i) => assert.deepEqual(Buffer.from(wResumed[i].buffer), Buffer.from(w.buffer), `weight ${i} differs`));
   });
 
-  it('an external teacher (plain tfjs model.json) distills through the adapter interface', async () => {
+  it('an external teacher (plain tfjs model.json) distills through src/eval/external.ts', async () => {
     // A tiny "published" model: 3x3 conv -> sigmoid, saved without portraitseg metadata.
     const extDir = tmp('external');
     const m = tf.sequential({
@@ -234,23 +234,13 @@ describe('distill/student', function () {
     await m.save(fileSaveHandler(extDir));
     m.dispose();
     assert.ok(fs.existsSync(path.join(extDir, 'model.json')));
-    // Stand-in for src/eval/external.ts until it lands: read model.json, sigmoid output -> logits.
-    const loadExternal = async (spec: string): Promise<ExternalPredictor> => {
-      const model = await tf.loadLayersModel(tf.io.fromMemory(readModelArtifacts(path.join(spec, 'model.json'))));
-      return {
-        describe: `external ${spec}`,
-        inputSize: null,
-        predictLogits: (x) => tf.tidy(() => { const p = (model.predict(x) as tf.Tensor4D).clipByValue(1e-6, 1 - 1e-6); return p.div(tf.scalar(1).sub(p)).log() as tf.Tensor4D; }),
-        dispose: () => model.dispose(),
-        model,
-      } as ExternalPredictor & { model: tf.LayersModel };
-    };
     const cfg = tinyCfg((c) => {
       c.data.path = dataDir;
       c.distill.teacher = extDir;
       c.train.images = 2;
+      c.external.output = 'sigmoid';
     });
-    const r = await distillStudent({ cfg, out: tmp('ext-run'), loadExternal, log: () => {} });
+    const r = await distillStudent({ cfg, out: tmp('ext-run'), log: () => {} });
     assert.equal(r.state.imagesSeen, 2);
     assert.match(r.teacher, /external/);
     r.model.dispose();
@@ -259,7 +249,7 @@ describe('distill/student', function () {
       c.distill.teacher = extDir;
       c.distill.feature = 1;
     });
-    await assert.rejects(distillStudent({ cfg: bad, out: tmp('ext-bad'), loadExternal, log: () => {} }), /no "features" layer; set distill.feature=0/);
+    await assert.rejects(distillStudent({ cfg: bad, out: tmp('ext-bad'), log: () => {} }), /no "features" layer; set distill.feature=0/);
   });
 
   it('contract errors: wrong aspect ratio, missing teacher', async () => {
