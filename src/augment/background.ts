@@ -33,6 +33,10 @@ export interface BackgroundSwapParams {
   minCrop: number;
   /** Maximum background defocus blur sigma, as a fraction of the shorter side. */
   defocus: number;
+  /** Pulls the cut inward: alpha = (blurred - choke) / (1 - choke), so coarse masks do not drag the old background along. */
+  choke: number;
+  /** Edge decontamination: how much rim pixels take the colour of the person just inside (hides old-background fringes). */
+  edgeClean: number;
 }
 
 export type ProceduralBackground = (rng: Rng, width: number, height: number) => RgbImage;
@@ -180,6 +184,8 @@ export function simpleProceduralBackground(rng: Rng, W: number, H: number): RgbI
 // ---------------------------------------------------------------------------------------
 // Compositing
 
+const LUMA_W = [0.299, 0.587, 0.114];
+
 /** Per-channel mean and std of `img` weighted by `w` (null = uniform weights). */
 function stats(img: Float32Array | Uint8Array, w: Float32Array | null): { mean: number[]; std: number[]; weight: number } {
   const n = img.length / 3;
@@ -222,16 +228,49 @@ export function compositeOnto(s: Sample, bg: Float32Array, p: BackgroundSwapPara
   const gain = [1, 1, 1];
   const shift = [0, 0, 0];
   if (p.colorMatch > 0 && ps.weight > 0) {
+    // Same light falls on person and scene, but a bright wall does not make a face bright:
+    // move the chroma (colour cast) of the mean fully, its luma only a little, and scale the
+    // contrast by the luma std ratio (one gain for all channels, so no new cast).
+    const d = [0, 1, 2].map((c) => bs.mean[c] - ps.mean[c]);
+    const dl = LUMA_W[0] * d[0] + LUMA_W[1] * d[1] + LUMA_W[2] * d[2];
+    const lumaStd = (st: { std: number[] }) => LUMA_W[0] * st.std[0] + LUMA_W[1] * st.std[1] + LUMA_W[2] * st.std[2];
+    const ratio = lumaStd(ps) > 1 ? lumaStd(bs) / lumaStd(ps) : 1;
+    const g = Math.min(1.1, Math.max(0.9, 1 + p.colorMatch * 0.5 * (ratio - 1)));
     for (let c = 0; c < 3; c++) {
-      const ratio = ps.std[c] > 1 ? bs.std[c] / ps.std[c] : 1;
-      gain[c] = Math.min(1.25, Math.max(0.8, 1 + p.colorMatch * 0.5 * (ratio - 1)));
-      shift[c] = Math.max(-40, Math.min(40, p.colorMatch * (bs.mean[c] - ps.mean[c])));
+      gain[c] = g;
+      shift[c] = Math.max(-20, Math.min(20, p.colorMatch * (0.3 * dl + (d[c] - dl))));
     }
   }
   for (let i = 0; i < n; i++) {
     for (let c = 0; c < 3; c++) {
       const o = i * 3 + c;
       person[o] = ps.mean[c] + gain[c] * (img[o] - ps.mean[c]) + shift[c];
+    }
+  }
+
+  // edge decontamination ("edge extend"): rim pixels of a hand-drawn mask mix person and old
+  // background; replace them partly by the normalised-convolution average of pixels fully inside.
+  if (p.edgeClean > 0) {
+    const r = Math.max(1, Math.round(0.012 * short));
+    const near = boxBlur(alpha0, W, H, 1, r, 1);
+    const inner = new Float32Array(n);
+    const weighted = new Float32Array(n * 3);
+    for (let i = 0; i < n; i++) {
+      const w = Math.min(1, Math.max(0, (near[i] - 0.9) / 0.1));
+      inner[i] = w;
+      weighted[i * 3] = person[i * 3] * w;
+      weighted[i * 3 + 1] = person[i * 3 + 1] * w;
+      weighted[i * 3 + 2] = person[i * 3 + 2] * w;
+    }
+    const num = boxBlur(weighted, W, H, 3, 2 * r, 1);
+    const den = boxBlur(inner, W, H, 1, 2 * r, 1);
+    for (let i = 0; i < n; i++) {
+      const rim = p.edgeClean * alpha0[i] * (1 - inner[i]);
+      if (rim <= 0 || den[i] < 1e-3) continue;
+      for (let c = 0; c < 3; c++) {
+        const o = i * 3 + c;
+        person[o] += rim * (num[o] / den[i] - person[o]);
+      }
     }
   }
 
@@ -256,7 +295,11 @@ export function compositeOnto(s: Sample, bg: Float32Array, p: BackgroundSwapPara
     }
   }
 
-  const alpha = p.feather > 0 ? gaussianBlur(alpha0, W, H, 1, p.feather * short) : alpha0;
+  const alpha = p.feather > 0 ? gaussianBlur(alpha0, W, H, 1, p.feather * short) : alpha0.slice();
+  if (p.choke > 0) {
+    const k = 1 / (1 - p.choke);
+    for (let i = 0; i < n; i++) alpha[i] = Math.max(0, (alpha[i] - p.choke) * k);
+  }
   const out = new Float32Array(n * 3);
   for (let i = 0; i < n; i++) {
     const a = alpha[i];

@@ -18,7 +18,7 @@ function warpSample(s: Sample, m: InverseAffine, border: BorderMode, fill: numbe
  * Rotates by `degrees` counter-clockwise (as seen on screen) about the image centre; the
  * output keeps the input size, uncovered corners are filled by `border`.
  */
-export function rotateSample(s: Sample, degrees: number, border: BorderMode = 'reflect', fill = 0): Sample {
+export function rotateSample(s: Sample, degrees: number, border: BorderMode = 'auto', fill = 0): Sample {
   if (degrees === 0) return s;
   const t = (degrees * Math.PI) / 180;
   const cos = Math.cos(t);
@@ -71,7 +71,7 @@ export function flipSample(s: Sample): Sample {
  * then shifts by (`shiftX`, `shiftY`) as fractions of the width / height (positive =
  * content moves right / down), and crops back to the input size.
  */
-export function scaleCropSample(s: Sample, scale: number, shiftX: number, shiftY: number, border: BorderMode = 'reflect', fill = 0): Sample {
+export function scaleCropSample(s: Sample, scale: number, shiftX: number, shiftY: number, border: BorderMode = 'auto', fill = 0): Sample {
   if (scale === 1 && shiftX === 0 && shiftY === 0) return s;
   const W = s.image.width;
   const H = s.image.height;

@@ -6,8 +6,15 @@
  */
 import type { GrayImage, RgbImage } from '../util/image';
 
-export const BORDER_MODES = ['reflect', 'replicate', 'constant'] as const;
+/**
+ * How pixels a warp uncovers are filled. `auto`: reflect left/right (scenery continues
+ * plausibly) and replicate top/bottom (a body cut by the bottom edge continues downwards
+ * instead of being mirrored into a second pair of shoulders, a head at the top is not
+ * mirrored into a second head).
+ */
+export const BORDER_MODES = ['auto', 'reflect', 'replicate', 'constant'] as const;
 export type BorderMode = (typeof BORDER_MODES)[number];
+type AxisMode = Exclude<BorderMode, 'auto'>;
 
 /**
  * Inverse affine map: for an output pixel centre (x + 0.5, y + 0.5) the source pixel centre is
@@ -23,7 +30,7 @@ export interface InverseAffine {
 }
 
 /** Maps an integer index into [0, n) by the border mode; -1 means "outside" (constant mode). */
-function borderIndex(i: number, n: number, mode: BorderMode): number {
+function borderIndex(i: number, n: number, mode: AxisMode): number {
   if (i >= 0 && i < n) return i;
   if (mode === 'constant') return -1;
   if (mode === 'replicate' || n === 1) return i < 0 ? 0 : n - 1;
@@ -61,8 +68,8 @@ export function warpAffine(
   const msrc = mask ? mask.data : null;
   const out = new Uint8Array(W * H * 3);
   const mout = msrc ? new Uint8Array(W * H) : null;
-  // Border lookups are precomputed per column/row only for axis-aligned maps; in general
-  // each tap is mapped individually (cheap: the common case is in-bounds).
+  const modeX: AxisMode = mode === 'auto' ? 'reflect' : mode;
+  const modeY: AxisMode = mode === 'auto' ? 'replicate' : mode;
   for (let y = 0; y < H; y++) {
     const yc = y + 0.5;
     for (let x = 0; x < W; x++) {
@@ -81,10 +88,10 @@ export function warpAffine(
         iy0 = y0;
         iy1 = y0 + 1;
       } else {
-        ix0 = borderIndex(x0, W, mode);
-        ix1 = borderIndex(x0 + 1, W, mode);
-        iy0 = borderIndex(y0, H, mode);
-        iy1 = borderIndex(y0 + 1, H, mode);
+        ix0 = borderIndex(x0, W, modeX);
+        ix1 = borderIndex(x0 + 1, W, modeX);
+        iy0 = borderIndex(y0, H, modeY);
+        iy1 = borderIndex(y0 + 1, H, modeY);
       }
       const w00 = (1 - fx) * (1 - fy);
       const w10 = fx * (1 - fy);
@@ -132,38 +139,42 @@ function gaussianKernel(sigma: number): Float32Array {
 /**
  * Separable gaussian blur of an interleaved float buffer with `ch` channels (edges
  * replicated). Returns a new buffer; sigma <= 0.05 returns a copy.
+ * Rows are convolved through an edge-padded copy and columns row-by-row, so the inner loops
+ * run over contiguous memory without bounds checks.
  */
 export function gaussianBlur(src: Float32Array, W: number, H: number, ch: number, sigma: number): Float32Array {
   if (sigma <= 0.05) return src.slice();
   const k = gaussianKernel(sigma);
   const r = (k.length - 1) >> 1;
+  const taps = k.length;
+  const rowLen = W * ch;
   const tmp = new Float32Array(src.length);
   const out = new Float32Array(src.length);
+  const pad = new Float32Array((W + 2 * r) * ch);
   for (let y = 0; y < H; y++) {
-    const row = y * W;
-    for (let x = 0; x < W; x++) {
+    const base = y * rowLen;
+    // padded row: [edge x r][row][edge x r]
+    for (let i = 0; i < r; i++) {
       for (let c = 0; c < ch; c++) {
-        let acc = 0;
-        for (let i = -r; i <= r; i++) {
-          let xx = x + i;
-          xx = xx < 0 ? 0 : xx >= W ? W - 1 : xx;
-          acc += k[i + r] * src[(row + xx) * ch + c];
-        }
-        tmp[(row + x) * ch + c] = acc;
+        pad[i * ch + c] = src[base + c];
+        pad[(r + W + i) * ch + c] = src[base + (W - 1) * ch + c];
       }
+    }
+    pad.set(src.subarray(base, base + rowLen), r * ch);
+    for (let j = 0; j < rowLen; j++) {
+      let acc = 0;
+      for (let t = 0; t < taps; t++) acc += k[t] * pad[j + t * ch];
+      tmp[base + j] = acc;
     }
   }
   for (let y = 0; y < H; y++) {
-    for (let x = 0; x < W; x++) {
-      for (let c = 0; c < ch; c++) {
-        let acc = 0;
-        for (let i = -r; i <= r; i++) {
-          let yy = y + i;
-          yy = yy < 0 ? 0 : yy >= H ? H - 1 : yy;
-          acc += k[i + r] * tmp[(yy * W + x) * ch + c];
-        }
-        out[(y * W + x) * ch + c] = acc;
-      }
+    const ob = y * rowLen;
+    for (let t = 0; t < taps; t++) {
+      let yy = y + t - r;
+      yy = yy < 0 ? 0 : yy >= H ? H - 1 : yy;
+      const ib = yy * rowLen;
+      const w = k[t];
+      for (let j = 0; j < rowLen; j++) out[ob + j] += w * tmp[ib + j];
     }
   }
   return out;
@@ -171,41 +182,46 @@ export function gaussianBlur(src: Float32Array, W: number, H: number, ch: number
 
 /**
  * Box blur (running sums, cost independent of the radius) of an interleaved float buffer,
- * edges replicated. Three passes approximate a gaussian of sigma ~ radius / 1.2 (Wells 1986).
+ * edges replicated. Repeated passes approach a gaussian (Wells 1986: n passes of radius r
+ * give sigma ~ r * sqrt(n / 3)). Column sums are kept per row so memory is walked in order.
  */
 export function boxBlur(src: Float32Array, W: number, H: number, ch: number, radius: number, passes = 2): Float32Array {
-  let cur = src.slice();
+  const cur = src.slice();
   if (radius < 1) return cur;
   const r = Math.round(radius);
   const norm = 1 / (2 * r + 1);
+  const rowLen = W * ch;
   const tmp = new Float32Array(src.length);
+  const acc = new Float64Array(rowLen);
   for (let p = 0; p < passes; p++) {
     // horizontal: cur -> tmp
     for (let y = 0; y < H; y++) {
-      const row = y * W;
+      const row = y * rowLen;
       for (let c = 0; c < ch; c++) {
-        let acc = 0;
-        for (let i = -r; i <= r; i++) acc += cur[(row + (i < 0 ? 0 : i >= W ? W - 1 : i)) * ch + c];
+        let a = 0;
+        for (let i = -r; i <= r; i++) a += cur[row + (i < 0 ? 0 : i >= W ? W - 1 : i) * ch + c];
         for (let x = 0; x < W; x++) {
-          tmp[(row + x) * ch + c] = acc * norm;
+          tmp[row + x * ch + c] = a * norm;
           const add = x + r + 1;
           const sub = x - r;
-          acc += cur[(row + (add >= W ? W - 1 : add)) * ch + c] - cur[(row + (sub < 0 ? 0 : sub)) * ch + c];
+          a += cur[row + (add >= W ? W - 1 : add) * ch + c] - cur[row + (sub < 0 ? 0 : sub) * ch + c];
         }
       }
     }
-    // vertical: tmp -> cur
-    for (let x = 0; x < W; x++) {
-      for (let c = 0; c < ch; c++) {
-        let acc = 0;
-        for (let i = -r; i <= r; i++) acc += tmp[((i < 0 ? 0 : i >= H ? H - 1 : i) * W + x) * ch + c];
-        for (let y = 0; y < H; y++) {
-          cur[(y * W + x) * ch + c] = acc * norm;
-          const add = y + r + 1;
-          const sub = y - r;
-          acc += tmp[((add >= H ? H - 1 : add) * W + x) * ch + c] - tmp[((sub < 0 ? 0 : sub) * W + x) * ch + c];
-        }
-      }
+    // vertical: tmp -> cur, a running sum of rows
+    acc.fill(0);
+    for (let i = -r; i <= r; i++) {
+      const rb = (i < 0 ? 0 : i >= H ? H - 1 : i) * rowLen;
+      for (let j = 0; j < rowLen; j++) acc[j] += tmp[rb + j];
+    }
+    for (let y = 0; y < H; y++) {
+      const ob = y * rowLen;
+      for (let j = 0; j < rowLen; j++) cur[ob + j] = acc[j] * norm;
+      const add = y + r + 1;
+      const sub = y - r;
+      const ab = (add >= H ? H - 1 : add) * rowLen;
+      const sb = (sub < 0 ? 0 : sub) * rowLen;
+      for (let j = 0; j < rowLen; j++) acc[j] += tmp[ab + j] - tmp[sb + j];
     }
   }
   return cur;

@@ -41,7 +41,7 @@ export interface TransformDef {
 }
 
 const num = (d: number, doc: string, o: { min?: number; max?: number; integer?: boolean } = {}): ParamDef => ({ kind: 'number', default: d, doc, ...o });
-const border = (d: BorderMode): ParamDef => ({ kind: 'enum', values: BORDER_MODES, default: d, doc: 'how uncovered pixels are filled: reflect | replicate | constant' });
+const border = (d: BorderMode): ParamDef => ({ kind: 'enum', values: BORDER_MODES, default: d, doc: 'how uncovered pixels are filled: auto (reflect sideways, replicate up/down) | reflect | replicate | constant' });
 
 /** The registry, in the order the docs list it. */
 export const TRANSFORMS: readonly TransformDef[] = [
@@ -50,11 +50,13 @@ export const TRANSFORMS: readonly TransformDef[] = [
     doc: 'composite the person onto a random crop of a background photo (procedural when none), with feathering, light wrap and colour matching; skipped for unlabeled samples',
     params: {
       feather: num(0.008, 'edge softness: alpha blur sigma as a fraction of the shorter side', { min: 0, max: 0.1 }),
-      lightWrap: num(0.35, 'strength of background light bleeding onto the person rim (0 = off)', { min: 0, max: 1 }),
-      lightWrapWidth: num(0.03, 'light-wrap width as a fraction of the shorter side', { min: 0, max: 0.2 }),
-      colorMatch: num(0.3, 'how far the person colour mean/std move towards the background (0 = off, 1 = full transfer)', { min: 0, max: 1 }),
+      lightWrap: num(0.3, 'strength of background light bleeding onto the person rim (0 = off)', { min: 0, max: 1 }),
+      lightWrapWidth: num(0.015, 'light-wrap width as a fraction of the shorter side', { min: 0, max: 0.2 }),
+      colorMatch: num(0.4, 'how far the person colour mean/std move towards the background (0 = off, 1 = full transfer)', { min: 0, max: 1 }),
       minCrop: num(0.4, 'smallest background crop, as a fraction of the largest crop with the frame aspect', { min: 0.05, max: 1 }),
       defocus: num(0.01, 'maximum background defocus blur sigma as a fraction of the shorter side', { min: 0, max: 0.1 }),
+      choke: num(0.25, 'pull the cut inward so coarse masks leave the old background behind (alpha = (blurred - choke) / (1 - choke))', { min: 0, max: 0.9 }),
+      edgeClean: num(0.7, 'edge decontamination: rim pixels take this much of the colour just inside the person', { min: 0, max: 1 }),
     },
     make: (p, ctx) => {
       const params = p as unknown as BackgroundSwapParams;
@@ -69,7 +71,7 @@ export const TRANSFORMS: readonly TransformDef[] = [
       minScale: num(0.75, 'smallest zoom (< 1 zooms out and fills the border)', { min: 0.05 }),
       maxScale: num(1.25, 'largest zoom', { min: 0.05 }),
       maxShift: num(0.1, 'largest shift as a fraction of width / height', { min: 0, max: 1 }),
-      border: border('reflect'),
+      border: border('auto'),
       fill: num(0, 'grey level for border=constant', { min: 0, max: 255 }),
     },
     check: (p) => ((p.minScale as number) > (p.maxScale as number) ? ['minScale', `must be <= maxScale (${p.maxScale}), got ${p.minScale}`] : null),
@@ -85,7 +87,7 @@ export const TRANSFORMS: readonly TransformDef[] = [
     doc: 'rotate about the centre by a uniform angle in [-maxDegrees, maxDegrees]',
     params: {
       maxDegrees: num(15, 'largest rotation in degrees', { min: 0, max: 180 }),
-      border: border('reflect'),
+      border: border('auto'),
       fill: num(0, 'grey level for border=constant', { min: 0, max: 255 }),
     },
     make: (p) => (s, rng) => rotateSample(s, rng.uniform(-(p.maxDegrees as number), p.maxDegrees as number), p.border as BorderMode, p.fill as number),

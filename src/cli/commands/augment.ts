@@ -1,8 +1,120 @@
-import type { CommandModule } from 'yargs';
-import { notYet } from '../common';
+/**
+ * `portraitseg augment preview`: a PNG grid of (original | augmented) pairs with mask
+ * outlines, using the training pipeline from the config (augment.train).
+ * `portraitseg augment list`: the transforms and their parameters.
+ */
+import * as fs from 'fs';
+import type { Argv, CommandModule } from 'yargs';
+import { buildPipeline, describeTransforms, loadBackgrounds, renderPreview } from '../../augment';
+import type { Sample } from '../../data/types';
+import { openDataset } from '../../data/dataset';
+import { loadSample } from '../../data/sample';
+import { makeRng } from '../../util/rng';
+import { writePng } from '../../util/image';
+import { CommonArgs, configFromArgs, UsageError, withConfigOptions } from '../common';
+
+interface PreviewArgs extends CommonArgs {
+  data?: string;
+  backgrounds?: string;
+  out: string;
+  count: number;
+  size?: string;
+}
+
+/** "WxH" -> [height, width] (the config's data.frameSize order). */
+export function parseSize(raw: string, flag = '--size'): [number, number] {
+  const m = /^(\d+)x(\d+)$/i.exec(raw.trim());
+  if (!m) throw new UsageError(`${flag}: expected WIDTHxHEIGHT like 128x128, got "${raw}"`);
+  const w = Number(m[1]);
+  const h = Number(m[2]);
+  if (w < 8 || h < 8 || w > 4096 || h > 4096) throw new UsageError(`${flag}: width and height must be 8..4096, got ${raw}`);
+  return [h, w];
+}
+
+/** Loads `count` samples chosen by seed from a dataset, resized to the frame size. */
+async function loadSomeSamples(dataPath: string, count: number, frameSize: [number, number], maskMode: 'binary' | 'soft', seed: number): Promise<Sample[]> {
+  const ds = await openDataset(dataPath, { log: (l) => process.stderr.write(`${l}\n`) });
+  const refs = makeRng(seed).fork('preview-pick').shuffle([...ds.refs]);
+  const out: Sample[] = [];
+  for (const ref of refs) {
+    if (out.length >= count) break;
+    try {
+      out.push(await loadSample(ref, { frameSize, maskMode }));
+    } catch (e) {
+      process.stderr.write(`skipping ${ref.imagePath}: ${(e as Error).message.split('\n')[0]}\n`);
+    }
+  }
+  if (out.length === 0) throw new UsageError(`--data ${dataPath}: no sample could be loaded`);
+  return out;
+}
+
+/** Synthetic samples for when --data is not given (the data module's generator). */
+async function synthSamples(count: number, frameSize: [number, number], seed: number): Promise<Sample[]> {
+  // Loaded lazily: the synthetic generator lives in src/data/synth.ts.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const synth = require('../../data/synth') as { synthSample?: (rng: ReturnType<typeof makeRng>, width: number, height: number, id?: string) => Sample };
+  if (typeof synth.synthSample !== 'function') throw new Error('src/data/synth.ts does not export synthSample');
+  const rng = makeRng(seed).fork('preview-synth');
+  const [h, w] = frameSize;
+  return Array.from({ length: count }, (_, i) => synth.synthSample!(rng.fork(i), w, h, `synth-${i}`));
+}
+
+const previewCommand: CommandModule<object, PreviewArgs> = {
+  command: 'preview',
+  describe: 'write a PNG grid of augmented samples (original | augmented, mask outlines in green)',
+  builder: (y: Argv) =>
+    withConfigOptions(y)
+      .option('data', { type: 'string', describe: 'dataset folder, list file or datasets/*.json (config: data.path); default: a synthetic set' })
+      .option('backgrounds', { type: 'string', describe: 'folder of background photos for backgroundSwap (config: data.backgrounds); default: procedural' })
+      .option('out', { type: 'string', demandOption: true, describe: 'output PNG' })
+      .option('count', { type: 'number', default: 12, describe: 'number of samples in the grid' })
+      .option('size', { type: 'string', describe: 'frame size WxH (config: data.frameSize, default 128x128)' })
+      .example('$0 augment preview --data ../shared/datasets/picsart-selfies --backgrounds ../shared/datasets/backgrounds --out grid.png', '')
+      .check((a) => {
+        if (!Number.isInteger(a.count) || (a.count as number) < 1 || (a.count as number) > 256) throw new UsageError(`--count: expected an integer 1..256, got ${a.count}`);
+        if (!/\.png$/i.test(String(a.out))) throw new UsageError(`--out: the preview is a PNG, give a file name ending in .png (got "${a.out}")`);
+        return true;
+      }) as unknown as Argv<PreviewArgs>,
+  handler: async (args) => {
+    const cfg = configFromArgs(args, {
+      'data.path': args.data,
+      'data.backgrounds': args.backgrounds,
+      'data.frameSize': args.size !== undefined ? parseSize(args.size) : undefined,
+    });
+    // Validate the pipeline before reading any data (errors name augment.train[i].<param>).
+    buildPipeline(cfg.augment.train, { backgrounds: [] });
+    for (const [flag, p] of [['--data', cfg.data.path], ['--backgrounds', cfg.data.backgrounds]] as const) {
+      if (p && !fs.existsSync(p)) throw new UsageError(`${flag}: ${p} not found`);
+    }
+    const t0 = Date.now();
+    const backgrounds = cfg.data.backgrounds ? await loadBackgrounds(cfg.data.backgrounds, 512) : [];
+    const samples = cfg.data.path
+      ? await loadSomeSamples(cfg.data.path, args.count, cfg.data.frameSize, cfg.data.maskMode, cfg.seed)
+      : await synthSamples(args.count, cfg.data.frameSize, cfg.seed);
+    const t1 = Date.now();
+    const pipeline = buildPipeline(cfg.augment.train, { backgrounds });
+    const grid = renderPreview(samples, { transform: pipeline, rng: makeRng(cfg.seed).fork('preview') });
+    const t2 = Date.now();
+    await writePng(args.out, grid.data, grid.width, grid.height, 3);
+    process.stderr.write(
+      `augment preview: ${samples.length} samples at ${cfg.data.frameSize[1]}x${cfg.data.frameSize[0]}, ${backgrounds.length} background photos` +
+        ` (load ${t1 - t0} ms, augment+render ${t2 - t1} ms)\n`,
+    );
+    process.stdout.write(`${args.out}\n`);
+  },
+};
+
+const listCommand: CommandModule<object, object> = {
+  command: 'list',
+  describe: 'list the augmentation transforms and their parameters',
+  handler: () => {
+    process.stdout.write(`${describeTransforms()}\n`);
+  },
+};
 
 export const augmentCommand: CommandModule = {
-  command: 'augment',
-  describe: 'preview augmentation',
-  handler: notYet('augment', 2),
+  command: 'augment <what>',
+  describe: 'augmentation: preview the training pipeline, list transforms',
+  builder: (y) => y.command(previewCommand).command(listCommand).demandCommand(1),
+  handler: () => {},
 };
