@@ -847,8 +847,14 @@ export interface SynthOptions {
   backgrounds?: RgbImage[];
 }
 
-/** One synthetic portrait with its exact person mask. `id` is 'synth'; writeSynthDataset names files. */
-export function synthSample(rng: Rng, opts: SynthOptions): Sample {
+/**
+ * One synthetic portrait with its exact person mask. Also callable as
+ * synthSample(rng, width, height, id?). The id defaults to 'synth'.
+ */
+export function synthSample(rng: Rng, opts: SynthOptions): Sample;
+export function synthSample(rng: Rng, width: number, height: number, id?: string): Sample;
+export function synthSample(rng: Rng, a: SynthOptions | number, b?: number, id = 'synth'): Sample {
+  const opts: SynthOptions = typeof a === 'number' ? { width: a, height: b ?? a } : a;
   const { width: w, height: h } = opts;
   const c = newCanvas(w, h);
   const bgs = opts.backgrounds ?? [];
@@ -919,7 +925,7 @@ export function synthSample(rng: Rng, opts: SynthOptions): Sample {
   }
   const mask = new Uint8Array(w * h);
   for (let i = 0; i < mask.length; i++) mask[i] = Math.round(clamp(c.alpha[i], 0, 1) * 255);
-  return { id: 'synth', image: { width: w, height: h, data }, mask: { width: w, height: h, data: mask } };
+  return { id, image: { width: w, height: h, data }, mask: { width: w, height: h, data: mask } };
 }
 
 export interface WriteSynthOptions {
