@@ -117,6 +117,13 @@ function values(t: tf.Tensor): Float32Array {
   return Float32Array.from(t.dataSync() as Float32Array);
 }
 
+function transposed(t: tf.Tensor): Float32Array {
+  const tt = t.transpose();
+  const v = values(tt);
+  tt.dispose();
+  return v;
+}
+
 interface BnParams {
   scale: Float32Array;
   shift: Float32Array;
@@ -428,8 +435,8 @@ function guidedFilter(g: GraphBuilder, layer: tf.layers.Layer, ins: string[]): s
   const eps = Math.exp(values(byName('log_eps'))[0]);
   const c = w1.shape[1] as number;
   // 1x1 conv weights [out, in, 1, 1] = transposed dense weights
-  const w1c = g.f32(`${layer.name}_w1`, [c, 3, 1, 1], values(tf.tidy(() => w1.transpose())));
-  const w2c = g.f32(`${layer.name}_w2`, [1, c, 1, 1], values(tf.tidy(() => w2.transpose())));
+  const w1c = g.f32(`${layer.name}_w1`, [c, 3, 1, 1], transposed(w1));
+  const w2c = g.f32(`${layer.name}_w2`, [1, c, 1, 1], transposed(w2));
   const b1c = g.f32(`${layer.name}_b1`, [c], b1t ? values(b1t) : new Float32Array(c));
   const b2c = g.f32(`${layer.name}_b2`, [1], b2t ? values(b2t) : [0]);
   const luma = g.f32(`${layer.name}_luma`, [1, 3, 1, 1], [0.299, 0.587, 0.114]);

@@ -1,8 +1,46 @@
+/** `portraitseg export`: write a model as TensorFlow.js or ONNX, then check it against the original. */
+import * as path from 'path';
 import type { CommandModule } from 'yargs';
-import { notYet } from '../common';
+import { CommonArgs, configFromArgs, UsageError, withConfigOptions } from '../common';
+import { selectBackend } from '../../backend';
+import { loadModel } from '../../train/checkpoint';
+import { describeParity, exportModel } from '../../export';
 
-export const exportCommand: CommandModule = {
+interface ExportArgs extends CommonArgs {
+  model?: string;
+  format?: string;
+  quantize?: string;
+  out?: string;
+}
+
+export const exportCommand: CommandModule<object, ExportArgs> = {
   command: 'export',
-  describe: 'export a model for the browser (tfjs) or mobile (onnx)',
-  handler: notYet('export', 6),
+  describe: 'export a model for the browser (tfjs) or mobile (onnx), with a reload parity check',
+  builder: (y) =>
+    withConfigOptions(y)
+      .option('model', { type: 'string', describe: 'run folder (best/, else last/), checkpoint folder or model.json' })
+      .option('format', { type: 'string', choices: ['tfjs', 'onnx'], describe: 'output format (config key: export.format)' })
+      .option('quantize', { type: 'string', choices: ['none', 'float16', 'uint8'], describe: 'tfjs weight quantisation (config key: export.quantize)' })
+      .option('out', { type: 'string', describe: 'output folder' })
+      .example('$0 export --model runs/student --format tfjs --quantize float16 --out exported/student', '')
+      .example('$0 export --model runs/student --format onnx --out exported/student-onnx', '') as never,
+  handler: async (argv) => {
+    if (!argv.model) throw new UsageError('--model is required, e.g. --model runs/student (a run folder, checkpoint folder or model.json)');
+    if (!argv.out) throw new UsageError('--out is required, e.g. --out exported/student');
+    const cfg = configFromArgs(argv, { 'export.format': argv.format, 'export.quantize': argv.quantize });
+    const { format, quantize, tolerance } = cfg.export;
+    if (format === 'onnx' && quantize !== 'none') throw new UsageError(`--quantize ${quantize} applies to --format tfjs only (the ONNX export is float32)`);
+    await selectBackend(cfg.backend, (l) => process.stderr.write(`${l}\n`));
+    let loaded;
+    try {
+      loaded = await loadModel(argv.model);
+    } catch (e) {
+      throw new UsageError(`--model ${argv.model}: ${(e as Error).message}`);
+    }
+    const t0 = Date.now();
+    const res = await exportModel(loaded.model, loaded.meta, { format, quantize, out: argv.out, tolerance, seed: cfg.seed });
+    process.stdout.write(`exported ${loaded.meta.name} (${loaded.meta.params} params) as ${format} to ${path.resolve(res.dir)}: ${res.files.join(', ')} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+    process.stdout.write(`${describeParity(res.parity)}\n`);
+    loaded.model.dispose();
+  },
 };
