@@ -1,0 +1,172 @@
+/**
+ * The runtime API, the same in Node and in the browser (this file imports nothing from
+ * Node): load a model, segment a frame, blur or replace its background, dispose.
+ * Modelled on tfjs-models' createSegmenter / segmentPeople / dispose.
+ *
+ *   const seg = await createSegmenter('models/student');      // URL (browser) or folder (Node, see ./index)
+ *   const mask = await seg.segment(frame);                      // GrayImage at the frame's size
+ *   const out = await seg.blur(frame, { strength: 12, edgeFeather: 2 });
+ *   const swapped = await seg.replace(frame, backgroundImage);
+ *   seg.dispose();
+ *
+ * A frame is an RgbImage-like {width, height, data} with 3 (RGB) or 4 (RGBA) bytes per
+ * pixel, or in the browser anything tf.browser.fromPixels takes (ImageData, video, canvas,
+ * image, ImageBitmap). Results are plain RgbImage / GrayImage objects (Uint8Array data).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { ModelMeta } from '../models/types';
+import { registerCustomLayers } from '../models/layers';
+import { BlurOptions, blurComposite, replaceComposite, DEFAULT_FEATHER } from './composite';
+
+export type { BlurOptions } from './composite';
+
+export interface PixelFrame {
+  width: number;
+  height: number;
+  /** row-major, 3 (RGB) or 4 (RGBA) bytes per pixel */
+  data: Uint8Array | Uint8ClampedArray;
+}
+
+/** Browser sources tf.browser.fromPixels accepts (typed loosely so this file compiles in Node). */
+export type BrowserFrame = Parameters<typeof tf.browser.fromPixels>[0];
+export type Frame = PixelFrame | BrowserFrame;
+
+export interface RgbResult {
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+export interface SegmenterOptions {
+  /**
+   * Frames larger than this [height, width] are downscaled (keeping nothing else) before the
+   * model and the mask is brought back to full size; null = run the model on the full frame
+   * (mask-filter models then filter at full resolution). Default null.
+   */
+  maxSize?: [number, number] | null;
+}
+
+export interface Segmenter {
+  readonly meta: ModelMeta;
+  /** P(person) as 0..255 at the frame's resolution. */
+  segment(frame: Frame): Promise<RgbResult & { channels: 1 }>;
+  /** The frame with its background blurred. */
+  blur(frame: Frame, opts?: BlurOptions): Promise<RgbResult>;
+  /** The frame with its background replaced by `background` (stretched to the frame's size). */
+  replace(frame: Frame, background: Frame, opts?: { edgeFeather?: number }): Promise<RgbResult>;
+  /** Tensor-level access for callers that draw on their own: [1,H,W,1] P(person). Caller disposes. */
+  maskTensor(frame: tf.Tensor4D): tf.Tensor4D;
+  dispose(): void;
+}
+
+export type ModelSource = { model: tf.LayersModel; meta: ModelMeta } | string;
+
+function isPixelFrame(f: Frame): f is PixelFrame {
+  const p = f as PixelFrame;
+  return typeof p.width === 'number' && typeof p.height === 'number' && p.data != null && typeof (p.data as Uint8Array).length === 'number' && !(typeof ImageData !== 'undefined' && f instanceof ImageData);
+}
+
+/** [1,H,W,3] float32 in 0..1. */
+export function frameToTensor(frame: Frame): tf.Tensor4D {
+  return tf.tidy(() => {
+    let px: tf.Tensor3D;
+    if (isPixelFrame(frame)) {
+      const { width, height, data } = frame;
+      const c = data.length / (width * height);
+      if (c !== 3 && c !== 4) throw new Error(`frame ${width}x${height}: data has ${data.length} bytes, expected ${width * height * 3} (RGB) or ${width * height * 4} (RGBA)`);
+      const t = tf.tensor3d(data instanceof Uint8Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.length), [height, width, c], 'int32');
+      px = c === 4 ? (t.slice([0, 0, 0], [height, width, 3]) as tf.Tensor3D) : t;
+    } else {
+      px = tf.browser.fromPixels(frame as BrowserFrame, 3);
+    }
+    return px.toFloat().div(255).expandDims(0) as tf.Tensor4D;
+  });
+}
+
+/** [1,H,W,C] 0..1 -> bytes (C = 1 or 3). Disposes `t`. */
+async function toBytes(t: tf.Tensor4D): Promise<RgbResult> {
+  const [, height, width] = t.shape;
+  const q = tf.tidy(() => t.mul(255).round().clipByValue(0, 255).toInt());
+  t.dispose();
+  const data = new Uint8Array(await q.data());
+  q.dispose();
+  return { width, height, data };
+}
+
+function sameBase(url: string): { modelJson: string; metaJson: string } {
+  const base = url.endsWith('.json') ? url.slice(0, url.lastIndexOf('/') + 1) : url.endsWith('/') ? url : `${url}/`;
+  return { modelJson: url.endsWith('.json') ? url : `${base}model.json`, metaJson: `${base}portraitseg.json` };
+}
+
+/** Loads an exported model from a URL (folder or model.json with portraitseg.json beside it). */
+export async function loadFromUrl(url: string): Promise<{ model: tf.LayersModel; meta: ModelMeta }> {
+  registerCustomLayers();
+  const { modelJson, metaJson } = sameBase(url);
+  const res = await fetch(metaJson);
+  if (!res.ok) throw new Error(`${metaJson}: HTTP ${res.status} (an exported portraitseg model has portraitseg.json beside model.json)`);
+  const meta = (await res.json()) as ModelMeta;
+  const model = await tf.loadLayersModel(modelJson);
+  return { model, meta };
+}
+
+/**
+ * Creates a segmenter from an in-memory {model, meta} (not disposed by dispose(): the
+ * caller owns it) or a URL (loaded here, disposed by dispose()).
+ */
+export async function createSegmenter(source: ModelSource, opts: SegmenterOptions = {}): Promise<Segmenter> {
+  const owned = typeof source === 'string';
+  const { model, meta } = typeof source === 'string' ? await loadFromUrl(source) : source;
+  let disposed = false;
+  const check = () => {
+    if (disposed) throw new Error('segmenter was disposed');
+  };
+
+  const maskTensor = (x: tf.Tensor4D): tf.Tensor4D =>
+    tf.tidy(() => {
+      const [, H, W] = x.shape;
+      const max = opts.maxSize ?? null;
+      let input = x;
+      if (max && (H > max[0] || W > max[1])) {
+        const s = Math.min(max[0] / H, max[1] / W);
+        input = tf.image.resizeBilinear(x, [Math.max(1, Math.round(H * s)), Math.max(1, Math.round(W * s))], false, true);
+      }
+      let logits = model.predict(input) as tf.Tensor4D;
+      if (logits.shape[1] !== H || logits.shape[2] !== W) logits = tf.image.resizeBilinear(logits, [H, W], false, true);
+      return tf.sigmoid(logits) as tf.Tensor4D;
+    });
+
+  return {
+    meta,
+    maskTensor,
+    async segment(frame) {
+      check();
+      const m = tf.tidy(() => {
+        const x = frameToTensor(frame);
+        return maskTensor(x);
+      });
+      return { ...(await toBytes(m)), channels: 1 as const };
+    },
+    async blur(frame, blurOpts = {}) {
+      check();
+      const out = tf.tidy(() => {
+        const x = frameToTensor(frame);
+        return blurComposite(x, maskTensor(x), blurOpts);
+      });
+      return toBytes(out);
+    },
+    async replace(frame, background, replaceOpts = {}) {
+      check();
+      const out = tf.tidy(() => {
+        const x = frameToTensor(frame);
+        const bg = frameToTensor(background);
+        return replaceComposite(x, maskTensor(x), bg, replaceOpts.edgeFeather ?? DEFAULT_FEATHER);
+      });
+      return toBytes(out);
+    },
+    dispose() {
+      if (disposed) return;
+      disposed = true;
+      if (owned) model.dispose();
+    },
+  };
+}
