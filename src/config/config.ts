@@ -106,6 +106,13 @@ export interface Config {
     quantize: 'none' | 'float16' | 'uint8';
     tolerance: number;
   };
+  /** Background blur / replacement (runtime, `blur` command, web page). */
+  blur: {
+    /** Blur radius in pixels. */
+    strength: number;
+    /** Mask edge feathering radius in pixels. */
+    edgeFeather: number;
+  };
 }
 
 const transform: Schema = { kind: 'record', default: {} };
@@ -194,6 +201,10 @@ export const CONFIG_SCHEMA: Schema = s.obj({
     format: s.oneOf(['tfjs', 'onnx'] as const, 'tfjs'),
     quantize: s.oneOf(['none', 'float16', 'uint8'] as const, 'none'),
     tolerance: s.num(1e-4, { min: 0 }),
+  }),
+  blur: s.obj({
+    strength: s.num(12, { min: 0, doc: 'background blur radius in pixels' }),
+    edgeFeather: s.num(2, { min: 0, doc: 'mask edge feathering radius in pixels' }),
   }),
 });
 
