@@ -15,6 +15,7 @@
 import * as fs from 'fs';
 import fg from 'fast-glob';
 import sharp from 'sharp';
+import { proceduralBackground } from '../data/synth';
 import type { Sample } from '../data/types';
 import type { RgbImage } from '../util/image';
 import type { Rng } from '../util/rng';
@@ -141,44 +142,6 @@ function randomBackground(rng: Rng, backgrounds: RgbImage[], W: number, H: numbe
   const x0 = rng.uniform(0, bg.width - cw);
   const y0 = rng.uniform(0, bg.height - ch);
   return sampleCrop(bg, x0, y0, cw, ch, W, H, rng.chance(0.5));
-}
-
-/**
- * Stand-in procedural background used only when no photos are given and the data module's
- * generator is not injected: a lit wall gradient with a few soft blobs (furniture, shelves).
- */
-export function simpleProceduralBackground(rng: Rng, W: number, H: number): RgbImage {
-  const base = [rng.uniform(60, 220), rng.uniform(60, 220), rng.uniform(60, 220)];
-  const grad = [rng.uniform(-60, 60), rng.uniform(-60, 60)];
-  const blobs = Array.from({ length: rng.int(2, 6) }, () => ({
-    x: rng.uniform(0, W),
-    y: rng.uniform(0, H),
-    r: rng.uniform(0.1, 0.4) * Math.min(W, H),
-    c: [rng.uniform(20, 240), rng.uniform(20, 240), rng.uniform(20, 240)],
-  }));
-  const out = new Uint8Array(W * H * 3);
-  for (let y = 0; y < H; y++) {
-    for (let x = 0; x < W; x++) {
-      const o = (y * W + x) * 3;
-      const g = (grad[0] * (x / W - 0.5) + grad[1] * (y / H - 0.5)) | 0;
-      let r = base[0] + g;
-      let gg = base[1] + g;
-      let b = base[2] + g;
-      for (const bl of blobs) {
-        const dx = x - bl.x;
-        const dy = y - bl.y;
-        const t = Math.max(0, 1 - Math.sqrt(dx * dx + dy * dy) / bl.r);
-        const a = Math.min(1, t * 3);
-        r += a * (bl.c[0] - r);
-        gg += a * (bl.c[1] - gg);
-        b += a * (bl.c[2] - b);
-      }
-      out[o] = Math.max(0, Math.min(255, r));
-      out[o + 1] = Math.max(0, Math.min(255, gg));
-      out[o + 2] = Math.max(0, Math.min(255, b));
-    }
-  }
-  return { width: W, height: H, data: out };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -316,7 +279,7 @@ export function backgroundSwap(
   rng: Rng,
   p: BackgroundSwapParams,
   backgrounds: RgbImage[],
-  procedural: ProceduralBackground = simpleProceduralBackground,
+  procedural: ProceduralBackground = proceduralBackground,
 ): Sample {
   if (!s.mask) return s; // unlabeled: we do not know where the person is
   const W = s.image.width;

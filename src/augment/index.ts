@@ -7,7 +7,7 @@
  */
 export type { Transform, PipelineContext, TransformDef, ParamDef, ResolvedStep } from './registry';
 export { buildPipeline, validateAugment, describeTransforms, TRANSFORMS, TRANSFORM_NAMES, getTransformDef } from './registry';
-export { backgroundSwap, compositeOnto, loadBackgrounds, simpleProceduralBackground } from './background';
+export { backgroundSwap, compositeOnto, loadBackgrounds, sampleCrop } from './background';
 export type { BackgroundSwapParams, ProceduralBackground } from './background';
 export { rotateSample, flipSample, scaleCropSample } from './geometric';
 export { colorJitter, colorJitterImage, cameraNoise, jpegArtefacts } from './photometric';

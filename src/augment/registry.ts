@@ -20,7 +20,7 @@ export type Transform = (s: Sample, rng: Rng) => Sample;
 export interface PipelineContext {
   /** Background photos for `backgroundSwap` (see loadBackgrounds); empty = procedural backgrounds. */
   backgrounds: RgbImage[];
-  /** Generator used when `backgrounds` is empty (defaults to the data module's proceduralBackground). */
+  /** Generator used when `backgrounds` is empty (default: proceduralBackground from src/data/synth). */
   proceduralBackground?: ProceduralBackground;
 }
 

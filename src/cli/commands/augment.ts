@@ -9,6 +9,7 @@ import { buildPipeline, describeTransforms, loadBackgrounds, renderPreview } fro
 import type { Sample } from '../../data/types';
 import { openDataset } from '../../data/dataset';
 import { loadSample } from '../../data/sample';
+import { synthSample } from '../../data/synth';
 import { makeRng } from '../../util/rng';
 import { writePng } from '../../util/image';
 import { CommonArgs, configFromArgs, UsageError, withConfigOptions } from '../common';
@@ -48,15 +49,11 @@ async function loadSomeSamples(dataPath: string, count: number, frameSize: [numb
   return out;
 }
 
-/** Synthetic samples for when --data is not given (the data module's generator). */
-async function synthSamples(count: number, frameSize: [number, number], seed: number): Promise<Sample[]> {
-  // Loaded lazily: the synthetic generator lives in src/data/synth.ts.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const synth = require('../../data/synth') as { synthSample?: (rng: ReturnType<typeof makeRng>, width: number, height: number, id?: string) => Sample };
-  if (typeof synth.synthSample !== 'function') throw new Error('src/data/synth.ts does not export synthSample');
+/** Synthetic samples (src/data/synth) for when --data is not given. */
+function synthSamples(count: number, frameSize: [number, number], seed: number): Sample[] {
   const rng = makeRng(seed).fork('preview-synth');
   const [h, w] = frameSize;
-  return Array.from({ length: count }, (_, i) => synth.synthSample!(rng.fork(i), w, h, `synth-${i}`));
+  return Array.from({ length: count }, (_, i) => synthSample(rng.fork(i), w, h, `synth-${i}`));
 }
 
 const previewCommand: CommandModule<object, PreviewArgs> = {
@@ -90,7 +87,7 @@ const previewCommand: CommandModule<object, PreviewArgs> = {
     const backgrounds = cfg.data.backgrounds ? await loadBackgrounds(cfg.data.backgrounds, 512) : [];
     const samples = cfg.data.path
       ? await loadSomeSamples(cfg.data.path, args.count, cfg.data.frameSize, cfg.data.maskMode, cfg.seed)
-      : await synthSamples(args.count, cfg.data.frameSize, cfg.seed);
+      : synthSamples(args.count, cfg.data.frameSize, cfg.seed);
     const t1 = Date.now();
     const pipeline = buildPipeline(cfg.augment.train, { backgrounds });
     const grid = renderPreview(samples, { transform: pipeline, rng: makeRng(cfg.seed).fork('preview') });
