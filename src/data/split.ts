@@ -1,13 +1,18 @@
 /** Deterministic train/val split that is stable when files are added or removed. */
 import type { SampleRef } from './types';
 
-/** FNV-1a 32-bit hash of a string. */
+/** FNV-1a 32-bit hash of a string, with murmur3's finaliser so the high bits are uniform too. */
 export function hash32(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
   return h >>> 0;
 }
 
