@@ -52,6 +52,8 @@ export class SampleCache {
   readonly dir: string | null;
   readonly stats: CacheStats = { memoryHits: 0, diskHits: 0, misses: 0, corrupt: 0 };
   private mem = new Map<string, Sample>();
+  /** Loads in flight, so concurrent requests for one sample decode it once. */
+  private pending = new Map<string, Promise<Sample>>();
   private memBytes = 0;
   private readonly memLimit: number;
 
@@ -89,11 +91,24 @@ export class SampleCache {
         return s;
       }
     }
+    const inflight = this.pending.get(key);
+    if (inflight) {
+      this.stats.memoryHits++;
+      const s = await inflight;
+      return s.id === ref.id ? s : { ...s, id: ref.id };
+    }
     this.stats.misses++;
-    const s = await loadSample(ref, opts);
-    this.remember(key, s);
-    if (file) this.writeDisk(file, key, s);
-    return s;
+    const p = loadSample(ref, opts).then((s) => {
+      this.remember(key, s);
+      if (file) this.writeDisk(file, key, s);
+      return s;
+    });
+    this.pending.set(key, p);
+    try {
+      return await p;
+    } finally {
+      this.pending.delete(key);
+    }
   }
 
   clearMemory(): void {
