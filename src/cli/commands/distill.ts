@@ -62,7 +62,8 @@ const studentCommand: CommandModule<CommonArgs, StudentArgs> = {
       .check((a) => checkStudentArgs(a as StudentArgs)) as unknown as Argv<StudentArgs>,
   handler: async (a) => {
     // Imported here so that `--help` does not load tfjs.
-    const { distillStudent } = await import('../../distill/student');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { distillStudent, DistillError } = require('../../distill/student') as typeof import('../../distill/student');
     const external = a['input-size'] !== undefined || a['input-range'] !== undefined || a.output !== undefined;
     const cfg = configFromArgs(
       { ...a, config: a.config ?? (a.resume ? undefined : DEFAULT_DISTILL_CONFIG) },
@@ -102,6 +103,9 @@ const studentCommand: CommandModule<CommonArgs, StudentArgs> = {
         images: a.images,
         log,
         signal: ac.signal,
+      }).catch((e: Error) => {
+        // Teacher/student contract problems and missing inputs are the user's to fix: one line, exit 2.
+        throw e instanceof DistillError ? new UsageError(e.message) : e;
       });
       r.model.dispose();
       const rate = r.seconds > 0 ? (r.state.imagesSeen / r.seconds).toFixed(2) : '?';
