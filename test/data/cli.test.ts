@@ -1,0 +1,50 @@
+import { strict as assert } from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import { cli } from '../helpers/cli';
+import { rmrf, sample, tmpDir, writeFolders, writeImage, writeMask, writeTruncatedJpeg } from './fixtures';
+
+describe('data CLI', () => {
+  let dir: string;
+  before(() => {
+    dir = tmpDir('datacli');
+  });
+  after(() => rmrf(dir));
+
+  it('data synth writes a dataset and data inspect names a corrupt JPEG, a missing mask and a size mismatch, then carries on', async () => {
+    const ds = path.join(dir, 'synth');
+    const s = cli(['data', 'synth', '--out', ds, '--count', '6', '--seed', '3', '--size', '40x32']);
+    assert.equal(s.code, 0, s.stderr);
+    assert.match(s.stdout, /wrote 6 samples \(40x32, seed 3\)/);
+    assert.equal(fs.readdirSync(path.join(ds, 'masks')).length, 6);
+    // seed three bad files
+    const x = sample(1, 40, 32);
+    await writeTruncatedJpeg(path.join(ds, 'images', 'broken.jpg'), x.image);
+    await writeMask(path.join(ds, 'masks', 'broken.png'), x.mask!.data, 40, 32);
+    await writeImage(path.join(ds, 'images', 'lonely.jpg'), x.image);
+    await writeImage(path.join(ds, 'images', 'wrongsize.jpg'), x.image);
+    await writeMask(path.join(ds, 'masks', 'wrongsize.png'), new Uint8Array(20 * 20).fill(255, 0, 200), 20, 20);
+    const out = path.join(dir, 'inspect');
+    const r = cli(['data', 'inspect', '--data', ds, '--out', out, '--count', '4']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /pairs: 9 found, 6 usable, 3 left out/);
+    assert.match(r.stdout, /broken\.jpg: corrupt image/);
+    assert.match(r.stdout, /lonely\.jpg: missing mask/);
+    assert.match(r.stdout, /wrongsize\.jpg: size mismatch: image 40x32, mask .*wrongsize\.png 20x20/);
+    assert.match(r.stdout, /sizes: 40x32 x6/);
+    assert.ok(fs.statSync(path.join(out, 'contact-sheet.png')).size > 1000);
+    const rep = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
+    assert.equal(rep.usable, 6);
+    assert.equal(rep.coverage.reduce((a: number, b: number) => a + b, 0), 6);
+    // strict: one line naming the file, exit 2
+    const st = cli(['data', 'inspect', '--data', ds, '--out', out, '--strict']);
+    assert.equal(st.code, 2);
+    assert.match(st.stderr, /error: .*(lonely\.jpg: missing mask|broken\.jpg: corrupt)/);
+  });
+
+  it('a --data that does not exist is a one-line usage error', () => {
+    const m = cli(['data', 'inspect', '--data', path.join(dir, 'nope')]);
+    assert.equal(m.code, 2);
+    assert.match(m.stderr, /nope: not found/);
+  });
+});
