@@ -18,7 +18,7 @@ export const NO_FFMPEG =
 
 /** Reads fixed-size frames (w*h*3 bytes) from a stream; the last partial frame is an error. */
 export async function* readFrames(stream: Readable, frameBytes: number): AsyncGenerator<Uint8Array> {
-  let buf = Buffer.alloc(0);
+  let buf: Buffer = Buffer.alloc(0);
   for await (const chunk of stream) {
     buf = buf.length ? Buffer.concat([buf, chunk as Buffer]) : (chunk as Buffer);
     while (buf.length >= frameBytes) {
