@@ -10,6 +10,7 @@ import { writePng } from '../util/image';
 import { loadSample } from '../data/sample';
 import { DataError } from '../data/errors';
 import { EvalMetrics, MetricOptions, MetricsAccumulator } from './metrics';
+import { stabilityScores } from './stability';
 
 export interface SegmenterInfo {
   /** Registry name for our models, the file for external ones. */
@@ -52,6 +53,8 @@ export interface EvalOptions extends MetricOptions {
   total?: number;
   /** Clock in ms (injectable). */
   now?: () => number;
+  /** Also measure shift stability (src/eval/stability.ts) with this shift in px; null/undefined = skip. */
+  stabilityShift?: number | null;
 }
 
 export interface EvalReport extends EvalMetrics {
@@ -111,6 +114,8 @@ export async function evaluate(seg: Segmenter, samples: Iterable<Sample> | Async
   let ms = 0;
   let timed = 0;
   let warm = false;
+  let stabSum = 0;
+  let stabN = 0;
   for await (const s of samples as AsyncIterable<Sample>) {
     if (!s.mask) continue;
     const { width: w, height: h } = s.image;
@@ -125,6 +130,10 @@ export async function evaluate(seg: Segmenter, samples: Iterable<Sample> | Async
     const prob = (await probT.data()) as Float32Array;
     ms += now() - t0;
     timed++;
+    if (opts.stabilityShift) {
+      stabSum += stabilityScores(seg, frame, opts.stabilityShift, opts.threshold)[0];
+      stabN++;
+    }
     tf.dispose([frame, probT]);
     if (prob.length !== w * h) throw new Error(`${seg.info.name}: returned ${prob.length} pixels for a ${w}x${h} frame (expected logits at the frame's size)`);
     const m = acc.add(s.id, prob, s.mask.data, w, h);
@@ -141,6 +150,7 @@ export async function evaluate(seg: Segmenter, samples: Iterable<Sample> | Async
     model: seg.info,
     threshold: opts.threshold,
     boundaryTolerance: opts.boundaryTolerance,
+    ...(stabN ? { stability: stabSum / stabN } : {}),
   };
 }
 

@@ -3,3 +3,4 @@ export * from './metrics';
 export * from './evaluate';
 export * from './external';
 export * from './stability';
+export * from './run';

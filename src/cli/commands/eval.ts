@@ -1,8 +1,58 @@
-import type { CommandModule } from 'yargs';
-import { notYet } from '../common';
+/** `portraitseg eval`: a thin wrapper over src/eval/run.ts. */
+import type { Argv, CommandModule } from 'yargs';
+import { configFromArgs, CommonArgs, UsageError, withConfigOptions } from '../common';
 
-export const evalCommand: CommandModule = {
+interface EvalArgs extends CommonArgs {
+  model?: string;
+  data?: string;
+  split?: 'all' | 'val' | 'train';
+  report?: string;
+  overlays?: string;
+  max?: number;
+  threshold?: number;
+  stability?: boolean;
+  'input-size'?: string;
+  'input-range'?: string;
+  output?: string;
+}
+
+/** "WxH" -> [H, W] (config order), with a one-line error naming the flag. */
+export function parseWxH(flag: string, v: string): [number, number] {
+  const m = /^(\d+)x(\d+)$/.exec(String(v).trim());
+  if (!m) throw new UsageError(`${flag} ${v}: expected WIDTHxHEIGHT, e.g. ${flag} 256x256`);
+  return [Number(m[2]), Number(m[1])];
+}
+
+export const evalCommand: CommandModule<CommonArgs, EvalArgs> = {
   command: 'eval',
-  describe: 'evaluate a model on a labeled set',
-  handler: notYet('eval', 4),
+  describe: 'evaluate a model on a labeled set (mIoU, boundary F, MAE, ms per image)',
+  builder: (y) =>
+    withConfigOptions(y as Argv<CommonArgs>)
+      .option('model', { type: 'string', demandOption: true, describe: 'run folder (best, else last), checkpoint folder, or model.json (ours, or an external TensorFlow.js model with --input-size/--input-range/--output)' })
+      .option('data', { type: 'string', demandOption: true, describe: 'labeled data: folder, list file, datasets/*.json or a known name' })
+      .option('split', { type: 'string', choices: ['all', 'val', 'train'], default: 'all', describe: "which part of --data: 'val' = the seeded data.valFraction split a run made (seed and fraction from the run's config.json when --model is a run folder)" })
+      .option('report', { type: 'string', describe: 'write the report as JSON (miou, personIou, backgroundIou, boundaryF, mae, msPerImage, count, worst, model)' })
+      .option('overlays', { type: 'string', describe: 'write image | mask | prediction PNGs into this folder' })
+      .option('max', { type: 'number', describe: 'evaluate at most N images (config key: data.maxSamples)' })
+      .option('threshold', { type: 'number', describe: 'probability threshold (config key: eval.threshold)' })
+      .option('stability', { type: 'boolean', default: false, describe: 'also measure shift stability (eval.stabilityShift px; two more predictions per image)' })
+      .option('input-size', { type: 'string', describe: 'external model: input size WxH (config key: external.inputSize)' })
+      .option('input-range', { type: 'string', choices: ['0..1', '-1..1', '0..255'], describe: 'external model: input value range (config key: external.inputRange)' })
+      .option('output', { type: 'string', choices: ['sigmoid', 'softmax1', 'logits'], describe: 'external model: output meaning (config key: external.output)' })
+      .example('$0 eval --model runs/teacher --data ../shared/datasets/picsart-selfies --split val --report runs/teacher/eval.json', '')
+      .example('$0 eval --model selfie/model.json --input-size 256x256 --input-range 0..1 --output sigmoid --data DIR', '') as unknown as Argv<EvalArgs>,
+  handler: async (a) => {
+    const { runEval, formatReport } = await import('../../eval/run');
+    const external = a['input-size'] !== undefined || a['input-range'] !== undefined || a.output !== undefined;
+    const cfg = configFromArgs(a, {
+      'data.maxSamples': a.max,
+      'eval.threshold': a.threshold,
+      'external.inputSize': a['input-size'] !== undefined ? parseWxH('--input-size', a['input-size']) : undefined,
+      'external.inputRange': a['input-range'],
+      'external.output': a.output,
+    });
+    const log = (l: string) => process.stderr.write(l + '\n');
+    const report = await runEval({ config: cfg, model: a.model!, data: a.data!, split: a.split ?? 'all', external, reportFile: a.report ?? null, overlaysDir: a.overlays ?? null, stability: !!a.stability, log });
+    process.stdout.write(formatReport(report));
+  },
 };
