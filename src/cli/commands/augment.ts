@@ -12,6 +12,7 @@ import { loadSample } from '../../data/sample';
 import { synthSample } from '../../data/synth';
 import { makeRng } from '../../util/rng';
 import { writePng } from '../../util/image';
+import type { TransformSpec } from '../../config/config';
 import { CommonArgs, configFromArgs, UsageError, withConfigOptions } from '../common';
 
 interface PreviewArgs extends CommonArgs {
@@ -101,6 +102,59 @@ const previewCommand: CommandModule<object, PreviewArgs> = {
   },
 };
 
+interface BenchArgs extends CommonArgs {
+  data?: string;
+  backgrounds?: string;
+  size?: string;
+  count: number;
+}
+
+/**
+ * Single-thread throughput of the training pipeline and of each step alone (at p = 1), on
+ * `count` augmentations of 16 frames; decoding is not timed (see `bench data` for that).
+ */
+const benchCommand: CommandModule<object, BenchArgs> = {
+  command: 'bench',
+  describe: 'augmentation throughput (img/s on one core), whole pipeline and per transform',
+  builder: (y: Argv) =>
+    withConfigOptions(y)
+      .option('data', { type: 'string', describe: 'dataset (config: data.path); default: synthetic frames' })
+      .option('backgrounds', { type: 'string', describe: 'background photos (config: data.backgrounds)' })
+      .option('size', { type: 'string', describe: 'frame size WxH (config: data.frameSize)' })
+      .option('count', { type: 'number', default: 400, describe: 'augmentations timed per row' }) as unknown as Argv<BenchArgs>,
+  handler: async (args) => {
+    const cfg = configFromArgs(args, {
+      'data.path': args.data,
+      'data.backgrounds': args.backgrounds,
+      'data.frameSize': args.size !== undefined ? parseSize(args.size) : undefined,
+    });
+    buildPipeline(cfg.augment.train, { backgrounds: [] });
+    if (!Number.isInteger(args.count) || args.count < 1) throw new UsageError(`--count: expected a positive integer, got ${args.count}`);
+    const backgrounds = cfg.data.backgrounds ? await loadBackgrounds(cfg.data.backgrounds, 512) : [];
+    const frames = cfg.data.path ? await loadSomeSamples(cfg.data.path, 16, cfg.data.frameSize, cfg.data.maskMode, cfg.seed) : synthSamples(16, cfg.data.frameSize, cfg.seed);
+    const rows: [string, TransformSpec[]][] = [['pipeline (config augment.train)', cfg.augment.train]];
+    for (const spec of cfg.augment.train) rows.push([`  ${spec.name} (p = 1)`, [{ ...spec, p: 1 }]]);
+    const [h, w] = cfg.data.frameSize;
+    process.stdout.write(`augmentation throughput at ${w}x${h}, one thread, ${args.count} samples per row, ${backgrounds.length} background photos\n`);
+    for (const [label, specs] of rows) {
+      const aug = buildPipeline(specs, { backgrounds });
+      const rng = makeRng(cfg.seed).fork('bench');
+      const warm = Math.min(50, args.count);
+      for (let i = 0; i < warm; i++) aug(frames[i % frames.length], rng.fork(`w${i}`));
+      const t0 = performance.now();
+      const c0 = process.cpuUsage();
+      for (let i = 0; i < args.count; i++) aug(frames[i % frames.length], rng.fork(i));
+      const cpu = process.cpuUsage(c0);
+      const ms = (performance.now() - t0) / args.count;
+      // CPU time is the fairer number on a shared machine (wall time includes waiting for a core)
+      const cpuMs = (cpu.user + cpu.system) / 1000 / args.count;
+      process.stdout.write(
+        `${label.padEnd(36)} ${(1000 / ms).toFixed(0).padStart(6)} img/s wall  ${(1000 / cpuMs).toFixed(0).padStart(6)} img/s per CPU-second  ${cpuMs.toFixed(2).padStart(6)} CPU-ms/img\n`,
+      );
+    }
+  },
+};
+
 const listCommand: CommandModule<object, object> = {
   command: 'list',
   describe: 'list the augmentation transforms and their parameters',
@@ -111,7 +165,7 @@ const listCommand: CommandModule<object, object> = {
 
 export const augmentCommand: CommandModule = {
   command: 'augment <what>',
-  describe: 'augmentation: preview the training pipeline, list transforms',
-  builder: (y) => y.command(previewCommand).command(listCommand).demandCommand(1),
+  describe: 'augmentation: preview the training pipeline, measure its speed, list transforms',
+  builder: (y) => y.command(previewCommand).command(benchCommand).command(listCommand).demandCommand(1),
   handler: () => {},
 };
