@@ -193,18 +193,31 @@ export function boxBlur(src: Float32Array, W: number, H: number, ch: number, rad
   const rowLen = W * ch;
   const tmp = new Float32Array(src.length);
   const acc = new Float64Array(rowLen);
+  const pad = new Float32Array((W + 2 * r) * ch);
   for (let p = 0; p < passes; p++) {
-    // horizontal: cur -> tmp
+    // horizontal: cur -> tmp, through an edge-padded copy of the row (no bounds checks inside)
     for (let y = 0; y < H; y++) {
       const row = y * rowLen;
+      for (let i = 0; i < r; i++) {
+        for (let c = 0; c < ch; c++) {
+          pad[i * ch + c] = cur[row + c];
+          pad[(r + W + i) * ch + c] = cur[row + (W - 1) * ch + c];
+        }
+      }
+      pad.set(cur.subarray(row, row + rowLen), r * ch);
       for (let c = 0; c < ch; c++) {
         let a = 0;
-        for (let i = -r; i <= r; i++) a += cur[row + (i < 0 ? 0 : i >= W ? W - 1 : i) * ch + c];
+        for (let i = 0; i < 2 * r + 1; i++) a += pad[i * ch + c];
+        // output x uses pad[x .. x + 2r]; slide by adding pad[x + 2r + 1] and dropping pad[x]
+        let j = row + c;
+        let hi = (2 * r + 1) * ch + c;
+        let lo = c;
         for (let x = 0; x < W; x++) {
-          tmp[row + x * ch + c] = a * norm;
-          const add = x + r + 1;
-          const sub = x - r;
-          a += cur[row + (add >= W ? W - 1 : add) * ch + c] - cur[row + (sub < 0 ? 0 : sub) * ch + c];
+          tmp[j] = a * norm;
+          if (x + 1 < W) a += pad[hi] - pad[lo];
+          j += ch;
+          hi += ch;
+          lo += ch;
         }
       }
     }
