@@ -20,6 +20,8 @@ export interface BenchDataCase {
   size: number;
   phase: Phase;
   augment: boolean;
+  /** Augmentation worker threads (0 = on the main thread). */
+  workers: number;
   images: number;
   seconds: number;
   imagesPerSec: number;
@@ -37,17 +39,21 @@ export interface BenchDataOptions {
   prefetch: number;
   seed: number;
   augment: ((s: Sample, rng: Rng) => Sample) | null;
+  /** Also measure warm-memory with augmentation in this pool. */
+  pool?: { size: number; run(s: Sample, seed: string): Promise<Sample> } | null;
   log?: (line: string) => void;
 }
 
-async function pass(refs: SampleRef[], size: number, o: BenchDataOptions, cache: SampleCache | null, augment: boolean, phase: Phase): Promise<BenchDataCase> {
+async function pass(refs: SampleRef[], size: number, o: BenchDataOptions, cache: SampleCache | null, augment: boolean, phase: Phase, usePool = false): Promise<BenchDataCase> {
+  const pool = usePool && augment ? o.pool ?? null : null;
   const dl = new DataLoader(refs, {
     frameSize: [size, size],
     batchSize: o.batchSize,
     seed: o.seed,
     prefetch: o.prefetch,
     cache,
-    augment: augment && o.augment ? o.augment : undefined,
+    augment: augment && o.augment && !pool ? o.augment : undefined,
+    augmentPool: pool,
     log: o.log,
   });
   const batches = Math.ceil(o.images / o.batchSize);
@@ -60,7 +66,8 @@ async function pass(refs: SampleRef[], size: number, o: BenchDataOptions, cache:
   return {
     size,
     phase,
-    augment: augment && !!o.augment,
+    augment: augment && (!!o.augment || !!pool),
+    workers: pool ? pool.size : 0,
     images,
     seconds,
     imagesPerSec: images / seconds,
@@ -85,6 +92,7 @@ export async function benchData(o: BenchDataOptions): Promise<BenchDataCase[]> {
       const warm = new SampleCache({ dir, memoryMB: 4096 });
       say(await pass(refs, size, o, warm, true, 'warm-disk'));
       say(await pass(refs, size, o, warm, true, 'warm-memory'));
+      if (o.pool) say(await pass(refs, size, o, warm, true, 'warm-memory', true));
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -93,12 +101,12 @@ export async function benchData(o: BenchDataOptions): Promise<BenchDataCase[]> {
 }
 
 export function formatCase(c: BenchDataCase): string {
-  return `${String(c.size).padStart(4)}px  ${c.phase.padEnd(11)}  ${(c.augment ? 'decode+augment' : 'decode only').padEnd(14)}  ${c.imagesPerSec.toFixed(1).padStart(7)} img/s  decode ${c.decodeMsPerImage.toFixed(1).padStart(6)} ms/img  augment ${c.augmentMsPerImage.toFixed(1).padStart(6)} ms/img`;
+  return `${String(c.size).padStart(4)}px  ${c.phase.padEnd(11)}  ${(c.augment ? `decode+augment${c.workers ? ` (${c.workers} workers)` : ''}` : 'decode only').padEnd(26)}  ${c.imagesPerSec.toFixed(1).padStart(7)} img/s  decode ${c.decodeMsPerImage.toFixed(1).padStart(6)} ms/img  augment ${c.augmentMsPerImage.toFixed(1).padStart(6)} ms/img`;
 }
 
 export function formatTable(cases: BenchDataCase[]): string {
   const head = '| size | cache | work | img/s | decode ms/img (summed, parallel) | augment ms/img |\n|---|---|---|---|---|---|';
-  const rows = cases.map((c) => `| ${c.size} | ${c.phase} | ${c.augment ? 'decode + augment' : 'decode only'} | ${c.imagesPerSec.toFixed(1)} | ${c.decodeMsPerImage.toFixed(1)} | ${c.augmentMsPerImage.toFixed(1)} |`);
+  const rows = cases.map((c) => `| ${c.size} | ${c.phase} | ${c.augment ? `decode + augment${c.workers ? ` in ${c.workers} worker threads` : ''}` : 'decode only'} | ${c.imagesPerSec.toFixed(1)} | ${c.decodeMsPerImage.toFixed(1)} | ${c.augmentMsPerImage.toFixed(1)} |`);
   return [head, ...rows].join('\n');
 }
 

@@ -13,3 +13,7 @@ export { DataLoader } from './loader';
 export type { LoaderOptions, LoaderStats } from './loader';
 export { synthSample, proceduralBackground, writeSynthDataset, loadBackgrounds, coverage } from './synth';
 export type { SynthOptions, WriteSynthOptions, SynthDatasetInfo } from './synth';
+export { AugmentPool } from './pool';
+export type { AugmentPoolOptions } from './pool';
+export { inspectDataset, formatReport, overlayMask, writeContactSheet } from './inspect';
+export type { InspectOptions, InspectReport } from './inspect';

@@ -20,6 +20,8 @@ export interface LoaderOptions {
   seed: number | string;
   /** A pure transform (src/augment pipeline); must keep the frame size. */
   augment?: (s: Sample, rng: Rng) => Sample;
+  /** Runs the augmentation off the main thread instead (AugmentPool); same bytes as `augment` with the same pipeline. */
+  augmentPool?: { run(s: Sample, seed: string): Promise<Sample> } | null;
   cache?: SampleCache | null;
   /** Batches decoded ahead of the consumer (default 4). */
   prefetch?: number;
@@ -42,7 +44,7 @@ export interface LoaderStats {
 
 export class DataLoader {
   readonly refs: readonly SampleRef[];
-  readonly opts: Required<Omit<LoaderOptions, 'augment' | 'cache' | 'log'>> & Pick<LoaderOptions, 'augment' | 'cache' | 'log'>;
+  readonly opts: Required<Omit<LoaderOptions, 'augment' | 'augmentPool' | 'cache' | 'log'>> & Pick<LoaderOptions, 'augment' | 'augmentPool' | 'cache' | 'log'>;
   readonly stats: LoaderStats = { samples: 0, decodeMs: 0, augmentMs: 0, failed: [] };
   private orders = new Map<number, number[]>();
   private failed = new Set<number>();
@@ -97,7 +99,11 @@ export class DataLoader {
         this.opts.log?.(`skip ${err.message}`);
         continue;
       }
-      if (augment && this.opts.augment) {
+      if (augment && this.opts.augmentPool) {
+        const t0 = performance.now();
+        s = await this.opts.augmentPool.run(s, makeRng(this.opts.seed).fork(`e${e}/i${i}`).seed);
+        this.stats.augmentMs += performance.now() - t0;
+      } else if (augment && this.opts.augment) {
         const t0 = performance.now();
         s = this.opts.augment(s, makeRng(this.opts.seed).fork(`e${e}/i${i}`));
         this.stats.augmentMs += performance.now() - t0;

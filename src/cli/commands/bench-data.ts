@@ -9,6 +9,7 @@ import { openDataset } from '../../data/dataset';
 import { DataError } from '../../data/errors';
 import { writeSynthDataset } from '../../data/synth';
 import { buildPipeline, loadBackgrounds } from '../../augment';
+import { AugmentPool } from '../../data/pool';
 
 const LOCAL_PICSART = path.resolve(__dirname, '../../../../shared/datasets/picsart-selfies');
 const LOCAL_BACKGROUNDS = path.resolve(__dirname, '../../../../shared/datasets/backgrounds');
@@ -21,6 +22,7 @@ interface Args extends CommonArgs {
   prefetch?: number;
   backgrounds?: string;
   augment: boolean;
+  workers?: number;
   json?: string;
 }
 
@@ -36,6 +38,7 @@ export const benchDataCommand: CommandModule<object, Args> = {
       .option('prefetch', { type: 'number', describe: 'batches decoded ahead (config key: data.prefetch)' })
       .option('backgrounds', { type: 'string', describe: 'background photos for backgroundSwap (default ../shared/datasets/backgrounds when present; config key: data.backgrounds)' })
       .option('augment', { type: 'boolean', default: true, describe: 'run the augment.train pipeline (--no-augment: decode only)' })
+      .option('workers', { type: 'number', describe: 'also measure augmentation in N worker threads (default cores - 1; 0 = skip)' })
       .option('json', { type: 'string', describe: 'write the numbers to this JSON file' })
       .example('$0 bench data --images 256 --sizes 128,256 --json bench/data.json', '') as unknown as Argv<Args>,
   handler: async (args) => {
@@ -58,6 +61,8 @@ export const benchDataCommand: CommandModule<object, Args> = {
       });
       const bgDir = cfg.data.backgrounds ?? (fs.existsSync(LOCAL_BACKGROUNDS) ? LOCAL_BACKGROUNDS : null);
       const augment = args.augment ? buildPipeline(cfg.augment.train, { backgrounds: bgDir ? await loadBackgrounds(bgDir) : [] }) : null;
+      const nWorkers = args.workers ?? Math.max(1, os.cpus().length - 1);
+      const pool = args.augment && nWorkers > 0 ? new AugmentPool({ specs: cfg.augment.train, backgrounds: bgDir, workers: nWorkers }) : null;
       process.stderr.write(`bench data: ${ds.name} (${ds.refs.length} samples, ${args.images} per pass), batch ${args.batch}, prefetch ${cfg.data.prefetch}, ${os.cpus().length} cores\n`);
       const cases = await benchData({
         refs: ds.refs,
@@ -67,8 +72,9 @@ export const benchDataCommand: CommandModule<object, Args> = {
         prefetch: cfg.data.prefetch,
         seed: cfg.seed,
         augment,
+        pool,
         log: (l) => process.stderr.write(`${l}\n`),
-      });
+      }).finally(() => pool?.close());
       process.stdout.write(`${formatTable(cases)}\n`);
       if (args.json) {
         fs.mkdirSync(path.dirname(path.resolve(args.json)), { recursive: true });
