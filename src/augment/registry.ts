@@ -52,7 +52,7 @@ export const TRANSFORMS: readonly TransformDef[] = [
       feather: num(0.008, 'edge softness: alpha blur sigma as a fraction of the shorter side', { min: 0, max: 0.1 }),
       lightWrap: num(0.3, 'strength of background light bleeding onto the person rim (0 = off)', { min: 0, max: 1 }),
       lightWrapWidth: num(0.015, 'light-wrap width as a fraction of the shorter side', { min: 0, max: 0.2 }),
-      colorMatch: num(0.4, 'how far the person colour mean/std move towards the background (0 = off, 1 = full transfer)', { min: 0, max: 1 }),
+      colorMatch: num(0.4, 'how far the person colour cast (mean chroma; luma at 30%) and contrast move towards the background (0 = off)', { min: 0, max: 1 }),
       minCrop: num(0.4, 'smallest background crop, as a fraction of the largest crop with the frame aspect', { min: 0.05, max: 1 }),
       defocus: num(0.01, 'maximum background defocus blur sigma as a fraction of the shorter side', { min: 0, max: 0.1 }),
       choke: num(0.25, 'pull the cut inward so coarse masks leave the old background behind (alpha = (blurred - choke) / (1 - choke))', { min: 0, max: 0.9 }),
