@@ -91,6 +91,14 @@ export function isPortraitsegModel(spec: string): boolean {
   }
 }
 
+/** Stand-in when no teacher is given and no term needs one: never asked for targets. */
+function labelsOnlyTeacher(): FrozenTeacher {
+  const none = () => {
+    throw new DistillError('no teacher given (labels-only run) but a distillation term needs one');
+  };
+  return { kind: 'portraitseg', describe: 'none (labels only)', frameSize: null, featureChannels: null, meta: null, predict: none, weightChecksum: () => 0, dispose: () => {} };
+}
+
 /** Loader of external TensorFlow.js models (src/eval/external.ts), injectable for tests. */
 export type ExternalLoader = (spec: string, ext: Config['external']) => Promise<ExternalPredictor>;
 
@@ -181,8 +189,10 @@ export function makeDistillLossFn(o: DistillLossOptions): LossFn {
     const out = segmentationLoss(l, m, h, o.cfg.train.loss);
     return out.total;
   };
+  // Labels-only baseline (soft = boundary = feature = 0): the same recipe without running the teacher.
+  const needTeacher = w.soft > 0 || w.boundary > 0 || w.feature > 0;
   return (ctx) => {
-    const tgt = o.targets.targets(ctx.images);
+    const tgt = needTeacher ? o.targets.targets(ctx.images) : { logits: tf.zeros([ctx.images.shape[0], ctx.images.shape[1], ctx.images.shape[2], 1]) as tf.Tensor4D, features: undefined };
     try {
       let logits: tf.Tensor4D;
       let studentFeatures: tf.Tensor4D | undefined;
@@ -283,15 +293,19 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
     if (saved) cfg = { ...saved, train: { ...saved.train, images: o.images ?? saved.train.images } };
     const ex = (resumed.extra as Partial<DistillExtra>).distill;
     if (!ex) throw new DistillError(`--resume ${o.resume}: not a distillation run (no distill state in ${resumed.dir}/state.json); use train teacher --resume`);
-    teacherSpec = o.teacher ?? ex.teacher;
+    teacherSpec = o.teacher ?? (ex.teacher || null);
     externalTeacher = o.externalTeacher ?? ex.externalTeacher;
   }
-  if (!teacherSpec) throw new DistillError('no teacher: pass --teacher RUN_DIR|model.json (config key distill.teacher)');
-  if (!cfg.data.path) throw new DistillError('no data: pass --data DIR (config key data.path)');
   const w = lossWeights(cfg);
+  const needTeacher = w.soft > 0 || w.boundary > 0 || w.feature > 0;
+  if (!teacherSpec && needTeacher) {
+    throw new DistillError('distill student: --teacher RUN_DIR|model.json is required (e.g. portraitseg distill student --teacher runs/teacher --data DIR); config key distill.teacher');
+  }
+  if (!cfg.data.path) throw new DistillError('no data: pass --data DIR (config key data.path)');
 
-  // Teacher first: a bad teacher should fail before any data is read.
-  const teacher = await loadTeacher(teacherSpec, cfg, { forceExternal: externalTeacher, loadExternal: o.loadExternal });
+  // Teacher first: a bad teacher should fail before any data is read. Without one (the
+  // labels-only baseline: soft = boundary = feature = 0) the same recipe trains from labels.
+  const teacher = teacherSpec ? await loadTeacher(teacherSpec, cfg, { forceExternal: externalTeacher, loadExternal: o.loadExternal }) : labelsOnlyTeacher();
   if (w.feature > 0 && teacher.featureChannels === null) {
     teacher.dispose();
     throw new DistillError(`distill.feature=${w.feature} but teacher ${teacher.describe} has no "features" layer; set distill.feature=0`);
@@ -311,7 +325,7 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
     log(`note: distilling ${meta.name} into itself (model.name is the teacher's architecture; pass --student ${DEFAULT_STUDENT} for the default student)`);
   }
   try {
-    checkCompatible(teacher, meta);
+    if (teacherSpec) checkCompatible(teacher, meta);
   } catch (e) {
     teacher.dispose();
     throw new DistillError((e as Error).message);
@@ -356,7 +370,7 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
   const optimizer = createOptimizer({ name: cfg.train.optimizer, weightDecay: cfg.train.weightDecay });
   if (resumed?.optimizerState) optimizer.setState(resumed.optimizerState, [...trainableVariables(model), ...extraVars]);
   const schedule = warmupCosine({ lr: cfg.train.lr, minLr: cfg.train.minLr, warmupImages: cfg.train.warmupImages, totalImages: cfg.train.images });
-  const extra: DistillExtra = { distill: { teacher: path.resolve(teacherSpec), externalTeacher, adapter: adapter !== null } };
+  const extra: DistillExtra = { distill: { teacher: teacherSpec ? path.resolve(teacherSpec) : '', externalTeacher, adapter: adapter !== null } };
   const metricsFile = path.join(runDir, 'metrics.jsonl');
   const cacheLine: Callback = {
     onStepEnd(ctx, l) {
@@ -371,11 +385,12 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
     cacheLine,
     metricsJsonl(metricsFile, cfg.train.logEvery),
     checkpointer({ runDir, every: cfg.train.checkpointEvery, keep: cfg.train.keep, config: cfg, extra: () => extra as unknown as Record<string, unknown>, log }),
-    curvesPlot(path.join(runDir, 'curves.png'), metricsFile, `distill ${meta.name} from ${teacher.meta?.name ?? 'external teacher'}`),
+    curvesPlot(path.join(runDir, 'curves.png'), metricsFile, teacherSpec ? `distill ${meta.name} from ${teacher.meta?.name ?? 'external teacher'}` : `${meta.name} from labels only`),
     ...(cfg.train.earlyStopPatience ? [earlyStopping(cfg.train.earlyStopPatience, log)] : []),
     ...(o.callbacks ?? []),
   ];
-  const batches = targets.prefetchAll(mixedBatches(labeledLoader, unlabeledLoader, state.step));
+  const mixed = mixedBatches(labeledLoader, unlabeledLoader, state.step);
+  const batches = needTeacher ? targets.prefetchAll(mixed) : mixed;
   try {
     const r = await train({
       model,

@@ -4,7 +4,7 @@ import { checkStudentArgs, parseSize } from '../../src/cli/commands/distill';
 
 describe('distill/cli', () => {
   it('distill student needs a teacher and data, with an example (exit 2)', () => {
-    const r = cli(['distill', 'student', '--data', 'x']);
+    const r = cli(['distill', 'student', '--data', '.']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--teacher RUN_DIR\|model\.json is required \(e\.g\. portraitseg distill student --teacher/);
   });
@@ -18,6 +18,7 @@ describe('distill/cli', () => {
   it('flag checks: --resume with --student, --input-size format', () => {
     assert.throws(() => checkStudentArgs({ resume: 'runs/x', student: 'mnv2_student_s' }), /--resume continues a run with its own saved config/);
     assert.throws(() => checkStudentArgs({ teacher: 't' }), /--data DIR is required/);
+    assert.equal(checkStudentArgs({ data: 'd' }), true, 'labels-only runs need no teacher; distillStudent asks for one when a term needs it');
     assert.equal(checkStudentArgs({ teacher: 't', data: 'd' }), true);
     assert.equal(checkStudentArgs({ resume: 'runs/x' }), true);
     assert.deepEqual(parseSize('--input-size', '256x144'), [144, 256]);

@@ -33,7 +33,6 @@ export function parseSize(flag: string, v: string): [number, number] {
 
 /** Pure check of flag combinations (yargs .check). */
 export function checkStudentArgs(a: StudentArgs): true {
-  if (!a.resume && !a.teacher) throw new UsageError('distill student: --teacher RUN_DIR|model.json is required (e.g. portraitseg distill student --teacher runs/teacher --data DIR)');
   if (!a.resume && !a.data) throw new UsageError('distill student: --data DIR is required (e.g. portraitseg distill student --teacher runs/teacher --data DIR)');
   if (a.resume && (a.student || a.config)) throw new UsageError('--resume continues a run with its own saved config: drop --student/--config');
   return true;
@@ -120,9 +119,58 @@ const studentCommand: CommandModule<CommonArgs, StudentArgs> = {
   },
 };
 
+interface CompareArgs extends CommonArgs {
+  model?: string[];
+  data?: string;
+  val?: string;
+  out?: string;
+}
+
+/** "label=path" -> {label, spec}; a bare path is labelled by its folder name. */
+export function parseModelSpec(v: string): { label: string; spec: string } {
+  const i = v.indexOf('=');
+  if (i > 0) return { label: v.slice(0, i), spec: v.slice(i + 1) };
+  return { label: path.basename(v.replace(/[/\\]+$/, '')), spec: v };
+}
+
+const compareCommand: CommandModule<CommonArgs, CompareArgs> = {
+  command: 'compare',
+  describe: 'the teacher / labels-only student / distilled student table, by eval on the same held-out split',
+  builder: (y) =>
+    withConfigOptions(y as Argv<CommonArgs>)
+      .option('model', { type: 'string', array: true, demandOption: true, describe: 'LABEL=RUN_DIR|model.json, repeatable; the first is the reference (the teacher)' })
+      .option('data', { type: 'string', describe: 'labeled data; its seeded data.valFraction split is the held-out set (config key: data.path)' })
+      .option('val', { type: 'string', describe: 'explicit held-out set instead of the split (config key: data.val)' })
+      .option('out', { type: 'string', describe: 'write the markdown table here (and LABEL rows as JSON beside it)' })
+      .example('$0 distill compare --model teacher=runs/teacher --model labels-only=runs/student-labels --model distilled=runs/student --data DIR', '')
+      .check((a) => {
+        if (!a.data && !a.val) throw new UsageError('distill compare: give --data DIR (its held-out split is used) or --val DIR');
+        return true;
+      }) as unknown as Argv<CompareArgs>,
+  handler: async (a) => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { compareModels, formatTable, heldOutRefs } = require('../../distill/compare') as typeof import('../../distill/compare');
+    const models = (a.model ?? []).map(parseModelSpec);
+    for (const m of models) if (!fs.existsSync(m.spec)) throw new UsageError(`--model ${m.label}=${m.spec}: not found`);
+    const cfg = configFromArgs(a, { 'data.path': a.data, 'data.val': a.val });
+    const log = (l: string) => process.stderr.write(l + '\n');
+    await selectBackend(cfg.backend, log);
+    const refs = await heldOutRefs(cfg);
+    log(`held-out: ${refs.length} labeled images`);
+    const rows = await compareModels(models, refs, cfg, log);
+    const table = formatTable(rows);
+    process.stdout.write(table);
+    if (a.out) {
+      fs.mkdirSync(path.dirname(path.resolve(a.out)), { recursive: true });
+      fs.writeFileSync(a.out, table);
+      fs.writeFileSync(a.out.replace(/\.md$/, '') + '.json', JSON.stringify({ heldOut: refs.length, rows }, null, 2) + '\n');
+    }
+  },
+};
+
 export const distillCommand: CommandModule = {
   command: 'distill <what>',
   describe: 'distill a student from a teacher',
-  builder: (y) => y.command(studentCommand as unknown as CommandModule).demandCommand(1),
+  builder: (y) => y.command(studentCommand as unknown as CommandModule).command(compareCommand as unknown as CommandModule).demandCommand(1),
   handler: () => {},
 };
