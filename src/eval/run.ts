@@ -3,8 +3,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Config } from '../config/config';
 import { ConfigError } from '../config/schema';
-import { openDataset } from '../data/dataset';
+import { openDataset, resolveSpec } from '../data/dataset';
 import { splitRefs } from '../data/split';
+import { DataError } from '../data/errors';
 import { selectBackend } from '../backend';
 import { loadModel, resolveModelJson, META_FILE } from '../train/checkpoint';
 import { evaluate, EvalReport, modelSegmenter, samplesFromRefs, Segmenter } from './evaluate';
@@ -70,8 +71,15 @@ export async function runEval(o: RunEvalOptions): Promise<EvalReport> {
   const cfg = o.config;
   const log = o.log ?? (() => {});
   if (!fs.existsSync(o.model)) throw new ConfigError(`--model ${o.model}: not found`);
+  try {
+    resolveSpec(o.data);
+  } catch (e) {
+    throw e instanceof DataError ? new ConfigError(`--data ${e.message}`) : e;
+  }
   await selectBackend(cfg.backend, log);
-  const ds = await openDataset(o.data, { strict: cfg.data.strict, labeled: true, log });
+  const ds = await openDataset(o.data, { strict: cfg.data.strict, labeled: true, log }).catch((e) => {
+    throw e instanceof DataError ? new ConfigError(`--data ${e.message}`) : e;
+  });
   let refs = ds.refs;
   const splitFile = o.split !== 'all' ? runSplitFor(o.model) : null;
   if (splitFile) {

@@ -11,7 +11,8 @@ import type { Config } from '../config/config';
 import { ConfigError } from '../config/schema';
 import { saveConfig } from '../config/load';
 import type { HostBatch, SampleRef } from '../data/types';
-import { openDataset } from '../data/dataset';
+import { openDataset, resolveSpec } from '../data/dataset';
+import { DataError } from '../data/errors';
 import { splitRefs } from '../data/split';
 import { DataLoader } from '../data/loader';
 import { SampleCache } from '../data/cache';
@@ -28,6 +29,16 @@ import { loadCheckpoint, LoadedCheckpoint } from './checkpoint';
 import { checkpointer, curvesPlot, earlyStopping, metricsJsonl, progressLogger } from './callbacks';
 
 export class TrainSetupError extends ConfigError {}
+
+/** Data errors found while setting up (before training) are user mistakes: one line, exit 2. */
+export function asSetupError<T>(key: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof DataError) throw new TrainSetupError(`${key}: ${e.message}`);
+    throw e;
+  }
+}
 
 export interface TeacherOptions {
   config: Config;
@@ -53,10 +64,11 @@ function stamp(): string {
 /** Checks done before any work: model args, augmentation, data and backgrounds paths, run folder. */
 export function checkTeacherConfig(cfg: Config, o: { out?: string | null; resume?: string | null } = {}): void {
   if (!cfg.data.path) throw new TrainSetupError('no training data: give --data DIR (a folder, list file or datasets/*.json), or set data.path');
+  asSetupError('data.path', () => resolveSpec(cfg.data.path!));
+  if (cfg.data.val) asSetupError('data.val', () => resolveSpec(cfg.data.val!));
   resolveModelArgs(cfg.model.name, cfg.model.args);
   validateAugment(cfg.augment.train);
   if (cfg.data.backgrounds && !fs.existsSync(cfg.data.backgrounds)) throw new TrainSetupError(`data.backgrounds: folder not found: ${cfg.data.backgrounds}`);
-  if (cfg.data.val && !fs.existsSync(cfg.data.val)) throw new TrainSetupError(`data.val: not found: ${cfg.data.val}`);
   if (!o.resume && o.out && fs.existsSync(path.join(o.out, 'last'))) {
     throw new TrainSetupError(`run folder ${o.out} already holds a run: continue it with --resume ${o.out}, or choose another --out`);
   }
@@ -83,11 +95,15 @@ export async function openTrainData(cfg: Config, log: (l: string) => void = () =
     bad.push(l);
     log(l);
   };
-  const ds = await openDataset(cfg.data.path!, { strict: cfg.data.strict, labeled: true, log: report });
+  const ds = await openDataset(cfg.data.path!, { strict: cfg.data.strict, labeled: true, log: report }).catch((e) => asSetupError('data.path', () => {
+    throw e;
+  }));
   let trainRefs: SampleRef[];
   let valRefs: SampleRef[];
   if (cfg.data.val) {
-    const v = await openDataset(cfg.data.val, { strict: cfg.data.strict, labeled: true, log: report });
+    const v = await openDataset(cfg.data.val, { strict: cfg.data.strict, labeled: true, log: report }).catch((e) => asSetupError('data.val', () => {
+      throw e;
+    }));
     trainRefs = ds.refs;
     valRefs = v.refs;
   } else if (cfg.data.valFraction > 0) {

@@ -42,7 +42,8 @@ export const evalCommand: CommandModule<CommonArgs, EvalArgs> = {
       .example('$0 eval --model runs/teacher --data ../shared/datasets/picsart-selfies --split val --report runs/teacher/eval.json', '')
       .example('$0 eval --model selfie/model.json --input-size 256x256 --input-range 0..1 --output sigmoid --data DIR', '') as unknown as Argv<EvalArgs>,
   handler: async (a) => {
-    const { runEval, formatReport } = await import('../../eval/run');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { runEval, formatReport } = require('../../eval/run') as typeof import('../../eval/run');
     const external = a['input-size'] !== undefined || a['input-range'] !== undefined || a.output !== undefined;
     const cfg = configFromArgs(a, {
       'data.maxSamples': a.max,

@@ -56,7 +56,8 @@ const teacherCommand: CommandModule<CommonArgs, TeacherArgs> = {
       .check((a) => checkTeacherArgs(a as TeacherArgs)) as unknown as Argv<TeacherArgs>,
   handler: async (a) => {
     // Imported here so that `--help` does not load tfjs.
-    const { trainTeacher, readRunConfig, abortOnSigint } = await import('../../train/teacher');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { trainTeacher, readRunConfig, abortOnSigint } = require('../../train/teacher') as typeof import('../../train/teacher');
     const cfg = a.resume
       ? resolveConfig({ base: readRunConfig(a.resume), set: a.set ?? [], flags: { seed: a.seed, backend: a.backend, ...flagsOf(a) } })
       : configFromArgs({ ...a, config: a.config ?? DEFAULT_TEACHER_CONFIG }, flagsOf(a));

@@ -1,0 +1,60 @@
+import { strict as assert } from 'assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { cli } from '../helpers/cli';
+import { resolveConfig } from '../../src/config/load';
+import { checkTeacherConfig } from '../../src/train/teacher';
+import { writeSynthDataset } from '../../src/data/synth';
+
+const TINY = '{"inputSize":[32,32],"widths":[4,4,8,8,8],"contextChannels":4}';
+
+describe('train teacher / eval (CLI and config checks)', function () {
+  let data = '';
+  before(async () => {
+    data = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'psg-cli-')), 'synth');
+    await writeSynthDataset(data, { count: 12, seed: 3, width: 40, height: 32 });
+  });
+
+  it('checks the config before any work, naming the key at fault', () => {
+    const cfg = (set: string[]) => resolveConfig({ set: [`data.path=${data}`, ...set] });
+    assert.throws(() => checkTeacherConfig(resolveConfig({})), /no training data: give --data/);
+    assert.throws(() => checkTeacherConfig(resolveConfig({ set: ['data.path=/nonexistent/psg'] })), /^ConfigError: data\.path: \/nonexistent\/psg: not found/);
+    assert.throws(() => checkTeacherConfig(cfg(['model.name=unet_teachr_s'])), /unknown model "unet_teachr_s" \(did you mean "unet_teacher_s"\?\)/);
+    assert.throws(() => checkTeacherConfig(cfg(['model.args={"widht":3}'])), /model\.args\.widht: unknown argument/);
+    assert.throws(() => checkTeacherConfig(cfg(['augment.train=[{"name":"rotat"}]'])), /augment\.train\[0\]\.name/);
+    assert.throws(() => checkTeacherConfig(cfg(['data.backgrounds=/nonexistent/bg'])), /data\.backgrounds: folder not found/);
+    assert.throws(() => checkTeacherConfig(cfg(['data.val=/nonexistent/val'])), /data\.val: .*not found/);
+  });
+
+  it('CLI: a missing --data and --resume with --model are one-line usage errors (exit 2)', () => {
+    const r = cli(['train', 'teacher']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--data DIR is required/);
+    const r2 = cli(['train', 'teacher', '--resume', data, '--model', 'x']);
+    assert.equal(r2.code, 2);
+    assert.match(r2.stderr, /--resume continues a run with its own saved config/);
+  });
+
+  it('CLI: trains a tiny teacher into a complete run folder, then eval --split val writes the report', function () {
+    const out = path.join(path.dirname(data), 'run');
+    const r = cli(['train', 'teacher', '--data', data, '--out', out, '--images', '8', '--batch', '4', '--backend', 'cpu', '--set', `model.args=${TINY}`, '--set', 'train.evalEvery=4', '--set', 'train.logEvery=1', '--set', 'data.cacheDir=null', '--set', 'data.valFraction=0.25']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /step 2 \| 8\/8 img \| [\d.]+ img\/s \| ETA \S+ \| loss [\d.]+ \(bce [\d.]+ dice [\d.]+ boundary [\d.]+\) \| lr \S+ \| val mIoU [\d.]+/);
+    assert.match(r.stdout, /run folder: .*run/);
+    for (const f of ['config.json', 'metrics.jsonl', 'curves.png', 'split.json', 'last/model.json', 'last/weights.bin', 'last/portraitseg.json', 'last/state.json', 'best/model.json']) {
+      assert.ok(fs.existsSync(path.join(out, f)), f);
+    }
+    const lines = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(lines.map((l) => l.kind), ['eval', 'step', 'eval', 'step']);
+    const report = path.join(out, 'eval.json');
+    const e = cli(['eval', '--model', out, '--data', data, '--split', 'val', '--report', report, '--backend', 'cpu']);
+    assert.equal(e.code, 0, e.stderr);
+    assert.match(e.stdout, /mIoU\s+[\d.]+/);
+    const j = JSON.parse(fs.readFileSync(report, 'utf8'));
+    for (const k of ['miou', 'personIou', 'backgroundIou', 'boundaryF', 'mae', 'msPerImage', 'count']) assert.equal(typeof j[k], 'number', k);
+    const split = JSON.parse(fs.readFileSync(path.join(out, 'split.json'), 'utf8'));
+    assert.equal(j.count, split.val.length);
+    assert.ok(j.count > 0);
+  });
+});
