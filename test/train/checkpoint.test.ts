@@ -82,6 +82,32 @@ describe('train/checkpoint', function () {
     m.model.dispose();
   });
 
+  it('an interrupt (Ctrl-C -> abort signal) saves a resumable checkpoint of the last finished step', async () => {
+    const run = tmpDir();
+    const m = tinyModel(4);
+    const opt = createOptimizer({ name: 'adam' });
+    const ac = new AbortController();
+    const r = await train({
+      ...m,
+      optimizer: opt,
+      lossFn: makeSegLossFn(LOSS),
+      schedule: () => 0.01,
+      batchSize: BS,
+      batches: synthStream(0, BS),
+      totalImages: 100 * BS,
+      signal: ac.signal,
+      callbacks: [checkpointer({ runDir: run, every: 1000 * BS, keep: 0 }), { onStepEnd: (_c, l) => void (l.step === 2 && ac.abort()) }],
+    });
+    assert.equal(r.stopReason, 'interrupted');
+    const ck = await loadCheckpoint(run);
+    assert.equal(ck.state.step, 2);
+    assert.equal(ck.optimizerState!.t, 2);
+    assert.deepEqual(weightsOf(ck.model), weightsOf(m.model));
+    opt.dispose();
+    m.model.dispose();
+    ck.model.dispose();
+  });
+
   it('writes folders atomically: a failure while writing leaves the previous folder intact', async () => {
     const dir = path.join(tmpDir(), 'ck');
     await writeDirAtomic(dir, (t) => fs.writeFileSync(path.join(t, 'a.txt'), 'one'));
