@@ -273,13 +273,20 @@ export function cameraNoise(s: Sample, rng: Rng, p: CameraNoiseParams): Sample {
   if (p.blur > 0 && rng.chance(0.5)) f = gaussianBlur(f, W, H, 3, rng.uniform(0.3, Math.max(0.3, p.blur)));
   const sigma = p.noise > 0 ? rng.uniform(0, p.noise) * 255 * gain : 0;
   if (sigma > 0.25) {
-    const T = NORMAL_TABLE;
-    const tn = T.length;
+    // std per intensity level from a 256-entry table; one uniform gives two 12-bit table indices
+    const T = NORMAL_TABLE; // 4096 entries
     const readFloor = 0.3;
-    for (let i = 0; i < f.length; i++) {
-      const v = f[i] < 0 ? 0 : f[i] / 255;
-      const sd = sigma * Math.sqrt(readFloor + (1 - readFloor) * v);
-      f[i] += sd * T[(rng.next() * tn) | 0];
+    const sdLut = new Float32Array(256);
+    for (let v = 0; v < 256; v++) sdLut[v] = sigma * Math.sqrt(readFloor + (1 - readFloor) * (v / 255));
+    const len = f.length;
+    for (let i = 0; i < len; i += 2) {
+      const u = (rng.next() * 16777216) | 0; // 24 random bits
+      const a = f[i];
+      f[i] = a + sdLut[a <= 0 ? 0 : a >= 255 ? 255 : a | 0] * T[u >>> 12];
+      if (i + 1 < len) {
+        const b = f[i + 1];
+        f[i + 1] = b + sdLut[b <= 0 ? 0 : b >= 255 ? 255 : b | 0] * T[u & 4095];
+      }
     }
   }
   let image: RgbImage = { width: W, height: H, data: toBytes(f) };

@@ -36,6 +36,17 @@ describe('augment: geometric transforms', () => {
     assert.deepEqual(back.image.data, s.image.data);
   });
 
+  it('rotate by 180 degrees on a non-square frame is the point reflection', () => {
+    const s = squareSample(40, 24, 3, 15, 2, 9);
+    const r = rotateSample(s, 180, 'constant');
+    for (let y = 0; y < 24; y++)
+      for (let x = 0; x < 40; x++) {
+        const j = (23 - y) * 40 + (39 - x);
+        assert.equal(r.mask!.data[y * 40 + x], s.mask!.data[j]);
+        for (let c = 0; c < 3; c++) assert.ok(Math.abs(r.image.data[(y * 40 + x) * 3 + c] - s.image.data[j * 3 + c]) <= 1);
+      }
+  });
+
   it('flip mirrors image and mask exactly', () => {
     const s = squareSample();
     const f = flipSample(s);
