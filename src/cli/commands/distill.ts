@@ -4,6 +4,7 @@ import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
 import { configFromArgs, CommonArgs, UsageError, withConfigOptions } from '../common';
 import { selectBackend } from '../../backend';
+import type { BackendName } from '../../config/config';
 
 /** The recipe used when no --config is given. */
 export const DEFAULT_DISTILL_CONFIG = path.resolve(__dirname, '../../../configs/distill.json');
@@ -29,6 +30,18 @@ export function parseSize(flag: string, v: string): [number, number] {
   const m = /^(\d+)x(\d+)$/.exec(v.trim());
   if (!m) throw new UsageError(`${flag} ${v}: expected WIDTHxHEIGHT, e.g. ${flag} 256x256`);
   return [Number(m[2]), Number(m[1])];
+}
+
+/** The backend recorded in a run's checkpoint (state.json config), if any. */
+function savedBackend(spec: string): BackendName | null {
+  for (const f of [path.join(spec, 'last', 'state.json'), path.join(spec, 'state.json')]) {
+    try {
+      return (JSON.parse(fs.readFileSync(f, 'utf8')).config?.backend as BackendName) ?? null;
+    } catch {
+      /* try the next place */
+    }
+  }
+  return null;
 }
 
 /** Pure check of flag combinations (yargs .check). */
@@ -88,7 +101,8 @@ const studentCommand: CommandModule<CommonArgs, StudentArgs> = {
       if (p && !fs.existsSync(p) && !(flag === '--data' && /^[a-z0-9_-]+$/i.test(p))) throw new UsageError(`${flag} ${p}: not found`);
     }
     const log = (l: string) => process.stderr.write(l + '\n');
-    await selectBackend(cfg.backend, log);
+    // A resumed run continues on the backend it started on (kernels differ in the last bits).
+    await selectBackend(a.resume && !a.backend ? savedBackend(a.resume) ?? cfg.backend : cfg.backend, log);
     const ac = new AbortController();
     const onInt = () => ac.abort();
     process.once('SIGINT', onInt);
