@@ -145,8 +145,8 @@ export function earlyStopping(patience: number, log?: (line: string) => void): C
 }
 
 /** Redraws `file` (PNG, atomically) from metrics.jsonl on each evaluation and at the end. */
-export function curvesPlot(file: string, metricsFile: string, title = ''): Callback {
-  const draw = async () => renderCurves(readMetrics(metricsFile), file, title);
+export function curvesPlot(file: string, metricsFile: string, title = '', reference: [number, number][] | null = null): Callback {
+  const draw = async () => renderCurves(readMetrics(metricsFile), file, title, reference);
   return {
     onEval: draw,
     onTrainEnd: draw,

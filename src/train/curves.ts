@@ -11,7 +11,15 @@ interface Series {
   name: string;
   color: string;
   points: [number, number][];
+  dashed?: boolean;
 }
+
+/** Reference val mIoU curve drawn beside ours: PyTorch, 0.49 M U-Net, 128x128, batch 16, PicsArt (issue 4). */
+export const PYTORCH_REFERENCE: [number, number][] = [
+  [2000, 0.7],
+  [5000, 0.79],
+  [10000, 0.82],
+];
 
 const W = 900;
 const H = 340;
@@ -61,7 +69,7 @@ function panel(x0: number, title: string, series: Series[], yRange?: [number, nu
   series.forEach((s, i) => {
     if (!s.points.length) return;
     const d = s.points.map((p, j) => `${j ? 'L' : 'M'}${sx(p[0]).toFixed(1)},${sy(Math.min(yhi, Math.max(ylo, p[1]))).toFixed(1)}`).join(' ');
-    svg += `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"/>`;
+    svg += `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6,4"' : ''}/>`;
     if (s.points.length < 40) for (const p of s.points) svg += `<circle cx="${sx(p[0]).toFixed(1)}" cy="${sy(p[1]).toFixed(1)}" r="3" fill="${s.color}"/>`;
     const last = s.points[s.points.length - 1];
     svg += `<text x="${x0 + 8}" y="${top + 16 + 15 * i}" font-size="12" fill="${s.color}">${esc(s.name)} (last ${last[1].toFixed(4)})</text>`;
@@ -69,7 +77,7 @@ function panel(x0: number, title: string, series: Series[], yRange?: [number, nu
   return svg;
 }
 
-export function curvesSvg(records: MetricsRecord[], title = ''): string {
+export function curvesSvg(records: MetricsRecord[], title = '', reference: [number, number][] | null = null): string {
   const steps = records.filter((r) => r.kind === 'step');
   const evals = records.filter((r) => r.kind === 'eval');
   const loss: Series = { name: 'loss', color: '#1f77b4', points: steps.map((r) => [r.imagesSeen, r.loss as number]) };
@@ -79,7 +87,9 @@ export function curvesSvg(records: MetricsRecord[], title = ''): string {
   const miou: Series = { name: 'val mIoU', color: '#d62728', points: evals.map((r) => [r.imagesSeen, r.miou as number]) };
   const ys = miou.points.map((p) => p[1]);
   const lo = ys.length ? Math.max(0, Math.floor(Math.min(...ys) * 10) / 10) : 0;
-  const body = panel(60, 'training loss', [loss, ...parts]) + panel(W / 2 + 50, 'validation mIoU', [miou], [lo, 1]);
+  const ref: Series[] = reference?.length ? [{ name: 'PyTorch reference (picsart)', color: '#7f7f7f', points: reference, dashed: true }] : [];
+  const refLo = ref.length ? Math.min(lo, 0.6) : lo;
+  const body = panel(60, 'training loss', [loss, ...parts]) + panel(W / 2 + 50, 'validation mIoU', [miou, ...ref], [refLo, 1]);
   return (
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="DejaVu Sans, sans-serif">` +
     `<rect width="${W}" height="${H}" fill="white"/>` +
@@ -90,9 +100,9 @@ export function curvesSvg(records: MetricsRecord[], title = ''): string {
 }
 
 /** Writes the curves PNG atomically. */
-export async function renderCurves(records: MetricsRecord[], file: string, title = ''): Promise<void> {
+export async function renderCurves(records: MetricsRecord[], file: string, title = '', reference: [number, number][] | null = null): Promise<void> {
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}.png`;
-  await sharp(Buffer.from(curvesSvg(records, title))).flatten({ background: '#ffffff' }).png().toFile(tmp);
+  await sharp(Buffer.from(curvesSvg(records, title, reference))).flatten({ background: '#ffffff' }).png().toFile(tmp);
   fs.renameSync(tmp, file);
 }

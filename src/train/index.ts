@@ -4,4 +4,4 @@ export * from './losses';
 export * from './optim';
 export * from './callbacks';
 export * from './checkpoint';
-export { renderCurves, curvesSvg } from './curves';
+export { renderCurves, curvesSvg, PYTORCH_REFERENCE } from './curves';

@@ -26,6 +26,7 @@ import { Callback, train, TrainResult, ValResult } from './loop';
 import { makeSegLossFn } from './losses';
 import { createOptimizer, warmupCosine } from './optim';
 import { loadCheckpoint, LoadedCheckpoint } from './checkpoint';
+import { PYTORCH_REFERENCE } from './curves';
 import { checkpointer, curvesPlot, earlyStopping, metricsJsonl, progressLogger } from './callbacks';
 
 export class TrainSetupError extends ConfigError {}
@@ -165,7 +166,7 @@ export function standardCallbacks(cfg: Config, runDir: string, log: (l: string) 
     progressLogger(cfg.train.logEvery, log),
     metricsJsonl(metrics, cfg.train.logEvery),
     checkpointer({ runDir, every: cfg.train.checkpointEvery, keep: cfg.train.keep, config: cfg, extra, log }),
-    curvesPlot(path.join(runDir, 'curves.png'), metrics, `${cfg.model.name} | ${path.basename(runDir)}`),
+    curvesPlot(path.join(runDir, 'curves.png'), metrics, `${cfg.model.name} | ${path.basename(runDir)}`, /picsart/i.test(cfg.data.path ?? '') ? PYTORCH_REFERENCE : null),
   ];
   if (cfg.train.earlyStopPatience) cbs.push(earlyStopping(cfg.train.earlyStopPatience, log));
   return cbs;
