@@ -89,6 +89,27 @@ describe('augment: background swap', () => {
     assert.ok(mid >= 4, `expected a soft edge, got ${row.join(',')}`);
   });
 
+  it('copes with frames with no person, all person, and soft mattes', () => {
+    const s = portraitSample(48, 64);
+    const bg = [greenBackground(96, 80)];
+    const empty = { ...s, mask: { ...s.mask!, data: new Uint8Array(48 * 64) } };
+    const e = backgroundSwap(empty, makeRng(1), defaults(), bg);
+    assert.equal(e.mask, empty.mask);
+    // nothing of the old frame is left: mostly green now
+    let g = 0;
+    for (let i = 0; i < 48 * 64; i++) g += e.image.data[i * 3 + 1] - e.image.data[i * 3 + 2];
+    assert.ok(g / (48 * 64) > 80);
+    const full = { ...s, mask: { ...s.mask!, data: new Uint8Array(48 * 64).fill(255) } };
+    const f = backgroundSwap(full, makeRng(1), defaults(), bg);
+    let diff = 0;
+    for (let i = 0; i < f.image.data.length; i++) diff += Math.abs(f.image.data[i] - s.image.data[i]);
+    assert.ok(diff / f.image.data.length < 25, `all-person frame stays the person (${diff / f.image.data.length})`);
+    const soft = { ...s, mask: { ...s.mask!, data: s.mask!.data.map((v) => (v ? 140 : 0)) } };
+    const o = backgroundSwap(soft, makeRng(1), defaults(), bg);
+    assert.equal(o.mask, soft.mask);
+    assert.ok(o.image.data.every((v) => Number.isFinite(v)));
+  });
+
   it('uses procedural backgrounds when no photos are given, and is seeded', () => {
     const s = portraitSample(48, 64);
     const aug = buildPipeline([{ name: 'backgroundSwap' }], { backgrounds: [] });
@@ -125,8 +146,8 @@ describe('augment: background swap', () => {
   it('works with the real background photos (skipped when ../shared/datasets is absent)', async function () {
     const root = path.join(__dirname, '../../../shared/datasets');
     if (!fs.existsSync(path.join(root, 'backgrounds'))) this.skip();
-    const bgs = await loadBackgrounds(path.join(root, 'backgrounds'), 256);
-    assert.ok(bgs.length >= 1 && bgs.every((b) => Math.max(b.width, b.height) <= 256));
+    const bgs = await loadBackgrounds(path.join(root, 'backgrounds'), 128);
+    assert.ok(bgs.length >= 1 && bgs.every((b) => Math.max(b.width, b.height) <= 128));
     const s = portraitSample(96, 128);
     const out = backgroundSwap(s, makeRng(5), defaults(), bgs);
     assert.deepEqual(out.mask, s.mask);
