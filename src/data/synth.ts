@@ -243,7 +243,8 @@ const HAIR: Rgb[] = [
 function hairColour(rng: Rng): Rgb {
   if (rng.chance(0.06)) return hsv(rng.next(), rng.uniform(0.4, 0.8), rng.uniform(0.4, 0.85)); // dyed
   const c = rng.pick(HAIR);
-  return [c[0] * rng.uniform(0.85, 1.15), c[1] * rng.uniform(0.85, 1.15), c[2] * rng.uniform(0.85, 1.15)];
+  const k = rng.uniform(0.85, 1.15);
+  return [c[0] * k * rng.uniform(0.96, 1.04), c[1] * k * rng.uniform(0.96, 1.04), c[2] * k * rng.uniform(0.96, 1.04)];
 }
 
 function randomColour(rng: Rng): Rgb {
@@ -678,7 +679,17 @@ function paintPerson(c: Canvas, rng: Rng, p: PersonOpts): void {
   const hairBack = style === 'bald' ? null : longLen > 0 ? union(hairOutline, longHair) : hairOutline;
   const hairBox: Box = [hx - hairRx * 2, hcy - hairRy * 1.6, hx + hairRx * 2, hy + longLen + ry];
 
+  const sleeveShade: Shade = (x, y, out) => {
+    clothShade(x, y, out);
+    out[0] *= 0.82;
+    out[1] *= 0.82;
+    out[2] *= 0.82;
+  };
+  const showDown = rng.chance(0.7);
+  const personRng = rng;
   const paintArm = (side: -1 | 1, front: boolean) => {
+    // the same draws in both phases (behind / in front of the torso): fork by side
+    const rng = personRng.fork(`arm${side}`);
     const sx = bodyX(ys) + side * (sw - rr * 0.7);
     const sy = ys + rr * 0.9;
     const raised = rng.chance(0.28);
@@ -690,18 +701,19 @@ function paintPerson(c: Canvas, rng: Rng, p: PersonOpts): void {
       wx = ex - side * rx * rng.uniform(-0.4, 1.2);
       wy = ey - ry * rng.uniform(0.6, 1.4);
     } else {
-      ex = sx + side * rx * rng.uniform(0, 0.5);
+      // hanging along the side of the torso, a little outside it
+      ex = sx + side * (rr * 0.3 + rx * rng.uniform(0.1, 0.7));
       ey = sy + ry * rng.uniform(1.6, 2.2);
-      wx = ex + side * rx * rng.uniform(-0.6, 0.3);
+      wx = ex + side * rx * rng.uniform(-0.4, 0.4);
       wy = ey + ry * rng.uniform(1.2, 1.8);
     }
-    if (front !== raised) return;
+    if (front !== raised && !(front && !raised && showDown)) return;
     const sleeveLong = rng.chance(0.6);
     const upper = capsule(sx, sy, ex, ey, armR * 1.1, armR);
     const fore = capsule(ex, ey, wx, wy, armR * 0.95, armR * 0.75);
     const bb = (pts: number[][], pad: number): Box => [Math.min(...pts.map((q) => q[0])) - pad, Math.min(...pts.map((q) => q[1])) - pad, Math.max(...pts.map((q) => q[0])) + pad, Math.max(...pts.map((q) => q[1])) + pad];
-    fill(c, bb([[sx, sy], [ex, ey]], armR * 1.3), upper, clothShade, 1);
-    fill(c, bb([[ex, ey], [wx, wy]], armR * 1.3), fore, sleeveLong ? clothShade : skinShade, 1);
+    fill(c, bb([[sx, sy], [ex, ey]], armR * 1.3), upper, sleeveShade, 1);
+    fill(c, bb([[ex, ey], [wx, wy]], armR * 1.3), fore, sleeveLong ? sleeveShade : skinShade, 1);
     if (raised) {
       // hand with fingers
       const ang = Math.atan2(wy - ey, wx - ex);
