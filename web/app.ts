@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { createSegmenter, Segmenter, RgbResult } from '../src/runtime/segmenter';
+import { registerCustomLayers } from '../src/models/layers';
 
 interface PageState {
   ready: boolean;
@@ -221,5 +222,58 @@ async function init(): Promise<void> {
   $('stop').addEventListener('click', stop);
   if (params.get('autostart')) await start();
 }
+
+interface BenchSpec {
+  backend: string;
+  sizes: [number, number][];
+  runs: number;
+  models: { label: string; url: string; kind: 'layers' | 'graph' | 'segmenter-blur'; fixed?: [number, number] }[];
+}
+
+/** ms per frame in this browser (used by `portraitseg bench infer --browser`); medians after 2 warm-up runs. */
+async function bench(spec: BenchSpec): Promise<{ model: string; backend: string; size: [number, number]; msPerFrame: number; runs: number }[]> {
+  await ensureBackend(spec.backend);
+  registerCustomLayers();
+  const rows = [];
+  for (const m of spec.models) {
+    const sizes = m.fixed ? [m.fixed] : spec.sizes;
+    let run: (x: tf.Tensor4D, img: ImageData) => Promise<void>;
+    let dispose: () => void;
+    if (m.kind === 'segmenter-blur') {
+      const seg = await createSegmenter(m.url);
+      run = async (_x, img) => void (await seg.blur(img, { strength: 12, edgeFeather: 2 }));
+      dispose = () => seg.dispose();
+    } else {
+      const model = m.kind === 'graph' ? await tf.loadGraphModel(m.url) : await tf.loadLayersModel(m.url);
+      run = async (x) => {
+        const y = tf.tidy(() => tf.sigmoid(model.predict(x) as tf.Tensor));
+        await y.data();
+        y.dispose();
+      };
+      dispose = () => model.dispose();
+    }
+    for (const [w, h] of sizes) {
+      const x = tf.randomUniform([1, h, w, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
+      const rgba = tf.tidy(() => x.mul(255).pad([[0, 0], [0, 0], [0, 0], [0, 1]], 255).toInt());
+      const img = new ImageData(new Uint8ClampedArray(await rgba.data()), w, h);
+      rgba.dispose();
+      for (let i = 0; i < 2; i++) await run(x, img);
+      const times: number[] = [];
+      const t0 = performance.now();
+      while (times.length < spec.runs || (performance.now() - t0 < 2000 && times.length < 50)) {
+        const s = performance.now();
+        await run(x, img);
+        times.push(performance.now() - s);
+      }
+      x.dispose();
+      times.sort((a, b) => a - b);
+      const k = times.length >> 1;
+      rows.push({ model: m.label, backend: `browser-${tf.getBackend()}`, size: [w, h] as [number, number], msPerFrame: times.length % 2 ? times[k] : (times[k - 1] + times[k]) / 2, runs: times.length });
+    }
+    dispose();
+  }
+  return rows;
+}
+(window as unknown as { __portraitsegBench: typeof bench }).__portraitsegBench = bench;
 
 void init();

@@ -68,12 +68,11 @@ export function blurComposite(frame: tf.Tensor4D, mask: tf.Tensor4D, opts: BlurO
   return tf.tidy(() => {
     const m = featherMask(mask, feather);
     const inv = tf.sub(1, m) as tf.Tensor4D;
-    const num = fastBlur(frame.mul(inv) as tf.Tensor4D, strength);
-    const den = fastBlur(inv, strength);
-    // where the whole neighbourhood is person, fall back to the plain blur of the frame
-    const plain = fastBlur(frame, strength);
-    const weighted = num.div(den.maximum(1e-3));
-    const bg = tf.where(den.greater(1e-3).tile([1, 1, 1, 3]), weighted, plain);
+    // blur [frame * (1-m), (1-m)] together: one pass over 4 channels
+    const both = fastBlur(tf.concat([frame.mul(inv), inv], 3) as tf.Tensor4D, strength);
+    const [num, den] = tf.split(both, [3, 1], 3);
+    // where den ~ 0 the whole neighbourhood is person, and so is the pixel (inv ~ 0): bg is unused there
+    const bg = num.div(den.maximum(1e-3));
     return frame.mul(m).add(bg.mul(inv)).clipByValue(0, 1) as tf.Tensor4D;
   });
 }
