@@ -105,7 +105,7 @@ export function formatCase(c: BenchDataCase): string {
 }
 
 export function formatTable(cases: BenchDataCase[]): string {
-  const head = '| size | cache | work | img/s | decode ms/img (summed, parallel) | augment ms/img |\n|---|---|---|---|---|---|';
+  const head = '| size | cache | work | img/s | decode latency ms/img | augment ms/img (workers: latency incl. queue) |\n|---|---|---|---|---|---|';
   const rows = cases.map((c) => `| ${c.size} | ${c.phase} | ${c.augment ? `decode + augment${c.workers ? ` in ${c.workers} worker threads` : ''}` : 'decode only'} | ${c.imagesPerSec.toFixed(1)} | ${c.decodeMsPerImage.toFixed(1)} | ${c.augmentMsPerImage.toFixed(1)} |`);
   return [head, ...rows].join('\n');
 }
