@@ -199,6 +199,8 @@ export interface TrainState {
   bestStep: number | null;
   /** Evaluations since the best one (early stopping). */
   evalsSinceBest: number;
+  /** The latest validation (shown in progress lines after a resume). */
+  lastEval?: { step: number; imagesSeen: number; miou: number } | null;
 }
 
 export interface CheckpointData {

@@ -246,7 +246,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     totalImages: opts.totalImages,
     batchSize: opts.batchSize,
     lastStep: null,
-    lastEval: null,
+    lastEval: state.lastEval ? { ...state.lastEval, metrics: { miou: state.lastEval.miou }, isBest: false } : null,
     stopReason: null,
     requestStop(reason) {
       if (!this.stopReason) this.stopReason = reason;
@@ -274,6 +274,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       state.evalsSinceBest += 1;
     }
     const log: EvalLog = { step: state.step, imagesSeen: state.imagesSeen, miou: r.miou, metrics: r, isBest };
+    state.lastEval = { step: state.step, imagesSeen: state.imagesSeen, miou: r.miou };
     ctx.lastEval = log;
     lastEvalStep = state.step;
     for (const c of callbacks) await c.onEval?.(ctx, log);

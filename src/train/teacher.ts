@@ -181,8 +181,7 @@ export async function trainTeacher(o: TeacherOptions): Promise<TeacherRun> {
   if (o.resume) {
     ck = await loadCheckpoint(o.resume);
   }
-  const backend = await selectBackend(cfg.backend, log);
-  void backend;
+  await selectBackend(cfg.backend, log);
   const data = await openTrainData(cfg, log);
   saveConfig(cfg, runDir);
   writeSplit(runDir, data);
