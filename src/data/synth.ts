@@ -84,10 +84,27 @@ function wobble(rng: Rng, terms: number, fmin: number, fmax: number): (t: number
     a.push(rng.uniform(0.3, 1) / (1 + i * 0.6));
   }
   const norm = a.reduce((p, q) => p + q, 0);
-  return (t) => {
+  // integer frequencies: 2*pi periodic, so a table of one period replaces the sines
+  return periodicTable((t) => {
     let s = 0;
     for (let i = 0; i < terms; i++) s += a[i] * Math.sin(f[i] * t + ph[i]);
     return s / norm;
+  });
+}
+
+const TABLE_N = 2048;
+const TWO_PI = Math.PI * 2;
+
+/** Tabulates a 2*pi-periodic function (linear interpolation between TABLE_N samples). */
+function periodicTable(fn: (t: number) => number): (t: number) => number {
+  const tab = new Float32Array(TABLE_N + 1);
+  for (let i = 0; i <= TABLE_N; i++) tab[i] = fn((i / TABLE_N) * TWO_PI);
+  const k = TABLE_N / TWO_PI;
+  return (t) => {
+    let u = (t % TWO_PI) * k;
+    if (u < 0) u += TABLE_N;
+    const i = u | 0;
+    return tab[i] + (tab[i + 1] - tab[i]) * (u - i);
   };
 }
 
@@ -135,10 +152,17 @@ function box(cx: number, cy: number, hw: number, hh: number, r = 0): Sdf {
   };
 }
 
-const union = (...f: Sdf[]): Sdf => (x, y) => {
-  let d = Infinity;
-  for (const g of f) d = Math.min(d, g(x, y));
-  return d;
+const union = (...f: Sdf[]): Sdf => {
+  if (f.length === 1) return f[0];
+  if (f.length === 2) {
+    const [a, b] = f;
+    return (x, y) => Math.min(a(x, y), b(x, y));
+  }
+  return (x, y) => {
+    let d = Infinity;
+    for (let i = 0; i < f.length; i++) d = Math.min(d, f[i](x, y));
+    return d;
+  };
 };
 const intersect = (a: Sdf, b: Sdf): Sdf => (x, y) => Math.max(a(x, y), b(x, y));
 
@@ -351,29 +375,49 @@ function boxBlur(rgb: Float32Array, w: number, h: number, r: number): void {
   pass(tmp, rgb, h, w, w * 3, 3);
 }
 
+/** fn sampled every `step` px and bilinearly interpolated: for low-frequency fields (16x fewer calls). */
+function smoothField(w: number, h: number, fn: (x: number, y: number) => number, step = 4): Float32Array {
+  const gw = Math.ceil(w / step) + 1;
+  const gh = Math.ceil(h / step) + 1;
+  const g = new Float32Array(gw * gh);
+  for (let gy = 0; gy < gh; gy++) for (let gx = 0; gx < gw; gx++) g[gy * gw + gx] = fn(gx * step, gy * step);
+  const out = new Float32Array(w * h);
+  for (let y = 0; y < h; y++) {
+    const gy = Math.floor(y / step);
+    const fy = y / step - gy;
+    for (let x = 0; x < w; x++) {
+      const gx = Math.floor(x / step);
+      const fx = x / step - gx;
+      const o = gy * gw + gx;
+      const a = g[o] + (g[o + 1] - g[o]) * fx;
+      const b = g[o + gw] + (g[o + gw + 1] - g[o + gw]) * fx;
+      out[y * w + x] = a + (b - a) * fy;
+    }
+  }
+  return out;
+}
+
 function paintRoom(c: Canvas, rng: Rng, noise: Noise): void {
   const { w, h } = c;
   const wall = rng.chance(0.7) ? hsv(rng.next(), rng.uniform(0.03, 0.3), rng.uniform(0.45, 0.95)) : randomColour(rng);
   const grad = rng.uniform(-0.25, 0.25);
   const nf = rng.uniform(0.01, 0.05);
   const tex = rng.uniform(0.02, 0.15);
-  fill(c, [0, 0, w, h], () => -1, (x, y, out) => {
-    const l = 1 + grad * (y / h - 0.5) * 2 + tex * (noise.fbm(x * nf, y * nf, 3) - 0.5);
-    out[0] = wall[0] * l;
-    out[1] = wall[1] * l;
-    out[2] = wall[2] * l;
-  }, 0);
-  // a second wall at a corner
-  if (rng.chance(0.4)) {
-    const cx = rng.uniform(0.1, 0.9) * w;
-    const k = rng.uniform(0.7, 0.9);
-    const left = rng.chance(0.5);
-    fill(c, left ? [0, 0, cx, h] : [cx, 0, w, h], () => -1, (x, y, out) => {
-      const l = k * (1 + tex * (noise.fbm(x * nf + 50, y * nf, 2) - 0.5));
-      out[0] = wall[0] * l;
-      out[1] = wall[1] * l;
-      out[2] = wall[2] * l;
-    }, 0);
+  const field = smoothField(w, h, (x, y) => noise.fbm(x * nf, y * nf, 3));
+  // a second, darker wall at a corner
+  const corner = rng.chance(0.4);
+  const cx = rng.uniform(0.1, 0.9) * w;
+  const k = rng.uniform(0.7, 0.9);
+  const left = rng.chance(0.5);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = y * w + x;
+      const inCorner = corner && (left ? x < cx : x >= cx);
+      const l = inCorner ? k * (1 + tex * (field[i] - 0.5)) : 1 + grad * (y / h - 0.5) * 2 + tex * (field[i] - 0.5);
+      c.rgb[i * 3] = wall[0] * l;
+      c.rgb[i * 3 + 1] = wall[1] * l;
+      c.rgb[i * 3 + 2] = wall[2] * l;
+    }
   }
   // floor
   if (rng.chance(0.4)) {
@@ -475,15 +519,18 @@ function paintOutdoor(c: Canvas, rng: Rng, noise: Noise): void {
   const sky = hsv(rng.uniform(0.52, 0.64), rng.uniform(0.1, 0.6), rng.uniform(0.7, 1));
   const hz = rng.uniform(0.3, 0.8) * h;
   const ground = rng.chance(0.5) ? hsv(rng.uniform(0.15, 0.35), rng.uniform(0.3, 0.7), rng.uniform(0.25, 0.6)) : hsv(0, 0, rng.uniform(0.3, 0.6));
-  fill(c, [0, 0, w, h], () => -1, (x, y, out) => {
+  const clouds = smoothField(w, h, (x, y) => noise.fbm(x * 0.02, y * 0.04, 3));
+  for (let y = 0; y < h; y++) {
     const t = y / h;
-    const cl = noise.fbm(x * 0.02, y * 0.04, 3);
     const base = y < hz ? sky : ground;
-    const l = y < hz ? 1.1 - 0.3 * t + 0.3 * (cl - 0.5) : 0.8 + 0.4 * (noise.fbm(x * 0.1, y * 0.2, 3) - 0.5);
-    out[0] = base[0] * l;
-    out[1] = base[1] * l;
-    out[2] = base[2] * l;
-  }, 0);
+    for (let x = 0; x < w; x++) {
+      const i = y * w + x;
+      const l = y < hz ? 1.1 - 0.3 * t + 0.3 * (clouds[i] - 0.5) : 0.8 + 0.4 * (noise.fbm(x * 0.1, y * 0.2, 3) - 0.5);
+      c.rgb[i * 3] = base[0] * l;
+      c.rgb[i * 3 + 1] = base[1] * l;
+      c.rgb[i * 3 + 2] = base[2] * l;
+    }
+  }
   const n = rng.int(2, 8);
   for (let k = 0; k < n; k++) {
     if (rng.chance(0.5)) {
@@ -656,17 +703,20 @@ function paintPerson(c: Canvas, rng: Rng, p: PersonOpts): void {
   const hairEll = ellipse(hx, hcy, hairRx, hairRy, tilt);
   let maxBump = 0.05 + (style === 'curly' ? 0.07 : 0.025);
   for (const sp of spikes) maxBump += sp[2];
+  // the outline's bump is a function of the angle only: tabulate it once
+  const bumpAt = periodicTable((th) => {
+    let bump = 0.05 * waveLo(th) + (style === 'curly' ? 0.07 : 0.025) * waveHi(th);
+    for (const [a, wdt, amp] of spikes) {
+      let dth = Math.abs((((th - a) % TWO_PI) + TWO_PI) % TWO_PI);
+      if (dth > Math.PI) dth = TWO_PI - dth;
+      if (dth < wdt) bump += amp * (1 - dth / wdt) ** 2;
+    }
+    return bump;
+  });
   const hairOutline: Sdf = (x, y) => {
     const base = hairEll(x, y);
     if (base - maxBump * ry > 1) return base - maxBump * ry; // a lower bound: cheap far from the outline
-    const th = Math.atan2(y - hcy, x - hx);
-    let bump = 0.05 * waveLo(th) + (style === 'curly' ? 0.07 : 0.025) * waveHi(th);
-    for (const [a, wdt, amp] of spikes) {
-      let dth = Math.abs(th - a);
-      if (dth > Math.PI) dth = 2 * Math.PI - dth;
-      if (dth < wdt) bump += amp * (1 - dth / wdt) ** 2;
-    }
-    return base - bump * ry;
+    return base - bumpAt(Math.atan2(y - hcy, x - hx)) * ry;
   };
   const longLen = ry * (style === 'long' ? rng.uniform(1.6, 3.6) : style === 'medium' ? rng.uniform(0.8, 1.3) : 0);
   const longHw = hairRx * rng.uniform(0.95, 1.25);
