@@ -83,7 +83,8 @@ export interface GuidedFilterArgs {
 /**
  * inputs: [logitsLow [B,h,w,1], frameLow [B,h,w,3] (0..1), frameHigh [B,H,W,3] (0..1)]
  * output: logits [B,H,W,1].
- * Weights: guide_w1 [3,c], guide_b1 [c], guide_w2 [c,1], guide_b2 [1], log_eps [1].
+ * Weights: guide_w1 [3,c], guide_b1 [c], guide_w2 [c,1], log_eps [1]. (No output bias on the
+ * guide: the filter is invariant to a constant added to I, so it would get no gradient.)
  */
 export class GuidedFilter extends tf.layers.Layer {
   static className = 'GuidedFilter';
@@ -95,7 +96,6 @@ export class GuidedFilter extends tf.layers.Layer {
   private w1!: tf.LayerVariable;
   private b1!: tf.LayerVariable;
   private w2!: tf.LayerVariable;
-  private b2!: tf.LayerVariable;
   private logEps!: tf.LayerVariable;
 
   constructor(args: LayerArgs & GuidedFilterArgs) {
@@ -117,7 +117,6 @@ export class GuidedFilter extends tf.layers.Layer {
     this.w1 = this.addWeight('guide_w1', [3, c], 'float32', init(1));
     this.b1 = this.addWeight('guide_b1', [c], 'float32', tf.initializers.zeros());
     this.w2 = this.addWeight('guide_w2', [c, 1], 'float32', init(2));
-    this.b2 = this.addWeight('guide_b2', [1], 'float32', tf.initializers.zeros());
     this.logEps = this.addWeight('log_eps', [1], 'float32', tf.initializers.constant({ value: Math.log(this.epsInit) }), undefined, this.trainableEps);
     this.built = true;
   }
@@ -133,7 +132,7 @@ export class GuidedFilter extends tf.layers.Layer {
       const rows = frame.reshape([-1, 3]) as tf.Tensor2D;
       const luma = rows.matMul(tf.tensor2d([0.299, 0.587, 0.114], [3, 1]));
       const hidden = tf.leakyRelu(rows.matMul(this.w1.read() as tf.Tensor2D).add(this.b1.read()), 0.2) as tf.Tensor2D;
-      const learned = hidden.matMul(this.w2.read() as tf.Tensor2D).add(this.b2.read());
+      const learned = hidden.matMul(this.w2.read() as tf.Tensor2D);
       return luma.add(learned).reshape([b, h, w, 1]) as tf.Tensor4D;
     });
   }

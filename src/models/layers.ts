@@ -99,13 +99,39 @@ export class ResizeLike extends tf.layers.Layer {
   }
 }
 
+let cpuResizeGradPatched = false;
+
+/**
+ * tfjs-backend-cpu 4.22's ResizeBilinearGrad returns the right values under a wrong shape
+ * label ([B, W, H, C] instead of [B, H, W, C]), so any bilinear resize of a non-square
+ * tensor fails in backprop on cpu. The data layout is already [B, H, W, C]: relabel it.
+ * (wasm's kernel is correct.) Idempotent; no-op when the kernel is not registered.
+ */
+export function patchCpuResizeBilinearGrad(): void {
+  if (cpuResizeGradPatched) return;
+  cpuResizeGradPatched = true;
+  const orig = tf.getKernel('ResizeBilinearGrad', 'cpu');
+  if (!orig) return;
+  tf.unregisterKernel('ResizeBilinearGrad', 'cpu');
+  tf.registerKernel({
+    ...orig,
+    kernelFunc: (args) => {
+      const out = orig.kernelFunc(args) as tf.TensorInfo;
+      const images = args.inputs.images as tf.TensorInfo;
+      return { ...out, shape: [...images.shape] };
+    },
+  });
+}
+
 let registered = false;
 
 /**
  * Registers every portraitseg custom layer with tf.serialization so that
- * tf.loadLayersModel can rebuild saved models (Node and browser). Idempotent.
+ * tf.loadLayersModel can rebuild saved models (Node and browser), and fixes the cpu
+ * ResizeBilinearGrad shape bug (see patchCpuResizeBilinearGrad). Idempotent.
  */
 export function registerCustomLayers(): void {
+  patchCpuResizeBilinearGrad();
   if (registered) return;
   for (const cls of [Normalize, ResizeTo, ResizeLike, GuidedFilter]) {
     tf.serialization.registerClass(cls as unknown as tf.serialization.SerializableConstructor<tf.serialization.Serializable>);

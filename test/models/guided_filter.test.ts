@@ -1,0 +1,137 @@
+import { strict as assert } from 'assert';
+import * as tf from '@tensorflow/tfjs';
+import { boxMean, GuidedFilter, guidedUpsample, registerCustomLayers } from '../../src/models';
+
+/** Largest |a-b| / (|a|+|b|+floor) over all elements. */
+function relErr(a: Float32Array | number[], b: Float32Array | number[], floor = 1e-2): number {
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / (Math.abs(a[i]) + Math.abs(b[i]) + floor));
+  return worst;
+}
+
+describe('models: guided filter (mask filter)', () => {
+  before(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  it('boxMean is the mean over valid pixels (borders included)', () => {
+    const x = tf.tensor4d([1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 3, 3, 1]);
+    const m = boxMean(x, 1).dataSync();
+    // corner: mean of 1,2,4,5; centre: mean of all
+    assert.ok(Math.abs(m[0] - 3) < 1e-6, `corner ${m[0]}`);
+    assert.ok(Math.abs(m[4] - 5) < 1e-6, `centre ${m[4]}`);
+    assert.ok(Math.abs(m[1] - 3.5) < 1e-6, `edge ${m[1]}`);
+    x.dispose();
+  });
+
+  it('with a constant guide it reduces to smooth (box-averaged, bilinear) upsampling', () => {
+    const p = tf.randomNormal([1, 6, 6, 1], 0, 2, 'float32', 1) as tf.Tensor4D;
+    const gl = tf.fill([1, 6, 6, 1], 0.3) as tf.Tensor4D;
+    const gh = tf.fill([1, 12, 12, 1], 0.3) as tf.Tensor4D;
+    const q = guidedUpsample(p, gl, gh, 1, 1e-2);
+    const expected = tf.image.resizeBilinear(boxMean(boxMean(p, 1), 1), [12, 12]);
+    assert.deepEqual(q.shape, [1, 12, 12, 1]);
+    const err = q.sub(expected).abs().max().dataSync()[0];
+    assert.ok(err < 1e-5, `max diff ${err}`);
+    tf.dispose([p, gl, gh, q, expected]);
+  });
+
+  it('a sharp edge in the full-res guide sharpens the upsampled mask', () => {
+    // true mask: person left of column 13 (of 32), a vertical edge inside low-res pixel 3 (cols 12..15)
+    const H = 32;
+    const W = 32;
+    const mask = tf.tidy(() => tf.tile(tf.tensor1d(Array.from({ length: W }, (_, c) => (c < 13 ? 1 : 0))).reshape([1, 1, W, 1]), [1, H, 1, 1])) as tf.Tensor4D;
+    const trueLogits = mask.mul(8).sub(4) as tf.Tensor4D;
+    const low = tf.avgPool(trueLogits, 4, 4, 'valid') as tf.Tensor4D; // [1,8,8,1], the edge is blurred away
+    const guideHigh = mask; // a frame whose brightness changes exactly at the person's edge
+    const guideLow = tf.avgPool(guideHigh, 4, 4, 'valid') as tf.Tensor4D;
+    const q = guidedUpsample(low, guideLow, guideHigh, 1, 1e-4);
+    const bilinear = tf.image.resizeBilinear(low, [H, W]);
+    const errOf = (t: tf.Tensor) => tf.tidy(() => t.sigmoid().sub(mask).abs().mean().dataSync()[0]);
+    const eq = errOf(q);
+    const eb = errOf(bilinear);
+    assert.ok(eq < 0.5 * eb, `guided error ${eq} not well below bilinear error ${eb}`);
+    // the guided mask crosses 0.5 between columns 12 and 13, where the true edge is
+    const row = q.sigmoid().slice([0, 16, 0, 0], [1, 1, W, 1]).dataSync();
+    assert.ok(row[12] > 0.5 && row[13] < 0.5, `edge at the wrong place: ${row[12]} ${row[13]}`);
+    tf.dispose([mask, trueLogits, low, guideLow, q, bilinear]);
+  });
+
+  it('gradients match finite differences (inputs and all weights)', async () => {
+    registerCustomLayers();
+    const layer = new GuidedFilter({ radius: 1, eps: 0.05, channels: 3, seed: 5, name: 'gf_grad' });
+    const p = tf.randomNormal([1, 4, 5, 1], 0, 1, 'float32', 2);
+    const fl = tf.randomUniform([1, 4, 5, 3], 0, 1, 'float32', 3);
+    const fh = tf.randomUniform([1, 8, 10, 3], 0, 1, 'float32', 4);
+    const wOut = tf.randomNormal([1, 8, 10, 1], 0, 1, 'float32', 5);
+    const f = (pp: tf.Tensor) => (layer.apply([pp, fl, fh]) as tf.Tensor).mul(wOut).sum() as tf.Scalar;
+    f(p).dispose(); // builds the layer
+    const before = tf.memory().numTensors;
+
+    // d/dp (float32: central differences with a large step, relative tolerance)
+    const gp = tf.grad(f)(p);
+    const pv = p.dataSync().slice();
+    const numeric: number[] = [];
+    const h = 1e-2;
+    for (let i = 0; i < pv.length; i++) {
+      const plus = pv.slice();
+      plus[i] += h;
+      const minus = pv.slice();
+      minus[i] -= h;
+      const fp = tf.tidy(() => f(tf.tensor(plus, p.shape)).dataSync()[0]);
+      const fm = tf.tidy(() => f(tf.tensor(minus, p.shape)).dataSync()[0]);
+      numeric.push((fp - fm) / (2 * h));
+    }
+    const ep = relErr(gp.dataSync() as Float32Array, numeric);
+    assert.ok(ep < 2e-2, `dp relative error ${ep}`);
+    gp.dispose();
+
+    // d/dweights
+    const vars = layer.trainableWeights.map((w) => w.read() as tf.Variable);
+    assert.deepEqual(
+      layer.trainableWeights.map((w) => w.originalName.split('/').pop()),
+      ['guide_w1', 'guide_b1', 'guide_w2', 'log_eps'],
+    );
+    const { value, grads } = tf.variableGrads(() => f(p), vars);
+    value.dispose();
+    for (const v of vars) {
+      const analytic = grads[v.name].dataSync();
+      const orig = v.dataSync().slice();
+      const num: number[] = [];
+      for (let i = 0; i < orig.length; i++) {
+        const hv = 1e-2 * Math.max(1, Math.abs(orig[i]));
+        const tmp = orig.slice();
+        tmp[i] = orig[i] + hv;
+        v.assign(tf.tensor(tmp, v.shape));
+        const fp = tf.tidy(() => f(p).dataSync()[0]);
+        tmp[i] = orig[i] - hv;
+        v.assign(tf.tensor(tmp, v.shape));
+        const fm = tf.tidy(() => f(p).dataSync()[0]);
+        v.assign(tf.tensor(orig, v.shape));
+        num.push((fp - fm) / (2 * hv));
+      }
+      const e = relErr(analytic as Float32Array, num);
+      assert.ok(e < 3e-2, `${v.name}: relative error ${e} (analytic ${Array.from(analytic).slice(0, 4)} numeric ${num.slice(0, 4)})`);
+      assert.ok(Array.from(analytic).some((g) => g !== 0), `${v.name}: zero gradient`);
+    }
+    tf.dispose(Object.values(grads));
+    assert.equal(tf.memory().numTensors, before, 'tensor leak');
+    tf.dispose([p, fl, fh, wOut]);
+    layer.dispose();
+  });
+
+  it('getConfig round-trips through the registered class', () => {
+    registerCustomLayers();
+    const layer = new GuidedFilter({ radius: 3, eps: 0.02, channels: 4, trainableEps: false, name: 'gf_cfg' });
+    const cfg = layer.getConfig();
+    const again = tf.serialization.SerializationMap.getMap().classNameMap.GuidedFilter[1](
+      tf.serialization.SerializationMap.getMap().classNameMap.GuidedFilter[0],
+      cfg,
+    ) as GuidedFilter;
+    assert.equal(again.radius, 3);
+    assert.equal(again.epsInit, 0.02);
+    assert.equal(again.channels, 4);
+    assert.equal(again.trainableEps, false);
+    assert.throws(() => new GuidedFilter({ radius: 0, eps: 0.01, channels: 2 }), /radius must be an integer >= 1/);
+  });
+});

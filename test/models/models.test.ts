@@ -1,0 +1,174 @@
+import { strict as assert } from 'assert';
+import * as tf from '@tensorflow/tfjs';
+import { ConfigError } from '../../src/config/schema';
+import { countFlops, createModel, DEFAULT_STUDENT, DEFAULT_TEACHER, listModels, registerCustomLayers } from '../../src/models';
+
+/** Small args so every registered model runs forward+backward quickly on cpu. */
+function smallArgs(): Record<string, unknown> {
+  return { inputSize: 32 };
+}
+
+function allFinite(t: tf.Tensor): boolean {
+  return tf.tidy(() => tf.all(tf.isFinite(t)).dataSync()[0] === 1);
+}
+
+function maxAbs(t: tf.Tensor): number {
+  return tf.tidy(() => t.abs().max().dataSync()[0]);
+}
+
+async function roundTrip(model: tf.LayersModel): Promise<tf.LayersModel> {
+  let saved: tf.io.ModelArtifacts | null = null;
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      saved = artifacts;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  assert.ok(saved, 'save handler was not called');
+  return tf.loadLayersModel(tf.io.fromMemory(saved));
+}
+
+describe('models: registry', () => {
+  before(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  it('lists the default teacher and student', () => {
+    const names = listModels().map((m) => m.name);
+    assert.ok(names.includes(DEFAULT_TEACHER) && names.includes(DEFAULT_STUDENT));
+    assert.ok(listModels().find((m) => m.name === DEFAULT_TEACHER)!.family === 'teacher');
+    assert.ok(listModels().find((m) => m.name === DEFAULT_STUDENT)!.family === 'student');
+  });
+
+  it('fails on an unknown name with the known names and a suggestion', () => {
+    assert.throws(() => createModel('unet_techer_s'), (e: Error) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(e.message, /model\.name: unknown model "unet_techer_s" \(did you mean "unet_teacher_s"\?\); known models: .*mnv2_student_s/);
+      return true;
+    });
+  });
+
+  it('fails on unknown and mistyped args naming model.args.<key>', () => {
+    assert.throws(() => createModel('unet_teacher_s', { widht: 3 }), /model\.args\.widht: unknown argument for unet_teacher_s \(did you mean "widths"\?\)/);
+    assert.throws(() => createModel('mnv2_student_s', { width: 'wide' }), /model\.args\.width: expected a number, got "wide"/);
+    assert.throws(() => createModel('mnv2_student_s', { maskFilter: 1 }), /model\.args\.maskFilter: expected true or false/);
+    assert.throws(() => createModel('unet_teacher_s', { inputSize: [130, 128] }), /model\.args\.inputSize \[130,128\] must be divisible by 16/);
+    assert.throws(() => createModel('unet_teacher_s', { filterRadius: 1.5 }), /model\.args\.filterRadius: expected an integer/);
+    assert.throws(() => createModel('unet_teacher_s', { widths: [1, 2] }), /model\.args\.widths: expected an array of 5 numbers/);
+  });
+
+  it('meta describes the model (sizes, normalisation, filter, params, version)', () => {
+    const { model, meta } = createModel('unet_teacher_s_dgf', { inputSize: [64, 96] }, { seed: 1 });
+    try {
+      assert.deepEqual(meta.inputSize, [64, 96]);
+      assert.deepEqual(meta.frameSize, [128, 192]);
+      assert.equal(meta.output, 'logits');
+      assert.equal(meta.stride, 16);
+      assert.deepEqual(meta.maskFilter, { enabled: true, radius: 2, eps: 0.01, scale: 2 });
+      assert.equal(meta.params, model.countParams());
+      assert.match(meta.version, /^\d+\.\d+\.\d+/);
+      assert.deepEqual(meta.args.inputSize, [64, 96]);
+      assert.ok(model.getLayer('features'), 'features layer');
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('default student is <= 1/5 of the default teacher in params and far cheaper in FLOPs', () => {
+    const t = createModel(DEFAULT_TEACHER);
+    const s = createModel(DEFAULT_STUDENT);
+    try {
+      assert.ok(t.meta.params >= 0.5e6 && t.meta.params <= 2e6, `teacher params ${t.meta.params}`);
+      assert.ok(s.meta.params * 5 <= t.meta.params, `student ${s.meta.params} vs teacher ${t.meta.params}`);
+      const tf1 = countFlops(t.model, [128, 128]);
+      const sf = countFlops(s.model, [128, 128]);
+      assert.ok(tf1 > 0.1 && sf > 0.005 && sf * 3 < tf1, `GFLOPs teacher ${tf1} student ${sf}`);
+      assert.ok(Math.abs(countFlops(t.meta) - tf1) < 1e-9);
+    } finally {
+      t.model.dispose();
+      s.model.dispose();
+    }
+  });
+
+  it('same seed gives identical weights, another seed different ones', () => {
+    const a = createModel('mnv2_student_xs', { inputSize: 32, maskFilter: true }, { seed: 7 });
+    const b = createModel('mnv2_student_xs', { inputSize: 32, maskFilter: true }, { seed: 7 });
+    const c = createModel('mnv2_student_xs', { inputSize: 32, maskFilter: true }, { seed: 8 });
+    try {
+      const wa = a.model.getWeights().map((w) => Buffer.from((w.dataSync() as Float32Array).buffer));
+      const wb = b.model.getWeights().map((w) => Buffer.from((w.dataSync() as Float32Array).buffer));
+      const wc = c.model.getWeights().map((w) => Buffer.from((w.dataSync() as Float32Array).buffer));
+      assert.equal(wa.length, wb.length);
+      wa.forEach((w, i) => assert.ok(w.equals(wb[i]), `weight ${i} differs for equal seeds`));
+      assert.ok(wa.some((w, i) => !w.equals(wc[i])), 'different seeds gave identical weights');
+    } finally {
+      [a, b, c].forEach((m) => m.model.dispose());
+    }
+  });
+
+  it('registerCustomLayers is idempotent', () => {
+    registerCustomLayers();
+    registerCustomLayers();
+  });
+});
+
+describe('models: every registered model', () => {
+  before(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  const models = listModels();
+  let ran = 0;
+  after(() => {
+    assert.ok(ran > 0 && ran === models.length, `ran ${ran} of ${models.length} models`);
+  });
+
+  for (const entry of models) {
+    it(`${entry.name}: forward shapes, backward, no leaks, save/load round trip`, async () => {
+      const { model, meta } = createModel(entry.name, smallArgs(), { seed: 3 });
+      try {
+        const before = tf.memory().numTensors;
+        const [fh, fw] = meta.frameSize;
+        const other: [number, number] = meta.maskFilter ? [48, 80] : [24, 40];
+        const x = tf.randomUniform([2, fh, fw, 3], 0, 1, 'float32', 11);
+        const x2 = tf.randomUniform([1, other[0], other[1], 3], 0, 1, 'float32', 12);
+        const y = model.predict(x) as tf.Tensor;
+        const y2 = model.predict(x2) as tf.Tensor;
+        assert.deepEqual(y.shape, [2, fh, fw, 1]);
+        assert.deepEqual(y2.shape, [1, other[0], other[1], 1]);
+        assert.ok(allFinite(y) && allFinite(y2), 'non-finite output');
+
+        // backward (training mode: BN uses batch statistics)
+        const target = tf.randomUniform([2, fh, fw, 1], -1, 1, 'float32', 13);
+        const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+        const { value, grads } = tf.variableGrads(
+          () => tf.tidy(() => (model.apply(x, { training: true }) as tf.Tensor).mul(target).mean() as tf.Scalar),
+          vars,
+        );
+        assert.ok(vars.length > 0);
+        for (const v of vars) {
+          const g = grads[v.name];
+          assert.ok(g, `no gradient for ${v.name}`);
+          assert.ok(allFinite(g), `non-finite gradient for ${v.name}`);
+          assert.ok(maxAbs(g) > 0, `zero gradient for ${v.name}`);
+        }
+        tf.dispose([value, target, ...Object.values(grads)]);
+
+        // serialise -> load: identical outputs (reference taken now: training mode moved the BN statistics)
+        const ref = model.predict(x) as tf.Tensor;
+        const loaded = await roundTrip(model);
+        const z = loaded.predict(x) as tf.Tensor;
+        const diff = tf.tidy(() => maxAbs(z.sub(ref)));
+        ref.dispose();
+        assert.ok(diff < 1e-5, `round trip changed the output by ${diff}`);
+        loaded.dispose();
+        tf.dispose([x, x2, y, y2, z]);
+        // model.apply in training mode may have created no persistent tensors beyond BN stats updates
+        assert.equal(tf.memory().numTensors, before, 'tensor leak');
+        ran++;
+      } finally {
+        model.dispose();
+      }
+    });
+  }
+});
