@@ -14,8 +14,8 @@ export interface InspectOptions {
   /** Folder for contact-sheet.png and report.json. */
   out: string;
   strict?: boolean;
-  /** 'full' decodes every image (finds truncated files); 'header' reads image headers and decodes masks only. */
-  decode?: 'header' | 'full';
+  /** 'full' decodes every image (finds truncated files); 'header' reads image headers and decodes masks only; 'none' only pairs files (fast, no sizes or coverage). */
+  decode?: 'none' | 'header' | 'full';
   /** Tiles on the contact sheet (default 48). */
   sheetCount?: number;
   /** Tile height in pixels (default 128). */
@@ -91,7 +91,8 @@ export async function inspectDataset(spec: string, opts: InspectOptions): Promis
   const log = opts.log ?? (() => undefined);
   const opened = await openDataset(spec, { strict: opts.strict, log });
   const found = opened.refs.length + opened.bad.filter((b) => /missing mask|two images/.test(b.reason)).length;
-  const { dataset, items } = await scanDataset(opened, { strict: opts.strict, log, decode: opts.decode ?? 'full', progress: opts.progress });
+  const { dataset, items } =
+    opts.decode === 'none' ? { dataset: opened, items: [] } : await scanDataset(opened, { strict: opts.strict, log, decode: opts.decode ?? 'full', progress: opts.progress });
   const labeled = dataset.layout !== 'unlabeled';
   const sizeCount = new Map<string, number>();
   for (const it of items) sizeCount.set(`${it.width}x${it.height}`, (sizeCount.get(`${it.width}x${it.height}`) ?? 0) + 1);
@@ -108,7 +109,7 @@ export async function inspectDataset(spec: string, opts: InspectOptions): Promis
   const n = Math.min(opts.sheetCount ?? 48, dataset.refs.length);
   if (n > 0) {
     // evenly spaced picks, tiles at the aspect of the most common size
-    const [cw, ch] = sizes.length ? sizes[0][0].split('x').map(Number) : [1, 1];
+    const [cw, ch] = sizes.length ? sizes[0][0].split('x').map(Number) : [3, 4];
     const th = opts.tile ?? 128;
     const tw = Math.max(8, Math.round((th * cw) / ch));
     const picks = Array.from({ length: n }, (_, k) => dataset.refs[Math.floor((k * dataset.refs.length) / n)]);
@@ -149,8 +150,9 @@ export function formatReport(r: InspectReport): string {
   const lines: string[] = [];
   lines.push(`dataset ${r.name} (${r.layout}) at ${r.root}`);
   lines.push(`${r.labeled ? 'pairs' : 'images'}: ${r.found} found, ${r.usable} usable, ${r.bad.length} left out`);
-  lines.push(`sizes: ${r.sizes.slice(0, 8).map(([s, c]) => `${s} x${c}`).join(', ')}${r.sizes.length > 8 ? `, ... (${r.sizes.length} sizes)` : ''}`);
-  if (r.labeled) {
+  if (r.sizes.length === 0) lines.push('sizes and coverage: not read (--decode none)');
+  else lines.push(`sizes: ${r.sizes.slice(0, 8).map(([s, c]) => `${s} x${c}`).join(', ')}${r.sizes.length > 8 ? `, ... (${r.sizes.length} sizes)` : ''}`);
+  if (r.labeled && r.sizes.length) {
     lines.push(`person coverage (mean ${((r.meanCoverage ?? 0) * 100).toFixed(1)}%):`);
     const max = Math.max(1, ...r.coverage);
     r.coverage.forEach((c, i) => lines.push(`  ${String(i * 10).padStart(3)}-${String(i * 10 + 10).padEnd(3)}% ${String(c).padStart(6)} ${'#'.repeat(Math.round((c / max) * 40))}`));

@@ -1,7 +1,7 @@
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { DataError, loadSample, openDataset, scanDataset } from '../../src/data';
+import { DataError, formatReport, inspectDataset, loadSample, openDataset, scanDataset } from '../../src/data';
 import { rmrf, sample, SHARED, tmpDir, writeFolders, writeImage, writeMask, writeTruncatedJpeg } from './fixtures';
 
 describe('data/dataset: layouts', () => {
@@ -243,5 +243,19 @@ describe('data/dataset: the local PicsArt selfies', () => {
     assert.equal(byName.refs.length, 1359);
     const un = await openDataset('picsart-unlabeled', { labeled: false });
     assert.equal(un.refs.length, 1675);
+  });
+
+  it('data inspect (pairing only) reports 1359 pairs and writes a contact sheet', async function () {
+    if (!fs.existsSync(path.join(SHARED, 'picsart-selfies'))) this.skip();
+    const out = tmpDir('inspect-picsart');
+    try {
+      const r = await inspectDataset(path.join(SHARED, 'picsart-selfies'), { out, decode: 'none', sheetCount: 4, tile: 32 });
+      assert.equal(r.found, 1359);
+      assert.equal(r.usable, 1359);
+      assert.match(formatReport(r), /pairs: 1359 found, 1359 usable, 0 left out/);
+      assert.ok(fs.statSync(path.join(out, 'contact-sheet.png')).size > 500);
+    } finally {
+      rmrf(out);
+    }
   });
 });

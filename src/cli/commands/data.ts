@@ -44,7 +44,7 @@ interface InspectArgs extends CommonArgs {
   data?: string;
   out?: string;
   strict?: boolean;
-  decode: 'header' | 'full';
+  decode: 'none' | 'header' | 'full';
   count: number;
 }
 
@@ -56,7 +56,7 @@ const inspect: CommandModule<CommonArgs, InspectArgs> = {
       .option('data', { type: 'string', describe: 'folder, list file, datasets/*.json or a known name like picsart (config key: data.path)' })
       .option('out', { type: 'string', describe: 'output folder (default runs/inspect-<name>)' })
       .option('strict', { type: 'boolean', describe: 'fail at the first bad file instead of skipping it (config key: data.strict)' })
-      .option('decode', { choices: ['header', 'full'] as const, default: 'full' as const, describe: 'full: decode every image (finds truncated files); header: sizes from headers, masks decoded' })
+      .option('decode', { choices: ['none', 'header', 'full'] as const, default: 'full' as const, describe: 'full: decode every image (finds truncated files); header: sizes from headers, masks decoded; none: pairing only' })
       .option('count', { type: 'number', default: 48, describe: 'images on the contact sheet' })
       .example('$0 data inspect --data ../shared/datasets/picsart-selfies', '') as unknown as Argv<InspectArgs>,
   handler: async (args) => {
