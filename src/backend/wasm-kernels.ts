@@ -42,6 +42,10 @@ export const WASM_TRAINING_KERNELS = [
   'DepthwiseConv2dNativeBackpropFilter',
   'DepthwiseConv2dNativeBackpropInput',
   'Slice',
+  'SplitV',
+  'Concat',
+  'Sum',
+  'Mean',
 ] as const;
 
 /** Stock wasm kernel configs we replaced, restored by `unregisterWasmTrainingKernels`. */
@@ -310,12 +314,91 @@ function slice({ inputs, backend, attrs }: { inputs: Record<string, tf.TensorInf
   return out;
 }
 
+/** SplitV through the fast slice (the stock one calls the stock slice per part). */
+function splitV({ inputs, backend, attrs }: { inputs: Record<string, tf.TensorInfo>; backend: unknown; attrs: Attrs }): tf.TensorInfo[] {
+  const { x } = inputs;
+  const axis = tf.util.parseAxisParam(attrs.axis as number, x.shape)[0];
+  const sizes = tf.backend_util.prepareSplitSize(x as unknown as tf.Tensor, attrs.numOrSizeSplits as number[], axis);
+  const begin = new Array(x.shape.length).fill(0);
+  return sizes.map((n) => {
+    const size = [...x.shape];
+    size[axis] = n;
+    const out = slice({ inputs: { x }, backend, attrs: { begin: [...begin], size } });
+    begin[axis] += n;
+    return out;
+  });
+}
+
+/** Concat with element loops for short runs (channel concat of U-Net skips); stock otherwise. */
+function concat({ inputs, backend, attrs }: { inputs: tf.TensorInfo[] | Record<string, tf.TensorInfo>; backend: unknown; attrs: Attrs }): tf.TensorInfo {
+  const be = backend as WasmBackend;
+  const list = (Array.isArray(inputs) ? inputs : Object.values(inputs)).filter((t) => tf.util.sizeFromShape(t.shape) > 0);
+  const axis = list.length ? tf.util.parseAxisParam(attrs.axis as number, list[0].shape)[0] : 0;
+  const inner = list.map((t) => tf.util.sizeFromShape(t.shape.slice(axis)));
+  if (list.length < 2 || list.some((t) => t.dtype !== 'float32') || Math.min(...inner) >= 64) {
+    return kernel('Concat')({ inputs, attrs, backend: backend as tf.KernelBackend } as never) as tf.TensorInfo;
+  }
+  const outShape = tf.backend_util.computeOutShape(list.map((t) => t.shape), axis);
+  const rows = tf.util.sizeFromShape(list[0].shape.slice(0, axis));
+  const total = inner.reduce((a, b) => a + b, 0);
+  const out = be.makeOutput(outShape, 'float32');
+  const o = be.typedArrayFromHeap(out);
+  let colOffset = 0;
+  for (let i = 0; i < list.length; i++) {
+    const v = be.typedArrayFromHeap(list[i]);
+    const n = inner[i];
+    for (let r = 0; r < rows; r++) {
+      let si = r * n;
+      let di = r * total + colOffset;
+      for (let k = 0; k < n; k++) o[di++] = v[si++];
+    }
+    colOffset += n;
+  }
+  return out;
+}
+
+/**
+ * Sum/Mean over leading axes (per-channel statistics of [B,H,W,C]: batch-norm moments and
+ * bias/scale gradients). The stock kernel transposes the whole tensor first; a column-sum
+ * loop with float64 accumulators reads it once.
+ */
+function reduceLeading(name: 'Sum' | 'Mean') {
+  return ({ inputs, backend, attrs }: { inputs: Record<string, tf.TensorInfo>; backend: unknown; attrs: Attrs }): tf.TensorInfo => {
+    const be = backend as WasmBackend;
+    const { x } = inputs;
+    const rank = x.shape.length;
+    const axes = tf.util.parseAxisParam(attrs.axis as number[], x.shape).sort((a, b) => a - b);
+    const k = axes.length;
+    const leading = k > 0 && k < rank && axes.every((a, i) => a === i);
+    const cols = tf.util.sizeFromShape(x.shape.slice(k));
+    if (x.dtype !== 'float32' || !leading || cols > 8192) {
+      return kernel(name)({ inputs, attrs, backend: backend as tf.KernelBackend } as never) as tf.TensorInfo;
+    }
+    const rows = tf.util.sizeFromShape(x.shape.slice(0, k));
+    const v = be.typedArrayFromHeap(x);
+    const acc = new Float64Array(cols);
+    for (let r = 0; r < rows; r++) {
+      let i = r * cols;
+      for (let c = 0; c < cols; c++) acc[c] += v[i++];
+    }
+    if (name === 'Mean') for (let c = 0; c < cols; c++) acc[c] /= rows;
+    const shape = attrs.keepDims ? x.shape.map((d, i) => (i < k ? 1 : d)) : x.shape.slice(k);
+    const out = be.makeOutput(shape, 'float32');
+    be.typedArrayFromHeap(out).set(acc);
+    return out;
+  };
+}
+
 const KERNELS: Record<(typeof WASM_TRAINING_KERNELS)[number], tf.KernelFunc> = {
   Conv2DBackpropFilter: conv2DBackpropFilter as unknown as tf.KernelFunc,
   Conv2DBackpropInput: conv2DBackpropInput as unknown as tf.KernelFunc,
   DepthwiseConv2dNativeBackpropFilter: depthwiseBackpropFilter as unknown as tf.KernelFunc,
   DepthwiseConv2dNativeBackpropInput: depthwiseBackpropInput as unknown as tf.KernelFunc,
   Slice: slice as unknown as tf.KernelFunc,
+  SplitV: splitV as unknown as tf.KernelFunc,
+  Concat: concat as unknown as tf.KernelFunc,
+  Sum: reduceLeading('Sum') as unknown as tf.KernelFunc,
+  Mean: reduceLeading('Mean') as unknown as tf.KernelFunc,
 };
 
 /**
@@ -331,7 +414,9 @@ export function registerWasmTrainingKernels(): void {
       stock.set(name, existing);
       tf.unregisterKernel(name, 'wasm');
     }
-    tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: KERNELS[name] });
+    // Keep the stock setupFunc: our kernels fall back to the stock ones, which need it run at
+    // backend init (else e.g. "wasmSum is not a function" for full or trailing-axis reductions).
+    tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: KERNELS[name], setupFunc: existing?.setupFunc });
   }
   registered = true;
 }

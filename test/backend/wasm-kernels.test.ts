@@ -143,22 +143,64 @@ describe('backend/wasm-kernels: gradients match the cpu reference', function () 
     assert.deepEqual(got, want);
   });
 
-  it('batch-norm gradient (tile-free) matches cpu', async () => {
+  it('split, concat, sum and mean fast paths match cpu (and fall back where not applicable)', async () => {
     const run = () => tf.tidy(() => {
+      const x = tf.tensor4d(hostRandom(2 * 5 * 6 * 7, 9), [2, 5, 6, 7]);
+      const y = tf.tensor4d(hostRandom(2 * 5 * 6 * 3, 10), [2, 5, 6, 3]);
+      const outs: tf.Tensor[] = [
+        ...tf.split(x, [2, 5], 3),
+        ...tf.split(x, [1, 4], 1),
+        tf.concat([x, y], 3),
+        tf.concat([x, x], 0),
+        tf.concat([x.reshape([60, 7]), y.reshape([60, 3])], 1),
+        tf.sum(x, [0, 1, 2]),
+        tf.sum(x, [0, 1, 2], true),
+        tf.sum(x, [0]),
+        tf.sum(x, [1, 2]),
+        tf.sum(x),
+        tf.mean(x, [0, 1, 2]),
+        tf.mean(x, [0, 1], true),
+        tf.mean(x, 3),
+        tf.sum(tf.tensor2d([1, 2, 3, 4], [2, 2], 'int32'), 0),
+      ];
+      return outs.map((t) => [t.shape.join('x'), t.dtype, Array.from(t.dataSync())] as const);
+    });
+    const got = run();
+    await tf.setBackend('cpu');
+    const want = run();
+    await selectBackend('wasm');
+    assert.equal(got.length, want.length);
+    for (let i = 0; i < got.length; i++) {
+      assert.equal(got[i][0], want[i][0], `output ${i} shape`);
+      assert.equal(got[i][1], want[i][1], `output ${i} dtype`);
+      const e = relErr(Float32Array.from(got[i][2]), Float32Array.from(want[i][2]));
+      assert.ok(e <= 1e-5, `output ${i}: ${e}`);
+    }
+  });
+
+  it('batch-norm gradient (tile-free) matches autodiff of the unfused formula on cpu', async () => {
+    const run = (fused: boolean) => tf.tidy(() => {
       const x = tf.tensor4d(hostRandom(2 * 4 * 4 * 3, 7), [2, 4, 4, 3]);
       const r = tf.tensor4d(hostRandom(2 * 4 * 4 * 3, 8), [2, 4, 4, 3]);
       const gamma = tf.tensor1d([1.5, 0.5, -1]);
       const beta = tf.tensor1d([0.1, 0.2, 0.3]);
       const g = tf.grads((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
         const { mean, variance } = tf.moments(xx, [0, 1, 2]);
-        return tf.sum(tf.mul(tf.batchNorm(xx, mean, variance, bb, gg, 1e-3), r));
+        const y = fused
+          ? tf.batchNorm(xx, mean, variance, bb, gg, 1e-3)
+          : tf.add(tf.mul(tf.mul(tf.sub(xx, mean), tf.rsqrt(tf.add(variance, 1e-3))), gg), bb);
+        return tf.sum(tf.mul(y, r));
       })([x, gamma, beta]);
       return g.map((t) => t.dataSync() as Float32Array);
     });
-    const got = run();
+    const got = run(true);
     await tf.setBackend('cpu');
-    const want = run();
+    const want = run(false);
+    const gotCpu = run(true);
     await selectBackend('wasm');
-    for (let i = 0; i < 3; i++) assert.ok(relErr(got[i], want[i]) <= 1e-4, `input ${i}: ${relErr(got[i], want[i])}`);
+    for (let i = 0; i < 3; i++) {
+      assert.ok(relErr(got[i], want[i]) <= 1e-4, `wasm input ${i}: ${relErr(got[i], want[i])}`);
+      assert.ok(relErr(gotCpu[i], want[i]) <= 1e-4, `cpu input ${i}: ${relErr(gotCpu[i], want[i])}`);
+    }
   });
 });
