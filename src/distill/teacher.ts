@@ -182,7 +182,7 @@ interface CachedRow {
 }
 
 export interface TargetStats {
-  /** Rows served from the cache. */
+  /** Rows served from an earlier step's teacher output (the cache saved a teacher pass). */
   hits: number;
   /** Rows the teacher had to compute. */
   misses: number;
@@ -212,6 +212,8 @@ export class TeacherTargets {
   private readonly maxBytes: number;
   private readonly now: () => number;
   private featShape: [number, number, number] | null = null;
+  /** Rows prefetched for the coming step: found in targets() without being a reuse. */
+  private fresh = new Set<string>();
 
   constructor(readonly teacher: FrozenTeacher, private readonly opts: TeacherTargetsOptions) {
     this.maxBytes = opts.maxBytes ?? 512 * 1024 * 1024;
@@ -273,17 +275,16 @@ export class TeacherTargets {
       keys.push(k);
       if (!this.rows.has(k)) missing.push(i);
     }
-    if (missing.length === 0) {
-      this.stats.hits += batch.size;
-      return;
-    }
+    if (missing.length === 0) return;
     const rowsData = new Float32Array(missing.length * px);
     missing.forEach((r, j) => rowsData.set(batch.images.subarray(r * px, (r + 1) * px), j * px));
     const frames = tf.tensor4d(rowsData, [missing.length, batch.height, batch.width, 3]);
     try {
       const rows = this.compute(frames);
-      missing.forEach((r, j) => this.store(keys[r], rows[j]));
-      this.stats.hits += batch.size - missing.length;
+      missing.forEach((r, j) => {
+        this.store(keys[r], rows[j]);
+        this.fresh.add(keys[r]);
+      });
     } finally {
       frames.dispose();
     }
@@ -306,8 +307,8 @@ export class TeacherTargets {
       const row = this.rows.get(k);
       found.push(row);
       if (!row) missing.push(i);
+      else if (!this.fresh.delete(k)) this.stats.hits += 1;
     }
-    this.stats.hits += n - missing.length;
     if (missing.length > 0) {
       const frames = untaped(() =>
         missing.length === n ? images.clone() : (tf.gather(images, tf.tensor1d(missing, 'int32')) as tf.Tensor4D),
@@ -357,6 +358,7 @@ export class TeacherTargets {
   }
 
   clear(): void {
+    this.fresh.clear();
     this.rows.clear();
     this.bytes = 0;
   }
