@@ -10,11 +10,12 @@ import * as path from 'path';
 import type { Sample, SampleRef } from './types';
 import { loadSample, LoadOptions } from './sample';
 import { hash32 } from './split';
+import { defaultConfig } from '../config/config';
 
 const MAGIC = 'PSC1';
 
 export interface CacheOptions {
-  /** Folder of the on-disk cache; null = memory only. */
+  /** Folder of the on-disk cache; null = memory only; absent = the config default (data.cacheDir). */
   dir?: string | null;
   /** Memory budget in MiB (default 512). 0 disables the memory level. */
   memoryMB?: number;
@@ -58,7 +59,7 @@ export class SampleCache {
   private readonly memLimit: number;
 
   constructor(opts: CacheOptions = {}) {
-    this.dir = opts.dir ?? null;
+    this.dir = opts.dir === undefined ? defaultConfig().data.cacheDir : opts.dir;
     this.memLimit = (opts.memoryMB ?? 512) * 1024 * 1024;
   }
 

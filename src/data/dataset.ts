@@ -84,8 +84,10 @@ function isImageFile(f: string): boolean {
   return IMAGE_EXTENSIONS.includes(path.extname(f).slice(1).toLowerCase());
 }
 
-async function listImages(dir: string): Promise<string[]> {
-  const files = await fg(`**/*.{${IMAGE_EXTENSIONS.join(',')}}`, { cwd: dir, caseSensitiveMatch: false, onlyFiles: true, dot: false });
+/** Image files under dir (recursive), sorted; `skip` folders (absolute) are left out. */
+async function listImages(dir: string, skip: string[] = []): Promise<string[]> {
+  const ignore = skip.map((d) => path.relative(dir, d)).filter((r) => r && !r.startsWith('..')).map((r) => `${r.split(path.sep).join('/')}/**`);
+  const files = await fg(`**/*.{${IMAGE_EXTENSIONS.join(',')}}`, { cwd: dir, caseSensitiveMatch: false, onlyFiles: true, dot: false, ignore });
   return files.sort();
 }
 
@@ -111,7 +113,7 @@ class Reporter {
 
 /** Pairs images/ with masks/ by stem (mask stems may carry _mask/_matte). */
 async function pairFolders(imgDir: string, maskDir: string, rep: Reporter, suffixes: string[]): Promise<SampleRef[]> {
-  const images = await listImages(imgDir);
+  const images = await listImages(imgDir, [maskDir]);
   const masks = await listImages(maskDir);
   const maskByStem = new Map<string, string>();
   for (const m of masks) {
@@ -295,10 +297,10 @@ export async function openDataset(spec: string, opts: OpenOptions = {}): Promise
     const imgDir = d.images ? path.resolve(root, d.images) : hasDir(path.join(root, 'images')) ? path.join(root, 'images') : root;
     if (!hasDir(imgDir)) throw new DataError(d._from, `image folder ${imgDir} not found`);
     const maskDir = d.masks ? path.resolve(root, d.masks) : MASK_DIRS.map((m) => path.join(root, m)).find(hasDir);
-    const files = await listImages(imgDir);
+    const files = await listImages(imgDir, maskDir ? [maskDir] : []);
     if (layout === undefined) {
       if (opts.labeled === false) layout = 'unlabeled';
-      else if (maskDir && hasDir(maskDir) && imgDir !== root) layout = 'folders';
+      else if (maskDir && hasDir(maskDir)) layout = 'folders';
       else if (files.some((f) => stripSuffix(stemOf(f), suffixes) !== null)) layout = 'suffix';
       else if (await firstPngHasAlpha(imgDir, files)) layout = 'rgba';
       else layout = 'unlabeled';

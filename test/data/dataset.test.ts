@@ -28,6 +28,16 @@ describe('data/dataset: layouts', () => {
     assert.ok(smp.mask!.data.every((v) => v === 0 || v === 255), 'binary mode thresholds');
   });
 
+  it('images at the top with a masks/ folder beside them', async () => {
+    const s = sample(8);
+    await writeImage(path.join(dir, 'p.jpg'), s.image);
+    await writeMask(path.join(dir, 'masks', 'p.png'), s.mask!.data, 32, 24);
+    const ds = await openDataset(dir);
+    assert.equal(ds.layout, 'folders');
+    assert.deepEqual(ds.refs.map((r) => r.id), ['p']);
+    assert.equal(ds.bad.length, 0);
+  });
+
   it('one folder with X.jpg + X_mask.png / X_matte.png', async () => {
     const a = sample(1);
     const b = sample(2);
