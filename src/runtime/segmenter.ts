@@ -83,14 +83,15 @@ export function frameToTensor(frame: Frame): tf.Tensor4D {
   });
 }
 
-/** [1,H,W,C] 0..1 -> bytes (C = 1 or 3). Disposes `t`. */
+/** [1,H,W,C] 0..1 -> bytes (C = 1 or 3). Disposes `t`. Quantised in JS: cheaper than 4 more tf ops. */
 async function toBytes(t: tf.Tensor4D): Promise<RgbResult> {
   const [, height, width] = t.shape;
-  const q = tf.tidy(() => t.mul(255).round().clipByValue(0, 255).toInt());
+  const f = (await t.data()) as Float32Array;
   t.dispose();
-  const data = new Uint8Array(await q.data());
-  q.dispose();
-  return { width, height, data };
+  // Uint8ClampedArray assignment rounds (half to even) and clamps to 0..255
+  const out = new Uint8ClampedArray(f.length);
+  for (let i = 0; i < f.length; i++) out[i] = f[i] * 255;
+  return { width, height, data: new Uint8Array(out.buffer) };
 }
 
 function sameBase(url: string): { modelJson: string; metaJson: string } {
