@@ -19,23 +19,29 @@
  * output already is what the model contract asks for (logits). The sigmoid applied by the
  * caller then turns a smooth logit ramp that follows the guide's edge into a sharp mask.
  *
- * Box filters are avgPool(k=2r+1, stride 1, 'same') divided by avgPool of ones, i.e. the
- * mean over the valid pixels of each window, whatever the backend does with padding.
- * avgPool, its gradient (AvgPoolGrad), matMul and ResizeBilinear(Grad) exist on cpu and
- * wasm, so the layer trains on both. eps = exp(logEps) is trainable (positive by design).
+ * Box filters are zero-pad + avgPool(k=2r+1, stride 1, 'valid') divided by the same of
+ * ones, i.e. the mean over the valid pixels of each window (ONNX: Pad + AveragePool + Div).
+ * Pad, avgPool, their gradients, matMul and ResizeBilinear(Grad) exist on cpu and wasm, so
+ * the layer trains on both. eps = exp(logEps) is trainable (positive by design).
  */
 import * as tf from '@tensorflow/tfjs';
 
 type Shape = (number | null)[];
 type LayerArgs = ConstructorParameters<typeof tf.layers.Layer>[0];
 
-/** Mean over the valid pixels of each (2r+1)^2 window. x: [B,h,w,C]. */
+/**
+ * Mean over the valid pixels of each (2r+1)^2 window. x: [B,h,w,C].
+ * Zero padding + avgPool 'valid', divided by the same of ones: tfjs-backend-cpu's
+ * AvgPoolGrad is wrong with 'same' padding (it divides by the full window where the
+ * forward pass divided by the valid count), so we never let the pool see padding.
+ */
 export function boxMean(x: tf.Tensor4D, r: number): tf.Tensor4D {
   return tf.tidy(() => {
     const k = 2 * r + 1;
     const [, h, w] = x.shape;
-    const count = tf.avgPool(tf.ones([1, h, w, 1]) as tf.Tensor4D, k, 1, 'same');
-    return tf.avgPool(x, k, 1, 'same').div(count) as tf.Tensor4D;
+    const pad: [number, number][] = [[0, 0], [r, r], [r, r], [0, 0]];
+    const count = tf.avgPool(tf.ones([1, h, w, 1]).pad(pad) as tf.Tensor4D, k, 1, 'valid');
+    return tf.avgPool(x.pad(pad) as tf.Tensor4D, k, 1, 'valid').div(count) as tf.Tensor4D;
   });
 }
 

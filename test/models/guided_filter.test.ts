@@ -1,5 +1,6 @@
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
+import { useWasm } from '../../src/backend';
 import { boxMean, GuidedFilter, guidedUpsample, registerCustomLayers } from '../../src/models';
 
 /** Largest |a-b| / (|a|+|b|+floor) over all elements. */
@@ -99,15 +100,15 @@ describe('models: guided filter (mask filter)', () => {
       const orig = v.dataSync().slice();
       const num: number[] = [];
       for (let i = 0; i < orig.length; i++) {
-        const hv = 1e-2 * Math.max(1, Math.abs(orig[i]));
+        const hv = 2e-3 * Math.max(1, Math.abs(orig[i])); // small: LeakyReLU kinks must not fall inside the step
         const tmp = orig.slice();
         tmp[i] = orig[i] + hv;
-        v.assign(tf.tensor(tmp, v.shape));
+        tf.tidy(() => v.assign(tf.tensor(tmp, v.shape)));
         const fp = tf.tidy(() => f(p).dataSync()[0]);
         tmp[i] = orig[i] - hv;
-        v.assign(tf.tensor(tmp, v.shape));
+        tf.tidy(() => v.assign(tf.tensor(tmp, v.shape)));
         const fm = tf.tidy(() => f(p).dataSync()[0]);
-        v.assign(tf.tensor(orig, v.shape));
+        tf.tidy(() => v.assign(tf.tensor(orig, v.shape)));
         num.push((fp - fm) / (2 * hv));
       }
       const e = relErr(analytic as Float32Array, num);
@@ -133,5 +134,42 @@ describe('models: guided filter (mask filter)', () => {
     assert.equal(again.channels, 4);
     assert.equal(again.trainableEps, false);
     assert.throws(() => new GuidedFilter({ radius: 0, eps: 0.01, channels: 2 }), /radius must be an integer >= 1/);
+  });
+
+  it('trains on wasm too: its gradients equal the cpu ones', async function () {
+    registerCustomLayers();
+    const layer = new GuidedFilter({ radius: 2, eps: 0.05, channels: 3, seed: 9, name: 'gf_wasm' });
+    const inputs = () => [
+      tf.randomNormal([2, 6, 5, 1], 0, 1, 'float32', 2),
+      tf.randomUniform([2, 6, 5, 3], 0, 1, 'float32', 3),
+      tf.randomUniform([2, 12, 10, 3], 0, 1, 'float32', 4),
+      tf.randomNormal([2, 12, 10, 1], 0, 1, 'float32', 5),
+    ];
+    const gradsOn = async (backend: 'cpu' | 'wasm'): Promise<Float32Array[]> => {
+      if (backend === 'wasm') {
+        if (!(await useWasm())) return [];
+      } else await tf.setBackend('cpu');
+      const [p, fl, fh, wOut] = inputs();
+      const vars = layer.trainableWeights.map((w) => w.read() as tf.Variable);
+      const f = (pp: tf.Tensor) => (layer.apply([pp, fl, fh]) as tf.Tensor).mul(wOut).sum() as tf.Scalar;
+      const gp = tf.grad(f)(p);
+      const { value, grads } = tf.variableGrads(() => f(p), vars);
+      const out = [gp, ...vars.map((v) => grads[v.name])].map((t) => t.dataSync() as Float32Array);
+      tf.dispose([p, fl, fh, wOut, gp, value, ...Object.values(grads)]);
+      return out;
+    };
+    // build on cpu (weights live in the cpu backend, tfjs moves them on first read)
+    await tf.setBackend('cpu');
+    tf.tidy(() => layer.apply(inputs().slice(0, 3)));
+    const onCpu = await gradsOn('cpu');
+    const onWasm = await gradsOn('wasm');
+    await tf.setBackend('cpu');
+    layer.dispose();
+    if (onWasm.length === 0) this.skip();
+    assert.equal(onWasm.length, onCpu.length);
+    onCpu.forEach((g, i) => {
+      const e = relErr(g, onWasm[i], 1e-3);
+      assert.ok(e < 1e-3, `gradient ${i}: cpu and wasm differ (relative ${e})`);
+    });
   });
 });
