@@ -122,6 +122,39 @@ describe('eval', function () {
     [ext, ext255, bad].forEach((e) => e.dispose());
   });
 
+  it('external adapter: a graph model (converter format: Placeholder -> Conv2D -> Sigmoid), fixed batch 1, --output sigmoid', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'psg-graph-'));
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    const dims = (d: number[]) => ({ dim: d.map((n) => ({ size: String(n) })) });
+    const graph = {
+      format: 'graph-model',
+      generatedBy: 'hand-written test graph',
+      modelTopology: {
+        node: [
+          { name: 'x', op: 'Placeholder', attr: { dtype: { type: 'DT_FLOAT' }, shape: { shape: dims([1, 8, 8, 3]) } } },
+          { name: 'w', op: 'Const', attr: { dtype: { type: 'DT_FLOAT' }, value: { tensor: { dtype: 'DT_FLOAT', tensorShape: dims([1, 1, 3, 1]) } } } },
+          { name: 'y', op: 'Conv2D', input: ['x', 'w'], attr: { T: { type: 'DT_FLOAT' }, strides: { list: { i: ['1', '1', '1', '1'] } }, dilations: { list: { i: ['1', '1', '1', '1'] } }, padding: { s: b64('SAME') }, data_format: { s: b64('NHWC') } } },
+          { name: 'prob', op: 'Sigmoid', input: ['y'], attr: { T: { type: 'DT_FLOAT' } } },
+        ],
+        versions: { producer: 1 },
+      },
+      weightsManifest: [{ paths: ['group1-shard1of1.bin'], weights: [{ name: 'w', shape: [1, 1, 3, 1], dtype: 'float32' }] }],
+    };
+    fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(graph));
+    fs.writeFileSync(path.join(dir, 'group1-shard1of1.bin'), Buffer.from(new Float32Array([2, 0, 0]).buffer));
+    const ext = await loadExternalModel(dir, { inputSize: null, inputRange: '0..1', output: 'sigmoid' });
+    assert.equal(ext.format, 'graph');
+    assert.deepEqual(ext.info.inputSize, [8, 8]);
+    const frames = tf.fill([2, 12, 10, 3], 0.25) as tf.Tensor4D;
+    const y = ext.predictLogits(frames);
+    assert.deepEqual(y.shape, [2, 12, 10, 1]);
+    // logit(sigmoid(2 * 0.25)) = 0.5
+    const v = y.dataSync();
+    assert.ok(Math.abs(v[0] - 0.5) < 1e-4 && Math.abs(v[v.length - 1] - 0.5) < 1e-4, `${v[0]} ${v[v.length - 1]}`);
+    tf.dispose([frames, y]);
+    ext.dispose();
+  });
+
   it('stability: 1 for a pixel-wise (shift-equivariant) segmenter, lower for a position-dependent one', async () => {
     const seg = modelSegmenter(brightnessModel(), META);
     const img = toSample('s', 'st', 24, 24).image;
