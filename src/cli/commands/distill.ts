@@ -123,7 +123,7 @@ const studentCommand: CommandModule<CommonArgs, StudentArgs> = {
       r.model.dispose();
       const rate = r.seconds > 0 ? (r.state.imagesSeen / r.seconds).toFixed(2) : '?';
       process.stdout.write(
-        `distilled ${r.meta.name} from ${r.teacher}: ${r.state.imagesSeen} images in ${r.seconds.toFixed(1)} s (${rate} img/s overall)` +
+        `${r.cache.misses + r.cache.hits > 0 ? `distilled ${r.meta.name} from ${r.teacher}` : `trained ${r.meta.name} (teacher: ${r.teacher})`}: ${r.state.imagesSeen} images in ${r.seconds.toFixed(1)} s (${rate} img/s overall)` +
           `${r.state.bestScore !== null ? `, best val mIoU ${r.state.bestScore.toFixed(4)}` : ''}; teacher rows cached ${r.cache.hits}, computed ${r.cache.misses}\n` +
           `run folder: ${r.runDir} (best/, last/, metrics.jsonl, curves.png)\n`,
       );
