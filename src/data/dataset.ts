@@ -12,7 +12,8 @@ import fg from 'fast-glob';
 import sharp from 'sharp';
 import type { SampleRef } from './types';
 import { BadFile, DataError, DataNote } from './errors';
-import { decodeMask, decodeImageChecked } from './sample';
+import { decodeMask } from './sample';
+import { readRgb } from '../util/image';
 
 export type Layout = 'folders' | 'suffix' | 'list' | 'rgba' | 'unlabeled';
 export const LAYOUTS: readonly Layout[] = ['folders', 'suffix', 'list', 'rgba', 'unlabeled'];
@@ -137,7 +138,7 @@ async function pairFolders(imgDir: string, maskDir: string, rep: Reporter, suffi
     seen.set(id, im);
     const m = maskByStem.get(id);
     if (m === undefined) {
-      rep.add(path.join(imgDir, im), `missing mask (no ${path.relative(process.cwd(), maskDir) || maskDir}/${id}.* file)`);
+      rep.add(path.join(imgDir, im), `missing mask (no ${path.join(maskDir, id)}.* file)`);
       continue;
     }
     if (m === '') continue;
@@ -388,9 +389,9 @@ async function checkRef(ref: SampleRef, decode: 'header' | 'full'): Promise<Chec
   if (ref.maskFromAlpha && !meta.hasAlpha) return { ok: false, file: ref.imagePath, reason: 'no alpha channel (RGBA cut-outs need transparency for the mask)', notes };
   if (decode === 'full') {
     try {
-      await decodeImageChecked(ref.imagePath);
+      await readRgb(ref.imagePath);
     } catch (e) {
-      return { ok: false, file: ref.imagePath, reason: `corrupt image (${firstLine(e)})`, notes };
+      return { ok: false, file: ref.imagePath, reason: `corrupt or truncated image (sharp: ${firstLine(e)})`, notes };
     }
   }
   let coverage: number | null = null;

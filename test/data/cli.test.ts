@@ -28,7 +28,7 @@ describe('data CLI', () => {
     const r = cli(['data', 'inspect', '--data', ds, '--out', out, '--count', '4']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /pairs: 9 found, 6 usable, 3 left out/);
-    assert.match(r.stdout, /broken\.jpg: corrupt image/);
+    assert.match(r.stdout, /broken\.jpg: corrupt or truncated image/);
     assert.match(r.stdout, /lonely\.jpg: missing mask/);
     assert.match(r.stdout, /wrongsize\.jpg: size mismatch: image 40x32, mask .*wrongsize\.png 20x20/);
     assert.match(r.stdout, /sizes: 40x32 x6/);

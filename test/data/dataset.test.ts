@@ -198,7 +198,7 @@ describe('data/dataset: bad input is reported and skipped (strict: thrown)', () 
     const ds = await openDataset(dir, { log: (l) => lines.push(l) });
     const { dataset, items } = await scanDataset(ds, { decode: 'full', log: (l) => lines.push(l) });
     const reasons = Object.fromEntries(dataset.bad.map((b) => [path.basename(b.path), b.reason]));
-    assert.match(reasons['corrupt.jpg'], /corrupt image/);
+    assert.match(reasons['corrupt.jpg'], /corrupt or truncated image/);
     assert.match(reasons['mismatch.jpg'], /size mismatch: image 32x24, mask .*mismatch\.png 20x20/);
     assert.match(reasons['empty.png'], /no person pixels/);
     assert.match(reasons['full.png'], /person everywhere/);
@@ -231,7 +231,7 @@ describe('data/dataset: bad input is reported and skipped (strict: thrown)', () 
   it('strict mode throws DataError naming the file', async () => {
     await assert.rejects(openDataset(dir, { strict: true }), (e: Error) => e instanceof DataError && /(nomask\.jpg: missing mask|orphan\.png: mask without)/.test(e.message));
     const ds = await openDataset(dir);
-    await assert.rejects(scanDataset(ds, { strict: true, decode: 'full' }), (e: Error) => e instanceof DataError && /corrupt\.jpg: corrupt image/.test(e.message));
+    await assert.rejects(scanDataset(ds, { strict: true, decode: 'full' }), (e: Error) => e instanceof DataError && /corrupt\.jpg: corrupt or truncated image/.test(e.message));
   });
 
   it('loadSample throws DataError with the file path for corrupt files and mismatches', async () => {
