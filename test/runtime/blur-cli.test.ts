@@ -58,4 +58,15 @@ describe('cli blur', function () {
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--size 64by48: raw frames need --size WIDTHxHEIGHT/);
   });
+
+  it('a video without ffmpeg on PATH is a clear usage error', () => {
+    fs.writeFileSync(path.join(tmp, 'clip.mp4'), 'not really a video');
+    const r = spawnSync(process.execPath, ['--require', 'tsx/cjs', path.join(ROOT, 'src/cli/main.ts'), 'blur', '--model', path.join(tmp, 'model'), '--input', path.join(tmp, 'clip.mp4'), '--output', path.join(tmp, 'o.mp4')], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, PATH: path.join(tmp, 'no-bin-here') },
+    });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /ffmpeg is not installed: install it \(Debian\/Ubuntu: apt-get install ffmpeg\)/);
+  });
 });
