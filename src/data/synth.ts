@@ -318,7 +318,7 @@ function texture(rng: Rng, noise: Noise, base: Rgb, scale: number): Shade {
       default:
         t = 0;
     }
-    const shade = 1 - fold * (noise.fbm(x * nf, y * nf * 0.5, 2) - 0.5) * 2;
+    const shade = 1 - fold * (noise.at(x * nf, y * nf * 0.5) - 0.5) * 2;
     out[0] = mix(base[0], alt[0], t) * shade;
     out[1] = mix(base[1], alt[1], t) * shade;
     out[2] = mix(base[2], alt[2], t) * shade;
@@ -965,7 +965,8 @@ export function synthSample(rng: Rng, a: SynthOptions | number, b?: number, id =
   const table = new Float32Array(4096);
   for (let i = 0; i < table.length; i++) table[i] = sigma * nrng.normal();
   let lcg = nrng.int(0, 0x7fffffff) | 0;
-  const data = new Uint8Array(w * h * 3);
+  // a clamped array rounds and clamps on assignment
+  const clamped = new Uint8ClampedArray(w * h * 3);
   const k0 = cast[0] * gain;
   const k1 = cast[1] * gain;
   const k2 = cast[2] * gain;
@@ -981,12 +982,14 @@ export function synthSample(rng: Rng, a: SynthOptions | number, b?: number, id =
       n1 = luma;
       n2 = luma + 0.3 * table[(lcg >>> 2) & 4095];
     }
-    data[o] = clamp(Math.round(rgb[o] * k0 + n0), 0, 255);
-    data[o + 1] = clamp(Math.round(rgb[o + 1] * k1 + n1), 0, 255);
-    data[o + 2] = clamp(Math.round(rgb[o + 2] * k2 + n2), 0, 255);
+    clamped[o] = rgb[o] * k0 + n0;
+    clamped[o + 1] = rgb[o + 1] * k1 + n1;
+    clamped[o + 2] = rgb[o + 2] * k2 + n2;
   }
-  const mask = new Uint8Array(w * h);
-  for (let i = 0; i < mask.length; i++) mask[i] = Math.round(clamp(c.alpha[i], 0, 1) * 255);
+  const data = new Uint8Array(clamped.buffer);
+  const maskC = new Uint8ClampedArray(w * h);
+  for (let i = 0; i < maskC.length; i++) maskC[i] = c.alpha[i] * 255;
+  const mask = new Uint8Array(maskC.buffer);
   return { id, image: { width: w, height: h, data }, mask: { width: w, height: h, data: mask } };
 }
 
