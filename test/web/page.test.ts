@@ -64,7 +64,8 @@ describe('web page in chromium', function () {
     await tf.setBackend('cpu');
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'portraitseg-web-'));
     const { model, meta } = makeOracleModel();
-    await writeTfjs(model, meta, path.join(tmp, 'models', 'oracle'));
+    // uint8-quantised weights: the page must decode tfjs' quantisation manifest too
+    await writeTfjs(model, meta, path.join(tmp, 'models', 'oracle'), 'uint8');
     model.dispose();
     writeY4m(path.join(tmp, 'clip.y4m'), 320, 240, 15);
     server = await startWebServer({ models: path.join(tmp, 'models') });
