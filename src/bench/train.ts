@@ -12,12 +12,22 @@ import { selectBackend, unregisterWasmTrainingKernels, registerWasmTrainingKerne
 import { planMicroBatch, wasmHeapBytes } from '../backend/memory';
 import { createModel } from '../models/registry';
 import type { HostBatch } from '../data/types';
-import { makeTrainStep } from '../train/loop';
+import { LossFn, makeTrainStep, TrainStep } from '../train/loop';
+import { makeParallelTrainStep, ParallelTrainStep } from '../backend/parallel';
 import { makeRng, Rng } from '../util/rng';
 
 /** 'wasm' = wasm + portraitseg kernels; 'wasm-stock' = tfjs' own wasm kernels only. */
-export type BenchBackend = 'wasm' | 'wasm-stock' | 'cpu' | 'tensorflow';
-export const BENCH_BACKENDS: BenchBackend[] = ['wasm', 'wasm-stock', 'cpu', 'tensorflow'];
+/** 'wasm-parallel' = wasm + our kernels, batch split with one worker thread (src/backend/parallel.ts). */
+export type BenchBackend = 'wasm' | 'wasm-parallel' | 'wasm-stock' | 'cpu' | 'tensorflow';
+export const BENCH_BACKENDS: BenchBackend[] = ['wasm', 'wasm-parallel', 'wasm-stock', 'cpu', 'tensorflow'];
+
+/** The benchmark's loss (sigmoid cross-entropy), also loadable by parallel workers by name. */
+export function benchLoss(): LossFn {
+  return ({ model, images, masks }) => {
+    const logits = model.apply(images, { training: true }) as tf.Tensor4D;
+    return { total: tf.losses.sigmoidCrossEntropy(masks, logits) as tf.Scalar, parts: {} };
+  };
+}
 
 export interface BenchTrainCase {
   model: string;
@@ -67,7 +77,7 @@ export interface BenchTrainResult {
 }
 
 async function activate(backend: BenchBackend): Promise<void> {
-  if (backend === 'wasm' || backend === 'wasm-stock') {
+  if (backend === 'wasm' || backend === 'wasm-stock' || backend === 'wasm-parallel') {
     await selectBackend('wasm');
     if (backend === 'wasm-stock') unregisterWasmTrainingKernels();
     else registerWasmTrainingKernels();
@@ -127,7 +137,7 @@ export async function benchTrainCase(c: BenchTrainCase, log: (line: string) => v
     result.error = `backend unavailable: ${oneLine(e)}`;
     return result;
   }
-  const isWasm = c.backend === 'wasm' || c.backend === 'wasm-stock';
+  const isWasm = c.backend.startsWith('wasm');
   const sample = () => {
     result.peakRssBytes = Math.max(result.peakRssBytes, process.memoryUsage().rss);
     if (isWasm) result.peakWasmHeapBytes = Math.max(result.peakWasmHeapBytes ?? 0, wasmHeapBytes() ?? 0);
@@ -135,6 +145,7 @@ export async function benchTrainCase(c: BenchTrainCase, log: (line: string) => v
   const tensorsBefore = tf.memory().numTensors;
   let built: ReturnType<typeof createModel> | null = null;
   let optimizer: tf.Optimizer | null = null;
+  let parallel: ParallelTrainStep | null = null;
   try {
     built = createModel(c.model, { inputSize: [c.size, c.size] }, { seed: c.seed });
     result.params = built.meta.params;
@@ -145,15 +156,15 @@ export async function benchTrainCase(c: BenchTrainCase, log: (line: string) => v
     const rng = makeRng(c.seed);
     const batch = randomBatch(rng, c.batch, frame);
     const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
-    const step = makeTrainStep();
+    let step: TrainStep = makeTrainStep();
+    if (c.backend === 'wasm-parallel') {
+      parallel = await makeParallelTrainStep({ workers: 1, model: { name: c.model, args: meta.args }, loss: { module: __filename, exportName: 'benchLoss' } });
+      step = parallel;
+    }
     optimizer = tf.train.adam(1e-3);
-    const lossFn = ({ images, masks }: { images: tf.Tensor4D; masks: tf.Tensor4D }) => {
-      const logits = model.apply(images, { training: true }) as tf.Tensor4D;
-      const total = tf.losses.sigmoidCrossEntropy(masks, logits) as tf.Scalar;
-      return { total, parts: {} };
-    };
+    const lossFn = benchLoss();
     const runStep = async (i: number) => {
-      const out = await step({ model, vars, batch, lossFn: lossFn as never, microBatch: micro, step: i });
+      const out = await step({ model, vars, batch, lossFn, microBatch: micro, step: i });
       optimizer!.applyGradients(vars.map((v, k) => ({ name: v.name, tensor: out.grads[k] })));
       tf.dispose(out.grads);
       sample();
@@ -185,6 +196,7 @@ export async function benchTrainCase(c: BenchTrainCase, log: (line: string) => v
   } catch (e) {
     result.error = oneLine(e);
   } finally {
+    await parallel?.close();
     optimizer?.dispose();
     built?.model.dispose();
     // A failed step can leave tensors behind; drop whatever this case created.
