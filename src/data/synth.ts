@@ -1043,19 +1043,28 @@ export async function writeSynthDataset(outDir: string, opts: WriteSynthOptions)
   const total = opts.count + unl;
   const digits = Math.max(4, String(Math.max(opts.count, unl)).length);
   let cov = 0;
+  // encoding runs on libuv threads: keep a few writes in flight while the next sample is drawn
+  const inflight = new Set<Promise<void>>();
+  let done = 0;
+  const write = async (p: Promise<unknown>) => {
+    const q: Promise<void> = p.then(() => {
+      inflight.delete(q);
+      opts.progress?.(++done, total);
+    });
+    inflight.add(q);
+    if (inflight.size >= 6) await Promise.race(inflight);
+  };
   for (let k = 0; k < opts.count; k++) {
     const s = synthSample(root.fork(k), { width: opts.width, height: opts.height, backgrounds: bgs });
     const name = String(k).padStart(digits, '0');
-    await writeJpeg(path.join(outDir, 'images', `${name}.jpg`), s.image, 92);
-    await writePng(path.join(outDir, 'masks', `${name}.png`), s.mask!.data, opts.width, opts.height, 1);
     cov += coverage(s.mask!);
-    opts.progress?.(k + 1, total);
+    await write(Promise.all([writeJpeg(path.join(outDir, 'images', `${name}.jpg`), s.image, 92), writePng(path.join(outDir, 'masks', `${name}.png`), s.mask!.data, opts.width, opts.height, 1)]));
   }
   for (let k = 0; k < unl; k++) {
     const s = synthSample(root.fork(`u${k}`), { width: opts.width, height: opts.height, backgrounds: bgs });
-    await writeJpeg(path.join(outDir, 'unlabeled', 'images', `${String(k).padStart(digits, '0')}.jpg`), s.image, 92);
-    opts.progress?.(opts.count + k + 1, total);
+    await write(writeJpeg(path.join(outDir, 'unlabeled', 'images', `${String(k).padStart(digits, '0')}.jpg`), s.image, 92));
   }
+  await Promise.all(inflight);
   return { dir: outDir, count: opts.count, unlabeled: unl, meanCoverage: opts.count ? cov / opts.count : 0 };
 }
 
