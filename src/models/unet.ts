@@ -4,11 +4,13 @@
  * the layers that are fast on the wasm backend: 3x3 convs (stride 1/2, 'same'), BN, ReLU,
  * average pooling, bilinear/nearest upsampling, concatenation. No dilated convs.
  *
- * Encoder: 5 stages (stride 1, 2, 4, 8, 16), each two conv-BN-ReLU (the first one strided).
+ * Encoder: 5 stages (stride 1, 2, 4, 8, 16): one conv-BN-ReLU at full resolution, then two
+ * per stage (the first one strided).
  * Context: the stride-16 map plus pooled branches (global, 2x2 and 4x4 bins where the map
  * size allows), 1x1-reduced, upsampled back, concatenated, fused by a 1x1 conv: the layer
  * named `features` ([B, h/16, w/16, widths[4]]), used by feature distillation.
- * Decoder: 4 times (upsample x2 bilinear, concat the encoder skip, conv-BN-ReLU), then a
+ * Decoder: 4 times (upsample x2 bilinear, concat the encoder skip, conv-BN-ReLU, narrower
+ * than the encoder: the decoder dominated the FLOPs), then a
  * 1x1 logits head at full input resolution.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -18,6 +20,8 @@ import { checkContractArgs, concat, CONTRACT_DEFAULTS, ContractArgs, convBn, Ini
 export interface UnetArgs extends ContractArgs {
   /** Channels of the 5 encoder stages (stride 1, 2, 4, 8, 16). */
   widths: [number, number, number, number, number];
+  /** Channels of the 4 decoder stages (stride 1, 2, 4, 8). */
+  decoderWidths: [number, number, number, number];
   /** Channels of each pooled branch of the context block; 0 disables the block. */
   contextChannels: number;
 }
@@ -27,12 +31,14 @@ export const UNET_STRIDE = 16;
 export const UNET_S_DEFAULTS: UnetArgs = {
   ...CONTRACT_DEFAULTS,
   widths: [16, 32, 64, 96, 128],
+  decoderWidths: [16, 24, 48, 64],
   contextChannels: 32,
 };
 
 export const UNET_M_DEFAULTS: UnetArgs = {
   ...CONTRACT_DEFAULTS,
   widths: [24, 48, 96, 160, 256],
+  decoderWidths: [24, 48, 96, 160],
   contextChannels: 64,
 };
 
@@ -50,9 +56,11 @@ function contextPools(bh: number, bw: number): [number, number][] {
 export function buildUnet(name: string, defaults: UnetArgs, given: Record<string, unknown> | undefined, seed: number | undefined) {
   const args = resolveArgs(name, defaults, given);
   checkContractArgs(args, UNET_STRIDE);
-  args.widths.forEach((w, i) => {
-    if (!Number.isInteger(w) || w < 1) throw new ConfigError(`model.args.widths[${i}]: expected a positive integer, got ${w}`);
-  });
+  for (const key of ['widths', 'decoderWidths'] as const) {
+    args[key].forEach((w, i) => {
+      if (!Number.isInteger(w) || w < 1) throw new ConfigError(`model.args.${key}[${i}]: expected a positive integer, got ${w}`);
+    });
+  }
   if (!Number.isInteger(args.contextChannels) || args.contextChannels < 0) {
     throw new ConfigError(`model.args.contextChannels: expected an integer >= 0, got ${args.contextChannels}`);
   }
@@ -66,7 +74,8 @@ export function buildUnet(name: string, defaults: UnetArgs, given: Record<string
     let y = x;
     for (let i = 0; i < 5; i++) {
       y = convBn(y, init, `enc${i}_a`, widths[i], { stride: i === 0 ? 1 : 2 });
-      y = convBn(y, init, `enc${i}_b`, widths[i]);
+      // full resolution is the costliest stage: one conv there, two elsewhere
+      if (i > 0) y = convBn(y, init, `enc${i}_b`, widths[i]);
       skips.push(y);
     }
     // context block at stride 16
@@ -88,7 +97,7 @@ export function buildUnet(name: string, defaults: UnetArgs, given: Record<string
     for (let i = 3; i >= 0; i--) {
       y = upsample(y, 2, `dec${i}_up`);
       y = concat([y, skips[i]], `dec${i}_concat`);
-      y = convBn(y, init, `dec${i}`, widths[i]);
+      y = convBn(y, init, `dec${i}`, args.decoderWidths[i]);
     }
     return logitsHead(y, init);
   };
