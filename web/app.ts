@@ -275,5 +275,8 @@ async function bench(spec: BenchSpec): Promise<{ model: string; backend: string;
   return rows;
 }
 (window as unknown as { __portraitsegBench: typeof bench }).__portraitsegBench = bench;
+// for debugging and profiling from the devtools console
+(window as unknown as { __tf: typeof tf; __setBackend: typeof ensureBackend }).__tf = tf;
+(window as unknown as { __setBackend: typeof ensureBackend }).__setBackend = ensureBackend;
 
 void init();
