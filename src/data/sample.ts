@@ -35,6 +35,26 @@ export async function decodeImageChecked(file: string): Promise<RgbImage> {
 }
 
 /**
+ * Decodes and resizes an image in one sharp pipeline (JPEG shrink-on-load makes large photos
+ * much cheaper than decoding at full size first); also returns the displayed source size,
+ * read from the header, for the mask size check.
+ */
+export async function decodeImageAt(file: string, width: number, height: number): Promise<{ image: RgbImage; srcWidth: number; srcHeight: number }> {
+  try {
+    const p = sharp(file, { failOn: 'error' });
+    const m = await p.metadata();
+    const o = m.orientation ?? 1;
+    const srcWidth = m.autoOrient?.width ?? (o >= 5 ? m.height! : m.width!);
+    const srcHeight = m.autoOrient?.height ?? (o >= 5 ? m.width! : m.height!);
+    const { data, info } = await p.rotate().toColourspace('srgb').removeAlpha().resize(width, height, { fit: 'fill', kernel: 'linear' }).raw().toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3 || info.width !== width || info.height !== height) throw new Error(`decoded to ${info.width}x${info.height}x${info.channels}`);
+    return { image: { width, height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) }, srcWidth, srcHeight };
+  } catch (e) {
+    throw new DataError(file, `unreadable or corrupt image (${firstLine(e)})`);
+  }
+}
+
+/**
  * Label images that store the person as a small index (1, or a palette colour whose grey
  * value is below 128) are scaled so the person is 255. Only when the mask has exactly two
  * values, 0 and one value under 128; real soft mattes have many values and are kept.
@@ -114,6 +134,15 @@ export async function loadSample(ref: SampleRef, opts: LoadOptions = {}): Promis
   let mask: GrayImage | null = null;
   if (ref.maskFromAlpha) {
     ({ image, mask } = await decodeRgba(ref.imagePath));
+  } else if (opts.frameSize) {
+    // image decoded straight at the frame size; masks at full size (label values are normalised before interpolation)
+    const [h, w] = opts.frameSize;
+    const [im, m] = await Promise.all([decodeImageAt(ref.imagePath, w, h), ref.maskPath ? decodeMask(ref.maskPath) : Promise.resolve(null)]);
+    if (m && (m.width !== im.srcWidth || m.height !== im.srcHeight)) {
+      throw new DataError(ref.imagePath, `size mismatch: image ${im.srcWidth}x${im.srcHeight}, mask ${ref.maskPath} ${m.width}x${m.height}`);
+    }
+    image = im.image;
+    mask = m;
   } else {
     [image, mask] = await Promise.all([decodeImageChecked(ref.imagePath), ref.maskPath ? decodeMask(ref.maskPath) : Promise.resolve(null)]);
     if (mask && (mask.width !== image.width || mask.height !== image.height)) {
