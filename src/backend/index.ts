@@ -79,7 +79,8 @@ export async function selectBackend(requested: BackendName = 'auto', log: (line:
   for (const which of order) {
     const name = await attempt(which);
     if (name) {
-      const reason = requested === 'auto' ? `auto chose ${which}${skipped.length ? `; skipped: ${skipped.join('; ')}` : ''}` : `${which} as requested`;
+      const what = which === 'wasm' ? 'wasm with portraitseg training kernels' : which;
+      const reason = requested === 'auto' ? `auto chose ${what}${skipped.length ? `; skipped: ${skipped.join('; ')}` : ''}` : `${what} as requested`;
       current = { name, requested, reason };
       log(`backend: ${name} (${reason})`);
       return current;

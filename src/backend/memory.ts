@@ -38,22 +38,28 @@ export function wasmHeapBytes(): number | null {
 const probeCache = new Map<string, number>();
 
 /**
- * Bytes of all tensors a training-mode forward pass of one sample creates at `frameSize`.
- * Runs the model once (batch 1) on the active backend; cached per model name, args and size.
+ * Bytes of the tensors alive at the end of a training-mode forward pass of one sample at
+ * `frameSize` while a gradient tape records it: the activations backward will read. Runs
+ * forward + backward once (batch 1) on the active backend; cached per model key and size.
  */
 export function forwardBytesPerSample(model: tf.LayersModel, frameSize: [number, number], key?: string): number {
   const k = `${key ?? model.name}@${frameSize[0]}x${frameSize[1]}`;
   const hit = probeCache.get(k);
   if (hit !== undefined) return hit;
-  const before = tf.memory().numBytes;
-  let peak = 0;
+  let bytes = 0;
   tf.tidy(() => {
     const x = tf.zeros([1, frameSize[0], frameSize[1], 3]);
-    model.apply(x, { training: true });
-    peak = tf.memory().numBytes - before;
+    const before = tf.memory().numBytes;
+    const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+    const { value, grads } = tf.variableGrads(() => {
+      const y = model.apply(x, { training: true }) as tf.Tensor;
+      bytes = tf.memory().numBytes - before;
+      return tf.mean(y) as tf.Scalar;
+    }, vars);
+    tf.dispose([value, ...Object.values(grads)]);
   });
-  probeCache.set(k, peak);
-  return peak;
+  probeCache.set(k, bytes);
+  return bytes;
 }
 
 export interface MicroBatchPlan {
