@@ -2,7 +2,7 @@ import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
 import { useWasm } from '../../src/backend';
 import { ConfigError } from '../../src/config/schema';
-import { countFlops, createModel, DEFAULT_STUDENT, DEFAULT_TEACHER, listModels, registerCustomLayers } from '../../src/models';
+import { countFlops, countMacs, createModel, DEFAULT_STUDENT, DEFAULT_TEACHER, listModels, registerCustomLayers } from '../../src/models';
 
 /** Small args so every registered model runs forward+backward quickly on cpu. */
 function smallArgs(): Record<string, unknown> {
@@ -104,6 +104,24 @@ describe('models: registry', () => {
       assert.ok(wa.some((w, i) => !w.equals(wc[i])), 'different seeds gave identical weights');
     } finally {
       [a, b, c].forEach((m) => m.model.dispose());
+    }
+  });
+
+  it('countMacs counts conv, depthwise and dense multiply-accumulates', () => {
+    const m = tf.sequential({
+      layers: [
+        tf.layers.conv2d({ inputShape: [8, 8, 3], filters: 4, kernelSize: 3, padding: 'same' }),
+        tf.layers.depthwiseConv2d({ kernelSize: 3, strides: 2, padding: 'same' }),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 5 }),
+      ],
+    });
+    try {
+      // 8*8*9*3*4 + 4*4*9*4 + 64*5
+      assert.equal(countMacs(m, [8, 8]), 6912 + 576 + 320);
+      assert.ok(Math.abs(countFlops(m, [8, 8]) - (2 * 7808) / 1e9) < 1e-15);
+    } finally {
+      m.dispose();
     }
   });
 
