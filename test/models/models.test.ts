@@ -70,6 +70,10 @@ describe('models: registry', () => {
       assert.match(meta.version, /^\d+\.\d+\.\d+/);
       assert.deepEqual(meta.args.inputSize, [64, 96]);
       assert.ok(model.getLayer('features'), 'features layer');
+      // meta.args rebuilds the same architecture (checkpoints rely on it)
+      const again = createModel(meta.name, meta.args);
+      assert.deepEqual(again.meta, meta);
+      again.model.dispose();
     } finally {
       model.dispose();
     }
