@@ -9,7 +9,7 @@ describe('cli', () => {
   });
 
   it('unknown flags are errors', () => {
-    const r = cli(['eval', '--dat', 'x']);
+    const r = cli(['data', 'inspect', '--dat', 'x']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /Unknown argument/);
   });
