@@ -63,7 +63,8 @@ export type ModelSource = { model: tf.LayersModel; meta: ModelMeta } | string;
 
 function isPixelFrame(f: Frame): f is PixelFrame {
   const p = f as PixelFrame;
-  return typeof p.width === 'number' && typeof p.height === 'number' && p.data != null && typeof (p.data as Uint8Array).length === 'number' && !(typeof ImageData !== 'undefined' && f instanceof ImageData);
+  // RgbImage-like objects and ImageData (RGBA) both take the cheap JS conversion path
+  return typeof p.width === 'number' && typeof p.height === 'number' && p.data != null && typeof (p.data as Uint8Array).length === 'number';
 }
 
 /** [1,H,W,3] float32 in 0..1. */
