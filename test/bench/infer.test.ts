@@ -1,5 +1,6 @@
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../../src/backend';
 import { benchInfer, formatInferTable, Runner } from '../../src/bench/infer';
 
 /** A one-conv runner: what matters here is the bookkeeping, not the model. */
@@ -17,7 +18,8 @@ function tinyRunner(label: string, fixedSize?: [number, number]): Runner {
 
 describe('bench/infer', () => {
   before(async () => {
-    await tf.setBackend('cpu');
+    // through selectBackend so its record of the active backend stays true for later test files
+    await selectBackend('cpu');
   });
 
   it('measures every runner x size (fixed-size runners once), median with an injected clock, no leaks', async () => {

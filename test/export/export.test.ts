@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../../src/backend';
 import { createModel } from '../../src/models';
 import { saveModel } from '../../src/train/checkpoint';
 import { exportModel, describeParity, exportOnnxBytes, runOnnx, toHalf, quantizeWeight, Quantize, fileHandler, META_FILE } from '../../src/export';
@@ -26,7 +27,8 @@ describe('export', function () {
   this.timeout(60000);
   let tmp: string;
   before(async () => {
-    await tf.setBackend('cpu');
+    // through selectBackend so its record of the active backend stays true for later test files
+    await selectBackend('cpu');
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'portraitseg-export-'));
   });
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../../src/backend';
 import { writeTfjs } from '../../src/export';
 import { readRgb, writePng } from '../../src/util/image';
 import { spawnSync } from 'child_process';
@@ -14,7 +15,8 @@ describe('cli blur', function () {
   let tmp: string;
   const scene = makeScene(64, 48);
   before(async () => {
-    await tf.setBackend('cpu');
+    // through selectBackend so its record of the active backend stays true for later test files
+    await selectBackend('cpu');
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'portraitseg-blur-'));
     const { model, meta } = makeOracleModel();
     await writeTfjs(model, meta, path.join(tmp, 'model'));

@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../../src/backend';
 import { createSegmenter, Segmenter } from '../../src/runtime';
 import { writeTfjs } from '../../src/export';
 import { makeOracleModel, makeScene, localVariance, interior } from './oracle';
@@ -13,7 +14,8 @@ describe('runtime/segmenter', function () {
   let oracle: ReturnType<typeof makeOracleModel>;
   const scene = makeScene(64, 48);
   before(async () => {
-    await tf.setBackend('cpu');
+    // through selectBackend so its record of the active backend stays true for later test files
+    await selectBackend('cpu');
     oracle = makeOracleModel();
     seg = await createSegmenter(oracle);
   });

@@ -10,6 +10,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../../src/backend';
 import { writeTfjs } from '../../src/export';
 import { startWebServer, WebServer } from '../../src/runtime/web-server';
 import { makeOracleModel, makeScene, localVariance } from '../runtime/oracle';
@@ -61,7 +62,8 @@ describe('web page in chromium', function () {
       console.log(`      (skipped: ${CHROMIUM} not found; install Debian's chromium: apt-get install -y chromium; .ci/run does)`);
       this.skip();
     }
-    await tf.setBackend('cpu');
+    // through selectBackend so its record of the active backend stays true for later test files
+    await selectBackend('cpu');
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'portraitseg-web-'));
     const { model, meta } = makeOracleModel();
     // uint8-quantised weights: the page must decode tfjs' quantisation manifest too
