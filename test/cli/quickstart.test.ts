@@ -1,0 +1,46 @@
+import { strict as assert } from 'assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { cli } from '../helpers/cli';
+import { quickstartSteps } from '../../src/cli/commands/quickstart';
+
+describe('quickstart', () => {
+  it('plans every stage of the pipeline, in data-flow order', () => {
+    const steps = quickstartSteps({ out: 'o', images: 100, count: 20, seed: 1, fast: false });
+    const heads = steps.map((s) => s.argv.slice(0, 2).join(' '));
+    const order = ['data synth', 'data inspect', 'augment preview', 'train teacher', 'distill student', 'eval --model', 'export --model', 'blur --model'];
+    let at = -1;
+    for (const h of order) {
+      const i = heads.indexOf(h);
+      assert.ok(i > at, `${h} should come after the previous stage (got ${heads.join(' | ')})`);
+      at = i;
+    }
+  });
+
+  it('--fast runs the whole pipeline end to end and leaves every artefact', function () {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'pseg-qs-'));
+    const r = cli(['quickstart', '--fast', '--out', out], { timeout: 300000 });
+    assert.equal(r.code, 0, r.stderr.slice(-3000));
+    for (const f of [
+      'inspect/contact-sheet.png',
+      'augment-preview.png',
+      'teacher/config.json',
+      'teacher/metrics.jsonl',
+      'teacher/curves.png',
+      'student/config.json',
+      'eval-teacher.json',
+      'eval-student.json',
+      'export/tfjs/model.json',
+      'export/tfjs/portraitseg.json',
+      'export/onnx/model.onnx',
+      'blurred.png',
+    ]) {
+      assert.ok(fs.existsSync(path.join(out, f)), `missing ${f}`);
+    }
+    const report = JSON.parse(fs.readFileSync(path.join(out, 'eval-student.json'), 'utf8'));
+    for (const k of ['miou', 'personIou', 'backgroundIou', 'boundaryF', 'mae', 'msPerImage', 'count']) assert.equal(typeof report[k], 'number', k);
+    assert.match(r.stdout, /quickstart finished/);
+    assert.match(r.stdout + r.stderr, /parity onnx .* OK/);
+  });
+});
