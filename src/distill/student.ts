@@ -16,7 +16,6 @@ import type { Config } from '../config/config';
 import { saveConfig } from '../config/load';
 import type { HostBatch, SampleRef } from '../data/types';
 import { openDataset } from '../data/dataset';
-import { splitRefs } from '../data/split';
 import { DataLoader } from '../data/loader';
 import { SampleCache } from '../data/cache';
 import { buildPipeline } from '../augment/registry';
@@ -28,17 +27,11 @@ import {
   type Callback,
   type LossFn,
   type TrainResult,
-  type ValResult,
   trainableVariables,
   freshState,
   createOptimizer,
   warmupCosine,
   segmentationLoss,
-  progressLogger,
-  metricsJsonl,
-  checkpointer,
-  earlyStopping,
-  curvesPlot,
   loadCheckpoint,
   loadModel,
   resolveModelJson,
@@ -46,7 +39,8 @@ import {
   type TrainState,
 } from '../train';
 import { makeRng } from '../util/rng';
-import { evaluateBatches, loadExternalModel } from '../eval';
+import { loadExternalModel } from '../eval';
+import { makeValFn, openTrainData, resolveMicroBatch, standardCallbacks, writeSplit } from '../train/teacher';
 import { distillLoss, drawShift, FeatureAdapter, shiftedView, type DistillLossWeights } from './losses';
 import { checkCompatible, ExternalPredictor, freezeExternal, freezeModel, FrozenTeacher, TeacherTargets } from './teacher';
 
@@ -223,12 +217,6 @@ export function makeDistillLossFn(o: DistillLossOptions): LossFn {
 
 // ------------------------------------------------------------------------------- validation
 
-/** In-training validation of the student (src/eval's metrics on the val batches). */
-export async function validate(model: tf.LayersModel, val: DataLoader, cfg: Config): Promise<ValResult> {
-  const m = await evaluateBatches(model, val.once(), { threshold: cfg.eval.threshold, boundaryTolerance: cfg.eval.boundaryTolerance, worst: 0 });
-  return { miou: m.miou, personIou: m.personIou, boundaryF: m.boundaryF };
-}
-
 // ------------------------------------------------------------------------------- the recipe
 
 export interface DistillRunOptions {
@@ -340,12 +328,10 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
     if (resumed?.extraValues.length) adapter.setWeights(resumed.extraValues.map((v) => tf.tensor(v.values, v.shape)));
   }
 
-  // Data.
-  const labeledAll = await openRefs(cfg.data.path, true, cfg, log, '--data');
-  let trainRefs = labeledAll;
-  let valRefs: SampleRef[] = [];
-  if (cfg.data.val) valRefs = await openRefs(cfg.data.val, true, cfg, log, '--val');
-  else if (cfg.data.valFraction > 0) ({ train: trainRefs, val: valRefs } = splitRefs(labeledAll, cfg.data.valFraction, cfg.seed));
+  // Data: the same split as train teacher (seeded valFraction of --data, or --val).
+  const data = await openTrainData(cfg, log);
+  const trainRefs = data.train;
+  const valRefs = data.val;
   const unlabeledRefs: SampleRef[] = [];
   for (const u of cfg.data.unlabeled) unlabeledRefs.push(...(await openRefs(u, false, cfg, log, '--unlabeled')));
   const backgrounds = cfg.data.backgrounds ? await loadBackgrounds(cfg.data.backgrounds) : [];
@@ -357,11 +343,20 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
   const labeledLoader = B - bu > 0 ? new DataLoader(trainRefs, { ...common, batchSize: B - bu, seed: cfg.seed }) : null;
   const unlabeledLoader = bu > 0 ? new DataLoader(unlabeledRefs, { ...common, batchSize: bu, seed: `${cfg.seed}/unlabeled` }) : null;
   const valLoader = valRefs.length ? new DataLoader(valRefs, { ...common, augment: undefined, batchSize: B, seed: cfg.seed, shuffle: false }) : null;
+  // The micro-batch planner probes the model with a training-mode forward pass, which moves the
+  // BatchNorm moving statistics; keep the weights exactly as they were (bit-for-bit --resume).
+  const before = model.getWeights().map((t) => t.clone());
+  const microBatch = resolveMicroBatch(cfg, model, meta, log);
+  model.setWeights(before);
+  tf.dispose(before);
   log(`data: ${trainRefs.length} labeled train, ${valRefs.length} val, ${unlabeledRefs.length} unlabeled; batch ${B} = ${B - bu} labeled + ${bu} unlabeled`);
 
   // Run folder.
   fs.mkdirSync(runDir, { recursive: true });
-  if (!resumed) saveConfig(cfg, runDir);
+  if (!resumed) {
+    saveConfig(cfg, runDir);
+    writeSplit(runDir, data);
+  }
 
   const state: TrainState = resumed ? resumed.state : freshState();
   const targets = new TeacherTargets(teacher, { cache: cfg.distill.cacheTeacher, withFeatures: w.feature > 0 });
@@ -371,24 +366,16 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
   if (resumed?.optimizerState) optimizer.setState(resumed.optimizerState, [...trainableVariables(model), ...extraVars]);
   const schedule = warmupCosine({ lr: cfg.train.lr, minLr: cfg.train.minLr, warmupImages: cfg.train.warmupImages, totalImages: cfg.train.images });
   const extra: DistillExtra = { distill: { teacher: teacherSpec ? path.resolve(teacherSpec) : '', externalTeacher, adapter: adapter !== null } };
-  const metricsFile = path.join(runDir, 'metrics.jsonl');
   const cacheLine: Callback = {
-    onStepEnd(ctx, l) {
-      if (l.step % cfg.train.logEvery === 0) {
+    onStepEnd(_ctx, l) {
+      if (needTeacher && l.step % cfg.train.logEvery === 0) {
         const s = targets.stats;
-        log(`  teacher: ${s.hits} cached / ${s.misses} computed rows, ${(s.teacherMs / Math.max(1, s.misses)).toFixed(1)} ms/row`);
+        log(`  teacher: ${s.hits} rows reused from cache / ${s.misses} computed, ${(s.teacherMs / Math.max(1, s.misses)).toFixed(1)} ms/row`);
       }
     },
   };
-  const callbacks: Callback[] = [
-    progressLogger(cfg.train.logEvery, log),
-    cacheLine,
-    metricsJsonl(metricsFile, cfg.train.logEvery),
-    checkpointer({ runDir, every: cfg.train.checkpointEvery, keep: cfg.train.keep, config: cfg, extra: () => extra as unknown as Record<string, unknown>, log }),
-    curvesPlot(path.join(runDir, 'curves.png'), metricsFile, teacherSpec ? `distill ${meta.name} from ${teacher.meta?.name ?? 'external teacher'}` : `${meta.name} from labels only`),
-    ...(cfg.train.earlyStopPatience ? [earlyStopping(cfg.train.earlyStopPatience, log)] : []),
-    ...(o.callbacks ?? []),
-  ];
+  // The callbacks of train teacher (progress, metrics.jsonl, checkpoints, curves.png, early stop).
+  const callbacks: Callback[] = [...standardCallbacks(cfg, runDir, log, () => extra as unknown as Record<string, unknown>), cacheLine, ...(o.callbacks ?? [])];
   const mixed = mixedBatches(labeledLoader, unlabeledLoader, state.step);
   const batches = needTeacher ? targets.prefetchAll(mixed) : mixed;
   try {
@@ -401,11 +388,11 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
       schedule,
       totalImages: cfg.train.images,
       batchSize: B,
-      microBatch: cfg.train.microBatch,
+      microBatch,
       gradClip: cfg.train.gradClip,
       startState: state,
       callbacks,
-      valFn: valLoader ? (m) => validate(m, valLoader, cfg) : undefined,
+      valFn: makeValFn(valLoader, cfg),
       evalEvery: cfg.train.evalEvery,
       signal: o.signal,
       extraVars,
