@@ -16,6 +16,33 @@ function fmtDuration(sec: number): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
+/** Mean loss and parts over the steps since the last logged line (single-batch losses are noisy). */
+class WindowMean {
+  private n = 0;
+  private loss = 0;
+  private parts: Record<string, number> = {};
+  private prev: { images: number; sec: number } | null = null;
+  add(log: StepLog): void {
+    this.n++;
+    this.loss += log.loss;
+    for (const [k, v] of Object.entries(log.parts)) this.parts[k] = (this.parts[k] ?? 0) + v;
+  }
+  /** The window's means as a StepLog (then resets). */
+  take(log: StepLog): StepLog {
+    const n = Math.max(1, this.n);
+    const parts: Record<string, number> = {};
+    for (const [k, v] of Object.entries(this.parts)) parts[k] = v / n;
+    const out = this.n ? { ...log, loss: this.loss / n, parts } : log;
+    // Throughput over the window, not just the last step.
+    if (this.prev && log.elapsedSec > this.prev.sec) out.imagesPerSec = (log.imagesSeen - this.prev.images) / (log.elapsedSec - this.prev.sec);
+    this.prev = { images: log.imagesSeen, sec: log.elapsedSec };
+    this.n = 0;
+    this.loss = 0;
+    this.parts = {};
+    return out;
+  }
+}
+
 export function formatStepLine(ctx: TrainContext, log: StepLog): string {
   const parts = Object.entries(log.parts)
     .map(([k, v]) => `${k} ${v.toFixed(3)}`)
@@ -29,9 +56,11 @@ export function formatStepLine(ctx: TrainContext, log: StepLog): string {
 
 /** A progress line to stderr every `every` steps (and on each validation). */
 export function progressLogger(every: number, write: (line: string) => void = (l) => process.stderr.write(l + '\n')): Callback {
+  const win = new WindowMean();
   return {
     onStepEnd(ctx, log) {
-      if (log.step % every === 0 || log.imagesSeen >= ctx.totalImages) write(formatStepLine(ctx, log));
+      win.add(log);
+      if (log.step % every === 0 || log.imagesSeen >= ctx.totalImages) write(formatStepLine(ctx, win.take(log)));
     },
     onEval(_ctx, log) {
       const extra = Object.entries(log.metrics)
@@ -53,15 +82,18 @@ export interface MetricsRecord {
   [k: string]: unknown;
 }
 
-/** One JSON line per logged step and per evaluation, appended to `file`. */
+/** One JSON line per logged step (loss and parts: means over the steps since the previous line) and per evaluation, appended to `file`. */
 export function metricsJsonl(file: string, every: number): Callback {
   const append = (rec: MetricsRecord) => fs.appendFileSync(file, JSON.stringify(rec) + '\n');
+  const win = new WindowMean();
   return {
     onTrainBegin() {
       fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     },
-    onStepEnd(ctx, log) {
-      if (log.step % every === 0 || log.imagesSeen >= ctx.totalImages) {
+    onStepEnd(ctx, raw) {
+      win.add(raw);
+      if (raw.step % every === 0 || raw.imagesSeen >= ctx.totalImages) {
+        const log = win.take(raw);
         append({ kind: 'step', step: log.step, imagesSeen: log.imagesSeen, loss: log.loss, parts: log.parts, lr: log.lr, gradNorm: log.gradNorm, imagesPerSec: log.imagesPerSec, elapsedSec: log.elapsedSec, time: new Date().toISOString() });
       }
     },

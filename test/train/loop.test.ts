@@ -1,9 +1,12 @@
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
-import { train, makeTrainStep, NonFiniteLossError, Callback, trainableVariables } from '../../src/train/loop';
+import { train, makeTrainStep, NonFiniteLossError, Callback, trainableVariables, TrainContext } from '../../src/train/loop';
 import { createOptimizer, warmupCosine, clipByGlobalNorm } from '../../src/train/optim';
 import { makeSegLossFn } from '../../src/train/losses';
-import { earlyStopping } from '../../src/train/callbacks';
+import { earlyStopping, progressLogger, metricsJsonl, readMetrics } from '../../src/train/callbacks';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { tinyModel, synthStream, synthBatch } from './helpers';
 
 const LOSS = { bce: 1, dice: 1, lovasz: 0, boundary: 0.5, boundaryWidth: 1 };
@@ -153,5 +156,22 @@ describe('train/loop', function () {
     assert.ok(Math.abs(b.dataSync()[0] - 1) < 1e-6);
     opt.dispose();
     tf.dispose([k, b]);
+  });
+});
+
+describe('train/callbacks', function () {
+  it('progress lines and metrics.jsonl average loss and parts over the logging window', async () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'psg-cb-')), 'metrics.jsonl');
+    const lines: string[] = [];
+    const cbs = [progressLogger(2, (l) => void lines.push(l)), metricsJsonl(file, 2)];
+    const ctx = { totalImages: 100, lastEval: null } as unknown as TrainContext;
+    for (const cb of cbs) await cb.onTrainBegin?.(ctx);
+    const step = (i: number, loss: number) => ({ step: i, imagesSeen: 4 * i, loss, parts: { bce: loss / 2 }, lr: 0.1, gradNorm: 1, imagesPerSec: 1, etaSec: 10, elapsedSec: i });
+    for (const [i, l] of [[1, 1], [2, 3], [3, 10], [4, 20]] as const) for (const cb of cbs) await cb.onStepEnd?.(ctx, step(i, l));
+    assert.equal(lines.length, 2);
+    assert.match(lines[0], /^step 2 \| 8\/100 img \| [\d.]+ img\/s \| ETA 10s \| loss 2\.0000 \(bce 1\.000\) \| lr 1\.00e-1$/);
+    assert.match(lines[1], /^step 4 \| 16\/100 img \| 4\.00 img\/s .*loss 15\.0000 \(bce 7\.500\)/);
+    const recs = readMetrics(file);
+    assert.deepEqual(recs.map((r) => r.loss), [2, 15]);
   });
 });
