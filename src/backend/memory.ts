@@ -47,6 +47,9 @@ export function forwardBytesPerSample(model: tf.LayersModel, frameSize: [number,
   const hit = probeCache.get(k);
   if (hit !== undefined) return hit;
   let bytes = 0;
+  // A training-mode forward pass moves batch-norm statistics: snapshot every non-trainable
+  // weight and put it back, so probing never changes the model (bit-for-bit --resume relies on it).
+  const frozen = model.nonTrainableWeights.map((w) => ({ w, saved: tf.clone(w.read()) }));
   tf.tidy(() => {
     const x = tf.zeros([1, frameSize[0], frameSize[1], 3]);
     const before = tf.memory().numBytes;
@@ -58,6 +61,10 @@ export function forwardBytesPerSample(model: tf.LayersModel, frameSize: [number,
     }, vars);
     tf.dispose([value, ...Object.values(grads)]);
   });
+  for (const { w, saved } of frozen) {
+    w.write(saved);
+    saved.dispose();
+  }
   probeCache.set(k, bytes);
   return bytes;
 }

@@ -20,6 +20,19 @@ describe('backend/memory: micro-batch planning', function () {
     await selectBackend('wasm');
   });
 
+  it('probing memory leaves the model unchanged (batch-norm statistics included)', () => {
+    const { model, meta } = createModel('mnv2_student_xs', { inputSize: [32, 32] }, { seed: 3 });
+    try {
+      const before = model.getWeights().map((w) => w.dataSync().slice());
+      planMicroBatchDetailed({ model, meta: { ...meta, args: { ...meta.args, probeKey: 'bn-check' } }, frameSize: [32, 32], batchSize: 8, backend: 'wasm' });
+      const after = model.getWeights().map((w) => w.dataSync());
+      assert.ok(model.nonTrainableWeights.length > 0, 'the model has batch-norm statistics to check');
+      for (let i = 0; i < before.length; i++) assert.deepEqual(Array.from(after[i]), Array.from(before[i]), `weight ${model.weights[i].name} changed`);
+    } finally {
+      model.dispose();
+    }
+  });
+
   it('fits the whole batch when the budget allows, splits evenly when it does not', () => {
     const { model, meta } = createModel('mnv2_student_xs', { inputSize: [32, 32] }, { seed: 1 });
     try {
