@@ -5,6 +5,7 @@
  * callbacks, and resumes bit-for-bit from a run folder.
  */
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import type { Config } from '../config/config';
@@ -21,6 +22,7 @@ import { loadBackgrounds } from '../augment/background';
 import { createModel, resolveModelArgs } from '../models/registry';
 import type { ModelMeta } from '../models/types';
 import { selectBackend } from '../backend';
+import { makeParallelTrainStep } from '../backend/parallel';
 import { evaluateBatches } from '../eval/evaluate';
 import { Callback, train, TrainResult, ValResult } from './loop';
 import { makeSegLossFn } from './losses';
@@ -159,6 +161,29 @@ export function resolveMicroBatch(cfg: Config, model: tf.LayersModel, meta: Mode
   return cfg.train.batchSize;
 }
 
+/**
+ * Threads for the data-parallel training step (src/backend/parallel.ts): config `threads`, where
+ * 0 = auto: two on a multi-core machine when training on wasm with batches of 8 or more and frames
+ * up to 128x128 (on one core, or with small batches, the worker's start-up and weight copies cost more than they buy;
+ * measured 1.57x for teacher and student at 128x128 batch 8, docs in the README's backend section).
+ * The worker's batch-norm statistics are not merged back, so a run is reproducible for the same
+ * `threads` value, not across values.
+ */
+export function resolveThreads(cfg: Config, backend: string, frameSize: [number, number], log: (l: string) => void = () => {}): number {
+  if (cfg.threads === 1) return 1;
+  if (backend !== 'wasm' && backend !== 'cpu') {
+    if (cfg.threads > 1) log(`threads ${cfg.threads} ignored: the ${backend} backend parallelises by itself`);
+    return 1;
+  }
+  if (cfg.threads > 1) return cfg.threads;
+  const cores = os.cpus().length;
+  // Auto stays at 128x128 frames and below: at 256x256 the main thread's wasm heap was seen
+  // growing to 3.8 GiB over a long parallel bench (not understood yet; the heap cap is 4 GiB).
+  if (backend !== 'wasm' || cores < 2 || cfg.train.batchSize < 8 || frameSize[0] * frameSize[1] > 128 * 128) return 1;
+  log(`threads: 2 (data-parallel step over a worker thread; --set threads=1 to train on one)`);
+  return 2;
+}
+
 /** The standard callbacks of a run folder. */
 export function standardCallbacks(cfg: Config, runDir: string, log: (l: string) => void, extra?: () => Record<string, unknown>): Callback[] {
   const metrics = path.join(runDir, 'metrics.jsonl');
@@ -215,6 +240,15 @@ export async function trainTeacher(o: TeacherOptions): Promise<TeacherRun> {
   const microBatch = resolveMicroBatch(cfg, model, meta, log);
   const startStep = ck?.state.step ?? 0;
   if (ck) log(`resuming ${runDir} at step ${ck.state.step} (${ck.state.imagesSeen} images seen)`);
+  const threads = resolveThreads(cfg, tf.getBackend(), meta.frameSize, log);
+  const step = threads > 1
+    ? await makeParallelTrainStep({
+        workers: threads - 1,
+        model: { name: meta.name, args: meta.args },
+        loss: { module: require.resolve('./losses'), exportName: 'makeSegLossFn', options: cfg.train.loss },
+        backend: tf.getBackend() === 'cpu' ? 'cpu' : 'wasm',
+      })
+    : undefined;
 
   const result = await train({
     model,
@@ -232,7 +266,8 @@ export async function trainTeacher(o: TeacherOptions): Promise<TeacherRun> {
     valFn: makeValFn(valLoader, cfg),
     evalEvery: cfg.train.evalEvery,
     signal: o.signal,
-  });
+    step,
+  }).finally(() => step?.close());
   optimizer.dispose();
   return { runDir, result, meta };
 }
