@@ -31,16 +31,16 @@ export function quickstartSteps(a: QuickstartArgs): Step[] {
   const teacherImages = String(a.images);
   const studentImages = String(a.images);
   return [
-    { title: 'synthesize a labeled portrait dataset', argv: ['data', 'synth', '--out', o('data/train'), '--count', String(a.count), '--seed', String(a.seed), '--size', '256x256', '--unlabeled', String(Math.round(a.count / 2))] },
+    { title: 'synthesize a labeled portrait dataset', argv: ['data', 'synth', '--out', o('data/train'), '--count', String(a.count), '--seed', String(a.seed), '--size', '128x128', '--unlabeled', String(Math.round(a.count / 2))] },
     { title: 'synthesize a held-out set', argv: ['data', 'synth', '--out', o('data/val'), '--count', String(Math.max(16, Math.round(a.count / 5))), '--seed', String(a.seed + 1000), '--size', '256x256'] },
     { title: 'inspect it (counts, coverage, contact sheet)', argv: ['data', 'inspect', '--data', o('data/train'), '--out', o('inspect'), ...seed] },
     { title: 'augmentation preview', argv: ['augment', 'preview', '--data', o('data/train'), '--out', o('augment-preview.png'), '--count', '12', ...seed] },
     {
-      title: 'train the teacher (with mask filter)',
+      title: 'train the teacher (unet_teacher_s)',
       argv: ['train', 'teacher', '--data', o('data/train'), '--val', o('data/val'), '--out', o('teacher'), '--images', teacherImages, ...seed, ...backend, '--set', `train.evalEvery=${Math.max(200, Math.round(a.images / 4))}`, '--set', `train.checkpointEvery=${Math.max(200, Math.round(a.images / 4))}`],
     },
     {
-      title: 'distill the student (labeled + unlabeled images)',
+      title: 'distill the student (mnv2_student_s, labeled + unlabeled images)',
       argv: ['distill', 'student', '--teacher', o('teacher'), '--data', o('data/train'), '--val', o('data/val'), '--unlabeled', o('data/train/unlabeled/images'), '--out', o('student'), '--images', studentImages, ...seed, ...backend, '--set', `train.evalEvery=${Math.max(200, Math.round(a.images / 4))}`, '--set', `train.checkpointEvery=${Math.max(200, Math.round(a.images / 4))}`],
     },
     { title: 'evaluate the teacher', argv: ['eval', '--model', o('teacher'), '--data', o('data/val'), '--report', o('eval-teacher.json'), ...backend] },
@@ -57,7 +57,7 @@ export const quickstartCommand: CommandModule<object, QuickstartArgs> = {
   builder: (y) =>
     (y as Argv)
       .option('out', { type: 'string', default: 'runs/quickstart', describe: 'folder for everything the quick start writes' })
-      .option('images', { type: 'number', default: 2400, describe: 'training length (images seen) for the teacher and for the student' })
+      .option('images', { type: 'number', default: 1200, describe: 'training length (images seen) for the teacher and for the student' })
       .option('count', { type: 'number', default: 400, describe: 'synthetic training images' })
       .option('seed', { type: 'number', default: 42, describe: 'random seed' })
       .option('backend', { type: 'string', choices: ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'], describe: 'compute backend' })
