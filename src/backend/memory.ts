@@ -10,7 +10,7 @@
  * what the gradient tape keeps), `fixed` is weights + gradients + Adam moments (4 copies of
  * the parameters), and ACTIVATION_FACTOR covers the backward pass's transient tensors and
  * allocator fragmentation. The factor was calibrated on this machine with `bench train`
- * (peak wasm heap vs the estimate; see docs/readme/30-backend.md).
+ * (peak wasm heap vs the estimate; see the README's backend section).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { ModelMeta } from '../models/types';
