@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ResizeTo, ResizeLike } from '../../src/models/layers';
 import type { ModelMeta } from '../../src/models/types';
+import { testMeta } from '../helpers/meta';
 
 export interface Scene {
   width: number;
@@ -52,20 +53,7 @@ export function makeOracleModel(): { model: tf.LayersModel; meta: ModelMeta } {
   const low = conv.apply(small) as tf.SymbolicTensor;
   const out = new ResizeLike({ name: 'logits' }).apply([low, frame]) as tf.SymbolicTensor;
   const model = tf.model({ inputs: frame, outputs: out, name: 'oracle' });
-  const meta: ModelMeta = {
-    name: 'oracle',
-    args: {},
-    family: 'student',
-    inputSize: [32, 32],
-    frameSize: [32, 32],
-    mean: [0, 0, 0],
-    std: [1, 1, 1],
-    output: 'logits',
-    stride: 1,
-    maskFilter: null,
-    params: model.countParams(),
-    version: 'test',
-  };
+  const meta = testMeta(model, { name: 'oracle', family: 'student', size: [32, 32] });
   return { model, meta };
 }
 

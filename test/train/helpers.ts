@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { HostBatch } from '../../src/data/types';
 import type { ModelMeta } from '../../src/models/types';
+import { testMeta } from '../helpers/meta';
 import { makeRng } from '../../src/util/rng';
 
 /** A 2-conv net with batch norm: [B,H,W,3] 0..1 -> [B,H,W,1] logits, seeded init. */
@@ -12,20 +13,7 @@ export function tinyModel(seed = 1, opts: { bn?: boolean } = {}): { model: tf.La
   x = tf.layers.activation({ activation: 'relu' }).apply(x) as tf.SymbolicTensor;
   const out = tf.layers.conv2d({ filters: 1, kernelSize: 3, padding: 'same', kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }), name: 'logits' }).apply(x) as tf.SymbolicTensor;
   const model = tf.model({ inputs: input, outputs: out });
-  const meta: ModelMeta = {
-    name: 'tiny_test',
-    args: {},
-    family: 'teacher',
-    inputSize: [16, 16],
-    frameSize: [16, 16],
-    mean: [0, 0, 0],
-    std: [1, 1, 1],
-    output: 'logits',
-    stride: 1,
-    maskFilter: null,
-    params: model.countParams(),
-    version: 'test',
-  };
+  const meta = testMeta(model, { name: 'tiny_test', family: 'teacher', size: [16, 16] });
   return { model, meta };
 }
 
