@@ -12,7 +12,8 @@ import { loadSample } from '../../data/sample';
 import { synthSample } from '../../data/synth';
 import { makeRng } from '../../util/rng';
 import { writePng } from '../../util/image';
-import type { TransformSpec } from '../../config/config';
+import type { Config, TransformSpec } from '../../config/config';
+import type { RgbImage } from '../../util/image';
 import { CommonArgs, configFromArgs, UsageError, withConfigOptions } from '../common';
 
 interface PreviewArgs extends CommonArgs {
@@ -57,6 +58,28 @@ function synthSamples(count: number, frameSize: [number, number], seed: number):
   return Array.from({ length: count }, (_, i) => synthSample(rng.fork(i), w, h, `synth-${i}`));
 }
 
+/** --data/--backgrounds/--size mapped onto the config, then the pipeline validated before any data is read. */
+function augmentConfig(args: CommonArgs & { data?: string; backgrounds?: string; size?: string }): Config {
+  const cfg = configFromArgs(args, {
+    'data.path': args.data,
+    'data.backgrounds': args.backgrounds,
+    'data.frameSize': args.size !== undefined ? parseSize(args.size) : undefined,
+  });
+  // errors name augment.train[i].<param>
+  buildPipeline(cfg.augment.train, { backgrounds: [] });
+  return cfg;
+}
+
+/** Background photos and `count` frames (from cfg.data.path, else synthetic) at cfg.data.frameSize. */
+async function loadInputs(cfg: Config, count: number): Promise<{ backgrounds: RgbImage[]; samples: Sample[] }> {
+  const backgrounds = cfg.data.backgrounds ? await loadBackgrounds(cfg.data.backgrounds, 512) : [];
+  const samples = cfg.data.path
+    ? await loadSomeSamples(cfg.data.path, count, cfg.data.frameSize, cfg.data.maskMode, cfg.seed)
+    : synthSamples(count, cfg.data.frameSize, cfg.seed);
+  return { backgrounds, samples };
+}
+
+
 const previewCommand: CommandModule<object, PreviewArgs> = {
   command: 'preview',
   describe: 'write a PNG grid of augmented samples (original | augmented, mask outlines in green)',
@@ -74,21 +97,12 @@ const previewCommand: CommandModule<object, PreviewArgs> = {
         return true;
       }) as unknown as Argv<PreviewArgs>,
   handler: async (args) => {
-    const cfg = configFromArgs(args, {
-      'data.path': args.data,
-      'data.backgrounds': args.backgrounds,
-      'data.frameSize': args.size !== undefined ? parseSize(args.size) : undefined,
-    });
-    // Validate the pipeline before reading any data (errors name augment.train[i].<param>).
-    buildPipeline(cfg.augment.train, { backgrounds: [] });
+    const cfg = augmentConfig(args);
     for (const [flag, p] of [['--data', cfg.data.path], ['--backgrounds', cfg.data.backgrounds]] as const) {
       if (p && !fs.existsSync(p)) throw new UsageError(`${flag}: ${p} not found`);
     }
     const t0 = Date.now();
-    const backgrounds = cfg.data.backgrounds ? await loadBackgrounds(cfg.data.backgrounds, 512) : [];
-    const samples = cfg.data.path
-      ? await loadSomeSamples(cfg.data.path, args.count, cfg.data.frameSize, cfg.data.maskMode, cfg.seed)
-      : synthSamples(args.count, cfg.data.frameSize, cfg.seed);
+    const { backgrounds, samples } = await loadInputs(cfg, args.count);
     const t1 = Date.now();
     const pipeline = buildPipeline(cfg.augment.train, { backgrounds });
     const grid = renderPreview(samples, { transform: pipeline, rng: makeRng(cfg.seed).fork('preview') });
@@ -123,15 +137,9 @@ const benchCommand: CommandModule<object, BenchArgs> = {
       .option('size', { type: 'string', describe: 'frame size WxH (config: data.frameSize)' })
       .option('count', { type: 'number', default: 400, describe: 'augmentations timed per row' }) as unknown as Argv<BenchArgs>,
   handler: async (args) => {
-    const cfg = configFromArgs(args, {
-      'data.path': args.data,
-      'data.backgrounds': args.backgrounds,
-      'data.frameSize': args.size !== undefined ? parseSize(args.size) : undefined,
-    });
-    buildPipeline(cfg.augment.train, { backgrounds: [] });
+    const cfg = augmentConfig(args);
     if (!Number.isInteger(args.count) || args.count < 1) throw new UsageError(`--count: expected a positive integer, got ${args.count}`);
-    const backgrounds = cfg.data.backgrounds ? await loadBackgrounds(cfg.data.backgrounds, 512) : [];
-    const frames = cfg.data.path ? await loadSomeSamples(cfg.data.path, 16, cfg.data.frameSize, cfg.data.maskMode, cfg.seed) : synthSamples(16, cfg.data.frameSize, cfg.seed);
+    const { backgrounds, samples: frames } = await loadInputs(cfg, 16);
     const rows: [string, TransformSpec[]][] = [['pipeline (config augment.train)', cfg.augment.train]];
     for (const spec of cfg.augment.train) rows.push([`  ${spec.name} (p = 1)`, [{ ...spec, p: 1 }]]);
     const [h, w] = cfg.data.frameSize;
