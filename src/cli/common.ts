@@ -43,6 +43,13 @@ export function configFromArgs(args: CommonArgs, flags: Record<string, unknown> 
   });
 }
 
+/** "WIDTHxHEIGHT" -> [height, width] (config order), with a one-line error naming the flag. */
+export function parseWxH(flag: string, v: string): [number, number] {
+  const m = /^(\d+)x(\d+)$/.exec(String(v).trim());
+  if (!m) throw new UsageError(`${flag} ${v}: expected WIDTHxHEIGHT, e.g. ${flag} 256x256`);
+  return [Number(m[2]), Number(m[1])];
+}
+
 /** Placeholder handler for commands whose issue has not landed yet. */
 export function notYet(what: string, issue: number): () => never {
   return () => {

@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
-import { configFromArgs, CommonArgs, UsageError, withConfigOptions } from '../common';
+import { configFromArgs, CommonArgs, parseWxH, UsageError, withConfigOptions } from '../common';
 import { selectBackend } from '../../backend';
 import type { BackendName } from '../../config/config';
 
@@ -25,12 +25,8 @@ interface StudentArgs extends CommonArgs {
   output?: string;
 }
 
-/** "WxH" -> [H, W] (config order), with a one-line error naming the flag. */
-export function parseSize(flag: string, v: string): [number, number] {
-  const m = /^(\d+)x(\d+)$/.exec(v.trim());
-  if (!m) throw new UsageError(`${flag} ${v}: expected WIDTHxHEIGHT, e.g. ${flag} 256x256`);
-  return [Number(m[2]), Number(m[1])];
-}
+/** "WxH" -> [H, W] (config order); the shared parser, kept under this name for callers. */
+export const parseSize = parseWxH;
 
 /** The backend recorded in a run's checkpoint (state.json config), if any. */
 function savedBackend(spec: string): BackendName | null {

@@ -1,6 +1,6 @@
 /** `portraitseg eval`: a thin wrapper over src/eval/run.ts. */
 import type { Argv, CommandModule } from 'yargs';
-import { configFromArgs, CommonArgs, UsageError, withConfigOptions } from '../common';
+import { configFromArgs, CommonArgs, parseWxH, UsageError, withConfigOptions } from '../common';
 
 interface EvalArgs extends CommonArgs {
   model?: string;
@@ -16,12 +16,6 @@ interface EvalArgs extends CommonArgs {
   output?: string;
 }
 
-/** "WxH" -> [H, W] (config order), with a one-line error naming the flag. */
-export function parseWxH(flag: string, v: string): [number, number] {
-  const m = /^(\d+)x(\d+)$/.exec(String(v).trim());
-  if (!m) throw new UsageError(`${flag} ${v}: expected WIDTHxHEIGHT, e.g. ${flag} 256x256`);
-  return [Number(m[2]), Number(m[1])];
-}
 
 export const evalCommand: CommandModule<CommonArgs, EvalArgs> = {
   command: 'eval',
