@@ -67,6 +67,8 @@ export interface Config {
     warmupImages: number;
     weightDecay: number;
     gradClip: number | null;
+    /** Weight averaging decay (0 = off): validation, checkpoints and exports use the averaged weights. */
+    ema: number;
     loss: LossConfig;
     evalEvery: number;
     checkpointEvery: number;
@@ -160,6 +162,7 @@ export const CONFIG_SCHEMA: Schema = s.obj({
     warmupImages: s.int(400, { min: 0 }),
     weightDecay: s.num(1e-4, { min: 0 }),
     gradClip: s.optNum(5, { min: 0 }),
+    ema: s.num(0.99, { min: 0, max: 0.99999, doc: 'weight averaging decay per step, 0 = off (validation and checkpoints use the averaged weights)' }),
     loss: s.obj({
       bce: s.num(1, { min: 0 }),
       dice: s.num(1, { min: 0 }),

@@ -40,6 +40,7 @@ import {
 } from '../train';
 import { makeRng } from '../util/rng';
 import { loadExternalModel } from '../eval';
+import { createEma, setWeightValues } from '../train/ema';
 import { makeValFn, openTrainData, resolveMicroBatch, standardCallbacks, writeSplit } from '../train/teacher';
 import { distillLoss, drawShift, FeatureAdapter, shiftedView, type DistillLossWeights } from './losses';
 import { checkCompatible, ExternalPredictor, freezeExternal, freezeModel, FrozenTeacher, TeacherTargets } from './teacher';
@@ -378,10 +379,12 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
   const callbacks: Callback[] = [...standardCallbacks(cfg, runDir, log, () => extra as unknown as Record<string, unknown>), cacheLine, ...(o.callbacks ?? [])];
   const mixed = mixedBatches(labeledLoader, unlabeledLoader, state.step);
   const batches = needTeacher ? targets.prefetchAll(mixed) : mixed;
+  const ema = createEma(cfg.train.ema, model, resumed);
   try {
     const r = await train({
       model,
       meta,
+      ema,
       batches,
       lossFn,
       optimizer,
@@ -397,9 +400,12 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
       signal: o.signal,
       extraVars,
     });
+    // Leave the averaged weights in the returned model: they are the ones validated and saved.
+    if (ema) setWeightValues(model, ema.values());
     return { ...r, runDir, model, meta, teacher: teacher.describe, cache: { ...targets.stats } };
   } finally {
     await batches.return(undefined);
+    ema?.dispose();
     optimizer.dispose();
     adapter?.dispose();
     teacher.dispose();

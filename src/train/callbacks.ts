@@ -133,6 +133,7 @@ export function checkpointer(o: { runDir: string; every: number; keep: number; c
     state: { ...ctx.state },
     config: o.config,
     extraVars: ctx.extraVars,
+    ema: ctx.ema,
     extra: o.extra?.() ?? {},
   });
   const save = async (ctx: TrainContext) => {

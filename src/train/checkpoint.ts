@@ -5,7 +5,10 @@
  *                      portraitseg.json (ModelMeta).
  * A checkpoint folder: a model folder plus state.json (step, images seen, best score, resolved
  *                      config, optimizer description, data position) and optimizer.bin
- *                      (optimizer slots) [+ extra.bin: extra trainable variables, e.g. distillation adapters].
+ *                      (optimizer slots) [+ extra.bin: extra trainable variables, e.g. distillation adapters]
+ *                      [+ train-weights.bin: with weight averaging (train.ema), model.json holds the
+ *                      averaged weights, the ones validated and used, and this file the raw training
+ *                      weights that --resume continues from].
  * A run folder:        config.json, metrics.jsonl, curves.png, last/, best/, checkpoints/step-NNNNNNNN/.
  *
  * Every folder is written under a temporary name and renamed into place. tfjs-node's file://
@@ -16,6 +19,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import type { ModelMeta } from '../models/types';
 import type { Optimizer, OptimizerState } from './optim';
+import { setWeightValues, weightValues, WeightEma } from './ema';
 
 export const META_FILE = 'portraitseg.json';
 
@@ -214,6 +218,8 @@ export interface CheckpointData {
   extraVars?: tf.Variable[];
   /** Anything else the caller wants back on resume (JSON). */
   extra?: Record<string, unknown>;
+  /** Weight averaging: the model files get the averaged weights, train-weights.bin the raw ones. */
+  ema?: WeightEma | null;
 }
 
 interface StateFile {
@@ -223,6 +229,8 @@ interface StateFile {
   extra: Record<string, unknown>;
   optimizer: { name: string; t: number; slots: { key: string; shape: number[] }[] } | null;
   extraVars: { shape: number[] }[];
+  /** Present when model.json holds averaged weights (the raw ones are in train-weights.bin). */
+  ema?: { decay: number; weights: { name: string; shape: number[] }[] } | null;
   savedAt: string;
 }
 
@@ -252,7 +260,15 @@ function readFloatBlob(file: string, sizes: number[]): Float32Array[] {
 }
 
 async function writeCheckpointFiles(dir: string, d: CheckpointData): Promise<void> {
-  await writeModelFiles(dir, d.model, d.meta);
+  let ema: StateFile['ema'] = null;
+  if (d.ema) {
+    const ew = d.ema;
+    writeFloatBlob(path.join(dir, 'train-weights.bin'), weightValues(d.model));
+    await ew.withAveraged(() => writeModelFiles(dir, d.model, d.meta));
+    ema = { decay: ew.decay, weights: d.model.weights.map((w) => ({ name: w.name, shape: w.shape.map(Number) })) };
+  } else {
+    await writeModelFiles(dir, d.model, d.meta);
+  }
   let opt: StateFile['optimizer'] = null;
   if (d.optimizer) {
     const st = d.optimizer.getState();
@@ -269,6 +285,7 @@ async function writeCheckpointFiles(dir: string, d: CheckpointData): Promise<voi
     extra: d.extra ?? {},
     optimizer: opt,
     extraVars: extraVars.map((v) => ({ shape: v.shape.slice() })),
+    ema,
     savedAt: new Date().toISOString(),
   };
   fs.writeFileSync(path.join(dir, 'state.json'), JSON.stringify(file, null, 2) + '\n');
@@ -288,6 +305,11 @@ export interface LoadedCheckpoint {
   extra: Record<string, unknown>;
   optimizerState: OptimizerState | null;
   extraValues: { shape: number[]; values: Float32Array }[];
+  /**
+   * Weight averaging state: `model` holds the raw training weights (resume continues from them),
+   * `ema.values` the averaged ones (model.json); null when the run did not average.
+   */
+  ema: { decay: number; values: Float32Array[] } | null;
 }
 
 /** The checkpoint to resume from in a run folder (last/), or the folder itself when it is a checkpoint. */
@@ -310,6 +332,13 @@ export async function loadCheckpoint(spec: string): Promise<LoadedCheckpoint> {
     sf.optimizer.slots.forEach((s, i) => (slots[s.key] = { shape: s.shape, values: vals[i] }));
     optimizerState = { name: sf.optimizer.name as OptimizerState['name'], t: sf.optimizer.t, slots };
   }
+  let ema: LoadedCheckpoint['ema'] = null;
+  if (sf.ema) {
+    const sizes = sf.ema.weights.map((w) => w.shape.reduce((a, b) => a * b, 1));
+    const raw = readFloatBlob(path.join(dir, 'train-weights.bin'), sizes);
+    ema = { decay: sf.ema.decay, values: weightValues(model) };
+    setWeightValues(model, raw);
+  }
   const exSizes = (sf.extraVars ?? []).map((s) => s.shape.reduce((a, b) => a * b, 1));
   const exVals = exSizes.length ? readFloatBlob(path.join(dir, 'extra.bin'), exSizes) : [];
   return {
@@ -321,6 +350,7 @@ export async function loadCheckpoint(spec: string): Promise<LoadedCheckpoint> {
     extra: sf.extra ?? {},
     optimizerState,
     extraValues: exVals.map((values, i) => ({ shape: sf.extraVars[i].shape, values })),
+    ema,
   };
 }
 

@@ -13,6 +13,7 @@ import type { ModelMeta } from '../models/types';
 import type { LossOutput } from './losses';
 import { clipByGlobalNorm, Optimizer, Schedule } from './optim';
 import type { TrainState } from './checkpoint';
+import type { WeightEma } from './ema';
 
 export interface LossContext {
   model: tf.LayersModel;
@@ -145,6 +146,8 @@ export interface TrainContext {
   meta: ModelMeta;
   optimizer: Optimizer;
   extraVars: tf.Variable[];
+  /** Averaged weights (validated and checkpointed as the model), or null. */
+  ema: WeightEma | null;
   state: TrainState;
   totalImages: number;
   batchSize: number;
@@ -193,6 +196,11 @@ export interface TrainOptions {
   step?: TrainStep;
   /** Extra variables trained with the model (e.g. distillation adapters). */
   extraVars?: tf.Variable[];
+  /**
+   * Weight averaging (src/train/ema.ts): updated after every optimizer step; validation scores
+   * the averaged weights (`miou`, the raw ones as `miouRaw`) and checkpoints store them.
+   */
+  ema?: WeightEma | null;
   /** Clock in ms (injectable for tests). */
   now?: () => number;
 }
@@ -242,6 +250,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     meta: opts.meta,
     optimizer: opts.optimizer,
     extraVars,
+    ema: opts.ema ?? null,
     state,
     totalImages: opts.totalImages,
     batchSize: opts.batchSize,
@@ -264,7 +273,14 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
   const runEval = async () => {
     if (!opts.valFn) return;
-    const r = await opts.valFn(opts.model);
+    const ema = opts.ema;
+    let r: ValResult;
+    if (ema) {
+      const raw = await opts.valFn(opts.model);
+      r = { ...(await ema.withAveraged(() => opts.valFn!(opts.model))), miouRaw: raw.miou };
+    } else {
+      r = await opts.valFn(opts.model);
+    }
     const isBest = state.bestScore === null || r.miou > state.bestScore;
     if (isBest) {
       state.bestScore = r.miou;
@@ -309,6 +325,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       tf.dispose(clipped.grads);
       const before = state.imagesSeen;
       state.step += 1;
+      opts.ema?.update(state.step);
       state.imagesSeen += batch.size;
 
       const t = now();

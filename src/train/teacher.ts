@@ -28,6 +28,7 @@ import { Callback, train, TrainResult, ValResult } from './loop';
 import { makeSegLossFn } from './losses';
 import { createOptimizer, warmupCosine } from './optim';
 import { loadCheckpoint, LoadedCheckpoint } from './checkpoint';
+import { createEma, setWeightValues } from './ema';
 import { PYTORCH_REFERENCE } from './curves';
 import { checkpointer, curvesPlot, earlyStopping, metricsJsonl, progressLogger } from './callbacks';
 
@@ -250,9 +251,11 @@ export async function trainTeacher(o: TeacherOptions): Promise<TeacherRun> {
       })
     : undefined;
 
+  const ema = createEma(cfg.train.ema, model, ck);
   const result = await train({
     model,
     meta,
+    ema,
     batches: loader.stream(startStep),
     lossFn: makeSegLossFn(cfg.train.loss),
     optimizer,
@@ -268,6 +271,9 @@ export async function trainTeacher(o: TeacherOptions): Promise<TeacherRun> {
     signal: o.signal,
     step,
   }).finally(() => step?.close());
+  // Leave the averaged weights in the returned model: they are the ones validated and saved.
+  if (ema) setWeightValues(model, ema.values());
+  ema?.dispose();
   optimizer.dispose();
   return { runDir, result, meta };
 }
