@@ -34,9 +34,9 @@ async function init(m: InitMsg): Promise<void> {
   model = createModel(m.model.name, m.model.args, { seed: 0 }).model;
   vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mod = require(m.loss.module) as Record<string, (o: unknown) => LossFn>;
+  const mod = require(m.loss.module) as Record<string, (o: unknown) => LossFn | Promise<LossFn>>;
   if (typeof mod[m.loss.exportName] !== 'function') throw new Error(`loss ${m.loss.exportName} not exported by ${m.loss.module}`);
-  lossFn = mod[m.loss.exportName](m.loss.options);
+  lossFn = await mod[m.loss.exportName](m.loss.options);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   trainStep = (require('../train/loop') as typeof import('../train/loop')).makeTrainStep();
 }

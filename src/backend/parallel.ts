@@ -15,7 +15,11 @@ import * as tf from '@tensorflow/tfjs';
 import type { HostBatch } from '../data/types';
 import type { LossFn, StepInput, StepOutput, TrainStep } from '../train/loop';
 
-/** Where a worker finds the loss: `require(module)[exportName](options)` must return a LossFn. */
+/**
+ * Where a worker finds the loss: `require(module)[exportName](options)` must return a LossFn (or a
+ * promise of one, e.g. after loading a distillation teacher in the worker). `options` must survive
+ * structured cloning.
+ */
 export interface LossSpec {
   module: string;
   exportName: string;

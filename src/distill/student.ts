@@ -41,7 +41,8 @@ import {
 import { makeRng } from '../util/rng';
 import { loadExternalModel } from '../eval';
 import { createEma, setWeightValues } from '../train/ema';
-import { makeValFn, openTrainData, resolveMicroBatch, standardCallbacks, writeSplit } from '../train/teacher';
+import { makeValFn, openTrainData, resolveMicroBatch, resolveThreads, standardCallbacks, writeSplit } from '../train/teacher';
+import { makeParallelTrainStep } from '../backend/parallel';
 import { distillLoss, drawShift, FeatureAdapter, shiftedView, type DistillLossWeights } from './losses';
 import { checkCompatible, ExternalPredictor, freezeExternal, freezeModel, FrozenTeacher, TeacherTargets } from './teacher';
 
@@ -156,8 +157,8 @@ export async function* mixedBatches(labeled: DataLoader | null, unlabeled: DataL
 export interface DistillLossOptions {
   cfg: Config;
   targets: TeacherTargets;
-  /** The student; its `features` layer is read when feature KD is on. */
-  student: tf.LayersModel;
+  /** The student; its `features` layer is read when feature KD is on (null: feature KD off). */
+  student: tf.LayersModel | null;
   adapter: FeatureAdapter | null;
 }
 
@@ -178,7 +179,8 @@ export function withFeatures(student: tf.LayersModel): tf.LayersModel {
  */
 export function makeDistillLossFn(o: DistillLossOptions): LossFn {
   const w = lossWeights(o.cfg);
-  const featModel = w.feature > 0 ? withFeatures(o.student) : null;
+  if (w.feature > 0 && !o.student) throw new DistillError('feature distillation needs the student model');
+  const featModel = w.feature > 0 ? withFeatures(o.student!) : null;
   const rng = makeRng(o.cfg.seed).fork('distill-consistency');
   const hardLoss = (l: tf.Tensor4D, m: tf.Tensor4D, h: tf.Tensor1D) => {
     const out = segmentationLoss(l, m, h, o.cfg.train.loss);
@@ -214,6 +216,27 @@ export function makeDistillLossFn(o: DistillLossOptions): LossFn {
       tgt.features?.dispose();
     }
   };
+}
+
+/** Options of workerDistillLossFn: plain data, cloned into the worker thread. */
+export interface WorkerDistillLossOptions {
+  cfg: Config;
+  /** Teacher spec (absolute), '' for the labels-only recipe. */
+  teacher: string;
+  externalTeacher: boolean;
+}
+
+/**
+ * The distillation loss inside a worker of the data-parallel step (src/backend/parallel.ts): the
+ * worker loads its own copy of the frozen teacher and labels its share of each batch, so the
+ * teacher's forward pass is split across the cores like the student's step. Feature
+ * distillation is not offered here (its adapter's variables live on the main thread).
+ */
+export async function workerDistillLossFn(o: WorkerDistillLossOptions): Promise<LossFn> {
+  if (o.cfg.distill.feature > 0) throw new DistillError('the data-parallel distillation step does not support feature distillation (distill.feature > 0)');
+  const teacher = o.teacher ? await loadTeacher(o.teacher, o.cfg, { forceExternal: o.externalTeacher }) : labelsOnlyTeacher();
+  const targets = new TeacherTargets(teacher, { cache: o.cfg.distill.cacheTeacher, withFeatures: false });
+  return makeDistillLossFn({ cfg: o.cfg, targets, student: null, adapter: null });
 }
 
 // ------------------------------------------------------------------------------- validation
@@ -378,7 +401,26 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
   // The callbacks of train teacher (progress, metrics.jsonl, checkpoints, curves.png, early stop).
   const callbacks: Callback[] = [...standardCallbacks(cfg, runDir, log, () => extra as unknown as Record<string, unknown>), cacheLine, ...(o.callbacks ?? [])];
   const mixed = mixedBatches(labeledLoader, unlabeledLoader, state.step);
-  const batches = needTeacher ? targets.prefetchAll(mixed) : mixed;
+  // Both cores (config `threads`, as in train teacher): each thread labels its own rows with its
+  // own copy of the teacher inside the loss, so nothing is prefetched on this thread.
+  let threads = resolveThreads(cfg, tf.getBackend(), meta.frameSize, log);
+  if (threads > 1 && (w.feature > 0 || o.loadExternal)) {
+    log(`threads: 1 (${w.feature > 0 ? 'feature distillation keeps its adapter on one thread' : 'a custom external-teacher loader cannot be sent to a worker'})`);
+    threads = 1;
+  }
+  const step = threads > 1
+    ? await makeParallelTrainStep({
+        workers: threads - 1,
+        model: { name: meta.name, args: meta.args },
+        loss: {
+          module: __filename,
+          exportName: 'workerDistillLossFn',
+          options: { cfg, teacher: teacherSpec ? path.resolve(teacherSpec) : '', externalTeacher } satisfies WorkerDistillLossOptions,
+        },
+        backend: tf.getBackend() === 'cpu' ? 'cpu' : 'wasm',
+      })
+    : undefined;
+  const batches = needTeacher && threads === 1 ? targets.prefetchAll(mixed) : mixed;
   const ema = createEma(cfg.train.ema, model, resumed);
   try {
     const r = await train({
@@ -399,12 +441,14 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
       evalEvery: cfg.train.evalEvery,
       signal: o.signal,
       extraVars,
+      step,
     });
     // Leave the averaged weights in the returned model: they are the ones validated and saved.
     if (ema) setWeightValues(model, ema.values());
     return { ...r, runDir, model, meta, teacher: teacher.describe, cache: { ...targets.stats } };
   } finally {
     await batches.return(undefined);
+    await step?.close();
     ema?.dispose();
     optimizer.dispose();
     adapter?.dispose();

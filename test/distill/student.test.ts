@@ -18,6 +18,8 @@ import {
 } from '../../src/distill/student';
 import { FeatureAdapter } from '../../src/distill/losses';
 import { freezeModel, TeacherTargets, checkCompatible } from '../../src/distill/teacher';
+import { makeParallelTrainStep, sliceBatch } from '../../src/backend/parallel';
+import { makeTrainStep, trainableVariables } from '../../src/train/loop';
 
 const S = 32;
 
@@ -223,6 +225,65 @@ describe('distill/student', function () {
     second.model.dispose();
     assert.equal(wResumed.length, wStraight.length);
     wStraight.forEach((w, i) => assert.deepEqual(Buffer.from(wResumed[i].buffer), Buffer.from(w.buffer), `weight ${i} differs`));
+  });
+
+  it('data-parallel step: the worker labels its rows with its own teacher copy; equals the row-weighted mean of single-thread steps', async function () {
+    this.timeout(120000);
+    const cfg = tinyCfg((c) => (c.distill.teacher = teacherDir));
+    const { model, meta } = createModel(cfg.model.name, cfg.model.args, { seed: 9 });
+    const vars = trainableVariables(model);
+    const teacher = await loadTeacher(teacherDir, cfg);
+    const lossFn = makeDistillLossFn({ cfg, targets: new TeacherTargets(teacher, { cache: false, withFeatures: false }), student: model, adapter: null });
+    // Second half: one labeled and one unlabeled row (the hard term normalises per half).
+    const batch = mergeBatches(batchOf(3, true, 11), batchOf(1, false, 12));
+    const parallel = await makeParallelTrainStep({
+      workers: 1,
+      model: { name: meta.name, args: meta.args },
+      loss: { module: path.resolve(__dirname, '../../src/distill/student.ts'), exportName: 'workerDistillLossFn', options: { cfg, teacher: path.resolve(teacherDir), externalTeacher: false } },
+      backend: 'cpu',
+    });
+    try {
+      const step = makeTrainStep();
+      const h0 = await step({ model, vars, batch: sliceBatch(batch, 0, 2), lossFn, microBatch: 2, step: 3 });
+      const h1 = await step({ model, vars, batch: sliceBatch(batch, 2, 2), lossFn, microBatch: 2, step: 3 });
+      const par = await parallel({ model, vars, batch, lossFn, microBatch: 4, step: 3 });
+      assert.ok(Math.abs(par.loss - (h0.loss + h1.loss) / 2) < 1e-5, `loss ${par.loss} vs ${(h0.loss + h1.loss) / 2}`);
+      assert.ok(Math.abs(par.parts.soft - (h0.parts.soft + h1.parts.soft) / 2) < 1e-5, 'soft term: the worker ran the teacher on its rows');
+      par.grads.forEach((g, i) => {
+        const want = tf.tidy(() => h0.grads[i].add(h1.grads[i]).div(2).dataSync() as Float32Array);
+        const got = g.dataSync();
+        let maxDiff = 0;
+        let maxRef = 1e-12;
+        for (let k = 0; k < want.length; k++) {
+          maxDiff = Math.max(maxDiff, Math.abs(got[k] - want[k]));
+          maxRef = Math.max(maxRef, Math.abs(want[k]));
+        }
+        assert.ok(maxDiff <= 1e-4 * maxRef, `${vars[i].name}: relative error ${maxDiff / maxRef}`);
+      });
+      tf.dispose([...h0.grads, ...h1.grads, ...par.grads]);
+    } finally {
+      await parallel.close();
+      teacher.dispose();
+      model.dispose();
+    }
+    // The recipe end to end on two threads (config threads=2): trains, checkpoints, reports the thread count.
+    const lines: string[] = [];
+    const run = await distillStudent({
+      cfg: tinyCfg((c) => {
+        c.threads = 2;
+        c.data.path = dataDir;
+        c.data.unlabeled = [unlabeledDir];
+        c.distill.teacher = teacherDir;
+        c.train.batchSize = 4;
+        c.train.images = 8;
+      }),
+      out: tmp('parallel'),
+      log: (l) => lines.push(l),
+    });
+    assert.equal(run.state.imagesSeen, 8);
+    assert.ok(Number.isFinite(run.lastStep!.loss));
+    assert.ok(fs.existsSync(path.join(run.runDir, 'last', 'state.json')));
+    run.model.dispose();
   });
 
   it('an external teacher (plain tfjs model.json) distills through src/eval/external.ts', async () => {
