@@ -299,6 +299,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   try {
     for (const c of callbacks) await c.onTrainBegin?.(ctx);
     while (state.imagesSeen < opts.totalImages && !ctx.stopReason) {
+      // Let the event loop run once per step: when batches come from memory every await resolves
+      // as a microtask, and signal handlers (Ctrl-C -> abort) would never get a turn.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (ctx.stopReason) break;
       const next = await opts.batches.next();
       if (next.done) break;
       const batch = next.value;

@@ -2,7 +2,8 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { cli } from '../helpers/cli';
+import { spawn } from 'child_process';
+import { cli, ROOT } from '../helpers/cli';
 import { resolveConfig } from '../../src/config/load';
 import { checkTeacherConfig } from '../../src/train/teacher';
 import { writeSynthDataset } from '../../src/data/synth';
@@ -34,6 +35,37 @@ describe('train teacher / eval (CLI and config checks)', function () {
     const r2 = cli(['train', 'teacher', '--resume', data, '--model', 'x']);
     assert.equal(r2.code, 2);
     assert.match(r2.stderr, /--resume continues a run with its own saved config/);
+  });
+
+  it('CLI: Ctrl-C (SIGINT) stops after the current step, saves a resumable checkpoint and exits 130', async function () {
+    this.timeout(120000);
+    const out = path.join(path.dirname(data), 'interrupted');
+    // Samples come from the memory cache, so every await of the loop resolves at once: the loop
+    // must still give the signal handler a turn.
+    const child = spawn(process.execPath, ['--require', 'tsx/cjs', path.join(ROOT, 'src/cli/main.ts'), 'train', 'teacher', '--data', data, '--out', out, '--images', '100000', '--batch', '2', '--backend', 'cpu', '--set', `model.args=${TINY}`, '--set', 'train.logEvery=1', '--set', 'data.cacheDir=null', '--set', 'train.evalEvery=100000', '--set', 'train.checkpointEvery=100000'], { cwd: ROOT });
+    let stderr = '';
+    let sent = false;
+    const code = await new Promise<number | null>((resolve) => {
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (!sent && /step 20 \|/.test(stderr)) {
+          sent = true;
+          child.kill('SIGINT');
+        }
+      });
+      // Without the fix the run never ends: kill it rather than leave it running.
+      const guard = setTimeout(() => child.kill('SIGKILL'), 90000);
+      child.on('exit', (c) => {
+        clearTimeout(guard);
+        resolve(c);
+      });
+    });
+    assert.ok(sent, stderr);
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, /Ctrl-C: stopping after this step/);
+    assert.match(stderr, /interrupted: checkpoint saved in/);
+    const st = JSON.parse(fs.readFileSync(path.join(out, 'last', 'state.json'), 'utf8')).state;
+    assert.ok(st.step >= 8 && st.step < 100000 / 2, `saved at step ${st.step}`);
   });
 
   it('CLI: trains a tiny teacher into a complete run folder, then eval --split val writes the report', function () {

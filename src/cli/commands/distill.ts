@@ -72,6 +72,7 @@ const studentCommand: CommandModule<CommonArgs, StudentArgs> = {
     // Imported here so that `--help` does not load tfjs.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { distillStudent, DistillError } = require('../../distill/student') as typeof import('../../distill/student');
+    const { abortOnSigint } = require('../../train/teacher') as typeof import('../../train/teacher');
     const external = a['input-size'] !== undefined || a['input-range'] !== undefined || a.output !== undefined;
     const cfg = configFromArgs(
       { ...a, config: a.config ?? (a.resume ? undefined : DEFAULT_DISTILL_CONFIG) },
@@ -100,8 +101,7 @@ const studentCommand: CommandModule<CommonArgs, StudentArgs> = {
     // A resumed run continues on the backend it started on (kernels differ in the last bits).
     await selectBackend(a.resume && !a.backend ? savedBackend(a.resume) ?? cfg.backend : cfg.backend, log);
     const ac = new AbortController();
-    const onInt = () => ac.abort();
-    process.once('SIGINT', onInt);
+    const off = abortOnSigint(ac, log);
     try {
       const r = await distillStudent({
         cfg,
@@ -123,8 +123,9 @@ const studentCommand: CommandModule<CommonArgs, StudentArgs> = {
           `${r.state.bestScore !== null ? `, best val mIoU ${r.state.bestScore.toFixed(4)}` : ''}; teacher rows cached ${r.cache.hits}, computed ${r.cache.misses}\n` +
           `run folder: ${r.runDir} (best/, last/, metrics.jsonl, curves.png)\n`,
       );
+      if (r.stopReason === 'interrupted') process.exitCode = 130;
     } finally {
-      process.removeListener('SIGINT', onInt);
+      off();
     }
   },
 };

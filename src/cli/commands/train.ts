@@ -76,6 +76,8 @@ const teacherCommand: CommandModule<CommonArgs, TeacherArgs> = {
           `  files: config.json metrics.jsonl curves.png last/ best/\n` +
           `  evaluate: portraitseg eval --model ${path.relative(process.cwd(), run.runDir)} --data ${cfg.data.path}${cfg.data.val ? '' : ' --split val'}\n`,
       );
+      // Ctrl-C: the checkpoint is saved; exit like an interrupted program (128 + SIGINT).
+      if (run.result.stopReason === 'interrupted') process.exitCode = 130;
     } finally {
       off();
     }
