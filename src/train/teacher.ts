@@ -284,9 +284,14 @@ export async function trainTeacher(o: TeacherOptions): Promise<TeacherRun> {
  */
 export function abortOnSigint(ac: AbortController, log: (l: string) => void): () => void {
   let count = 0;
+  let first = 0;
   const handler = () => {
+    // Wrappers (npm, shells) may pass the terminal's one Ctrl-C on as a second SIGINT: only a
+    // second press at least a second later quits without saving.
+    if (count === 1 && Date.now() - first < 1000) return;
     count++;
     if (count === 1) {
+      first = Date.now();
       log('Ctrl-C: stopping after this step and saving a checkpoint (Ctrl-C again to quit without saving)');
       ac.abort();
     } else {
