@@ -38,7 +38,7 @@ describe('train teacher / eval (CLI and config checks)', function () {
   });
 
   it('CLI: Ctrl-C (SIGINT) stops after the current step, saves a resumable checkpoint and exits 130', async function () {
-    this.timeout(120000);
+    this.timeout(150000);
     const out = path.join(path.dirname(data), 'interrupted');
     // Samples come from the memory cache, so every await of the loop resolves at once: the loop
     // must still give the signal handler a turn.
@@ -54,7 +54,7 @@ describe('train teacher / eval (CLI and config checks)', function () {
         }
       });
       // Without the fix the run never ends: kill it rather than leave it running.
-      const guard = setTimeout(() => child.kill('SIGKILL'), 90000);
+      const guard = setTimeout(() => child.kill('SIGKILL'), 120000);
       child.on('exit', (c) => {
         clearTimeout(guard);
         resolve(c);
@@ -65,7 +65,7 @@ describe('train teacher / eval (CLI and config checks)', function () {
     assert.match(stderr, /Ctrl-C: stopping after this step/);
     assert.match(stderr, /interrupted: checkpoint saved in/);
     const st = JSON.parse(fs.readFileSync(path.join(out, 'last', 'state.json'), 'utf8')).state;
-    assert.ok(st.step >= 8 && st.step < 100000 / 2, `saved at step ${st.step}`);
+    assert.ok(st.step >= 5 && st.step < 100000 / 2, `saved at step ${st.step}`);
   });
 
   it('CLI: trains a tiny teacher into a complete run folder, then eval --split val writes the report', function () {
