@@ -394,7 +394,7 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
     onStepEnd(_ctx, l) {
       if (needTeacher && l.step % cfg.train.logEvery === 0) {
         const s = targets.stats;
-        log(`  teacher: ${s.hits} rows reused from cache / ${s.misses} computed, ${(s.teacherMs / Math.max(1, s.misses)).toFixed(1)} ms/row`);
+        log(`  teacher: ${s.hits} rows reused from cache / ${s.misses} computed, ${(s.teacherMs / Math.max(1, s.misses)).toFixed(1)} ms/row${threads > 1 ? ' (this thread; the worker labels its own rows)' : ''}`);
       }
     },
   };
