@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendName } from '../config/config';
-import { registerWasmTrainingKernels } from './wasm-kernels';
+import { registerBatchNormGradient, registerWasmTrainingKernels } from './wasm-kernels';
 
 export { registerWasmTrainingKernels, unregisterWasmTrainingKernels, wasmTrainingKernelsRegistered } from './wasm-kernels';
 
@@ -47,6 +47,9 @@ export async function useWasm(): Promise<boolean> {
 
 /** Selects and initialises a backend. Idempotent for the same request. */
 export async function selectBackend(requested: BackendName = 'auto', log: (line: string) => void = () => {}): Promise<BackendChoice> {
+  // Gradients are global in tfjs, not per backend: use our batch-norm gradient on every backend,
+  // so every thread of a data-parallel step differentiates with the same ops whatever it runs on.
+  registerBatchNormGradient();
   // Another caller (a test, a library user) may have switched with tf.setBackend since.
   if (current && current.requested === requested && tf.getBackend() === current.name) return current;
   const skipped: string[] = [];

@@ -7,6 +7,7 @@ import { createModel } from '../../src/models/registry';
 import { makeTrainStep } from '../../src/train/loop';
 import type { HostBatch } from '../../src/data/types';
 import { benchLoss } from '../../src/bench/train';
+import { relErr } from '../helpers/close';
 
 function batchOf(n: number, size: number): HostBatch {
   const px = size * size;
@@ -51,14 +52,8 @@ describe('backend/parallel: data-parallel train step over a worker thread', func
       par.grads.forEach((g, i) => {
         assert.deepEqual(g.shape, vars[i].shape);
         const want = tf.tidy(() => h0.grads[i].add(h1.grads[i]).div(2).dataSync() as Float32Array);
-        const got = g.dataSync();
-        let maxDiff = 0;
-        let maxRef = 1e-12;
-        for (let k = 0; k < want.length; k++) {
-          maxDiff = Math.max(maxDiff, Math.abs(got[k] - want[k]));
-          maxRef = Math.max(maxRef, Math.abs(want[k]));
-        }
-        assert.ok(maxDiff <= 1e-4 * maxRef, `${vars[i].name}: relative error ${maxDiff / maxRef}`);
+        const e = relErr(g.dataSync(), want);
+        assert.ok(e <= 1e-4, `${vars[i].name}: relative error ${e}`);
       });
       tf.dispose([...h0.grads, ...h1.grads, ...par.grads]);
       assert.equal(tf.memory().numTensors, before);

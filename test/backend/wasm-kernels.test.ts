@@ -2,6 +2,7 @@ import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend';
 import { wasmTrainingKernelsRegistered } from '../../src/backend/wasm-kernels';
+import { relErr } from '../helpers/close';
 
 /** Deterministic host data (no tfjs RNG, so both backends see the same numbers). */
 function hostRandom(n: number, seed: number): Float32Array {
@@ -16,16 +17,6 @@ function hostRandom(n: number, seed: number): Float32Array {
 
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
-function relErr(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let maxDiff = 0;
-  let maxRef = 0;
-  for (let i = 0; i < a.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
-    maxRef = Math.max(maxRef, Math.abs(b[i]));
-  }
-  return maxDiff / Math.max(maxRef, 1e-12);
-}
 
 interface ConvCase {
   x: [number, number, number, number];
