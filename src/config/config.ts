@@ -131,7 +131,7 @@ export const DEFAULT_AUGMENT: TransformSpec[] = [
 export const CONFIG_SCHEMA: Schema = s.obj({
   seed: s.int(42),
   backend: s.oneOf(BACKENDS, 'auto', 'auto|tensorflow-gpu|tensorflow|wasm|cpu'),
-  threads: s.int(0, { min: 0, doc: 'worker threads for training; 0 = one per core' }),
+  threads: s.int(0, { min: 0, doc: 'threads of the data-parallel training step (train teacher, distill student); 0 = auto: two on a multi-core machine with wasm, batches >= 8 and frames up to 128x128' }),
   data: s.obj({
     path: s.optStr(null),
     val: s.optStr(null),
