@@ -239,8 +239,6 @@ export async function workerDistillLossFn(o: WorkerDistillLossOptions): Promise<
   return makeDistillLossFn({ cfg: o.cfg, targets, student: null, adapter: null });
 }
 
-// ------------------------------------------------------------------------------- validation
-
 // ------------------------------------------------------------------------------- the recipe
 
 export interface DistillRunOptions {
@@ -367,12 +365,8 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
   const labeledLoader = B - bu > 0 ? new DataLoader(trainRefs, { ...common, batchSize: B - bu, seed: cfg.seed }) : null;
   const unlabeledLoader = bu > 0 ? new DataLoader(unlabeledRefs, { ...common, batchSize: bu, seed: `${cfg.seed}/unlabeled` }) : null;
   const valLoader = valRefs.length ? new DataLoader(valRefs, { ...common, augment: undefined, batchSize: B, seed: cfg.seed, shuffle: false }) : null;
-  // The micro-batch planner probes the model with a training-mode forward pass, which moves the
-  // BatchNorm moving statistics; keep the weights exactly as they were (bit-for-bit --resume).
-  const before = model.getWeights().map((t) => t.clone());
+  // The planner's probe restores the batch-norm statistics itself (src/backend/memory.ts).
   const microBatch = resolveMicroBatch(cfg, model, meta, log);
-  model.setWeights(before);
-  tf.dispose(before);
   log(`data: ${trainRefs.length} labeled train, ${valRefs.length} val, ${unlabeledRefs.length} unlabeled; batch ${B} = ${B - bu} labeled + ${bu} unlabeled`);
 
   // Run folder.
