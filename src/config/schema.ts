@@ -125,6 +125,8 @@ export function validate(schema: Schema, value: unknown, path = ''): unknown {
   switch (schema.kind) {
     case 'number': {
       if (typeof value !== 'number' || Number.isNaN(value)) throw new ConfigError(`${where}: expected a number, got ${describe(value)}`);
+      // 1e400 parses (in --set, in JSON files, in yargs flags) to Infinity: never a sensible setting
+      if (!Number.isFinite(value)) throw new ConfigError(`${where}: expected a finite number, got ${value}`);
       if (schema.integer && !Number.isInteger(value)) throw new ConfigError(`${where}: expected an integer, got ${value}`);
       if (schema.min !== undefined && value < schema.min) throw new ConfigError(`${where}: must be >= ${schema.min}, got ${value}`);
       if (schema.max !== undefined && value > schema.max) throw new ConfigError(`${where}: must be <= ${schema.max}, got ${value}`);

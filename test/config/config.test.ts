@@ -44,6 +44,19 @@ describe('config', () => {
     assert.throws(() => resolveConfig({ flags: { 'train.batchSize': 2.5 } }), /train\.batchSize: expected an integer, got 2\.5/);
   });
 
+  it('non-finite numbers are rejected naming the key: --set, JSON files, flags, arrays', () => {
+    assert.throws(() => resolveConfig({ set: ['train.lr=1e400'] }), (e: Error) => e instanceof ConfigError && /^train\.lr: expected a finite number, got Infinity$/.test(e.message));
+    assert.throws(() => resolveConfig({ set: ['train.lr=-Infinity'] }), /train\.lr: expected a finite number, got -Infinity/);
+    assert.throws(() => resolveConfig({ set: ['train.microBatch=1e999'] }), /train\.microBatch: expected a finite number, got Infinity/);
+    assert.throws(() => resolveConfig({ set: ['data.frameSize=1e400,256'] }), /data\.frameSize\[0\]: expected a finite number, got Infinity/);
+    assert.throws(() => resolveConfig({ flags: { 'train.lr': Number('1e309') } }), /train\.lr: expected a finite number/);
+    const dir = tmpdir();
+    const f = path.join(dir, 'huge.json');
+    // JSON.parse reads 1e400 as Infinity
+    fs.writeFileSync(f, '{ "train": { "lr": 1e400 } }');
+    assert.throws(() => resolveConfig({ file: f }), /huge\.json: train\.lr: expected a finite number, got Infinity/);
+  });
+
   it('cross-field rules are checked at start', () => {
     assert.throws(() => resolveConfig({ flags: { 'train.batchSize': 4, 'train.microBatch': 8 } }), /train\.microBatch \(8\) must not exceed train\.batchSize \(4\)/);
   });
