@@ -2,7 +2,7 @@
  * A small static server for the live page (web/): bundles web/app.ts with esbuild at start,
  * serves the tfjs wasm binaries from node_modules, and serves exported models from a folder.
  *
- *   npm run web -- --models exported --port 8080      (then open http://127.0.0.1:8080/)
+ *   portraitseg web --models exported --port 8080     (or npm run web -- --models exported; then open http://127.0.0.1:8080/)
  *
  * Routes: /            web/index.html
  *         /dist/app.js the bundle (built in memory)
@@ -10,6 +10,9 @@
  *         /models/index.json  names of the sub-folders of --models that hold a model.json
  *         /models/...  files of --models (an export folder itself is served as /models/default/)
  * Sends COOP/COEP headers so the browser allows tfjs-wasm's multi-threaded build.
+ * Hardened for a server any web page in the user's browser can reach: files are streamed,
+ * symlinks are resolved and must stay inside the served folder, only loopback Host headers
+ * are answered (DNS rebinding), malformed URLs get 400, every response says nosniff.
  */
 import * as fs from 'fs';
 import * as http from 'http';
@@ -59,72 +62,144 @@ export interface WebServer {
   close(): Promise<void>;
 }
 
+export interface WebServerOptions {
+  port?: number;
+  /** Interface to listen on (default 127.0.0.1). */
+  host?: string;
+  /** Folder of exported models (or one export folder). */
+  models?: string | null;
+  log?: (l: string) => void;
+}
+
+/** The real path of `p`, or null when it does not exist. */
+function real(p: string): string | null {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return null;
+  }
+}
+
+/** True when `p` is `base` or lies below it (both real, absolute paths). */
+function under(base: string, p: string): boolean {
+  return p === base || p.startsWith(base.endsWith(path.sep) ? base : base + path.sep);
+}
+
+/**
+ * The file at URL path `rel` below `base`, or null: `..` segments cannot climb out, and after
+ * resolving symlinks the file must still be a regular file under base's real path (a link
+ * to /etc inside the models folder serves nothing).
+ */
+export function safeFile(base: string, rel: string): { file: string; size: number } | null {
+  const root = real(base);
+  if (!root) return null;
+  const p = real(path.join(root, path.posix.normalize('/' + rel)));
+  if (!p || !under(root, p)) return null;
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(p);
+  } catch {
+    return null;
+  }
+  return st.isFile() ? { file: p, size: st.size } : null;
+}
+
 /** Lists served model names: sub-folders with model.json, or 'default' when `dir` is itself an export. */
 export function modelNames(dir: string | null): string[] {
   if (!dir || !fs.existsSync(dir)) return [];
-  if (fs.existsSync(path.join(dir, 'model.json'))) return ['default'];
+  if (safeFile(dir, 'model.json')) return ['default'];
   return fs
     .readdirSync(dir)
-    .filter((n) => fs.existsSync(path.join(dir, n, 'model.json')))
+    .filter((n) => safeFile(dir, `${n}/model.json`))
     .sort();
 }
 
-function inside(base: string, rel: string): string | null {
-  const p = path.resolve(base, '.' + path.posix.normalize('/' + rel));
-  return p.startsWith(path.resolve(base)) ? p : null;
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/**
+ * Host header check against DNS rebinding: a page on evil.example that re-points its name
+ * to 127.0.0.1 sends "Host: evil.example"; only loopback names (and the --host the server
+ * was started on) with the server's port are answered.
+ */
+export function hostAllowed(host: string | undefined, port: number, extra: string | null): boolean {
+  if (!host) return false;
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::(\d+))?$/.exec(host.trim().toLowerCase());
+  if (!m) return false;
+  if (m[2] !== undefined && Number(m[2]) !== port) return false;
+  const name = m[1];
+  return LOOPBACK.has(name) || (extra !== null && name === extra.toLowerCase());
 }
 
-export async function startWebServer(opts: { port?: number; host?: string; models?: string | null; log?: (l: string) => void } = {}): Promise<WebServer> {
+export async function startWebServer(opts: WebServerOptions = {}): Promise<WebServer> {
   const bundle = await buildBundle();
   const wasmDir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
   const models = opts.models ? path.resolve(opts.models) : null;
-  const single = models && fs.existsSync(path.join(models, 'model.json'));
+  const single = models !== null && safeFile(models, 'model.json') !== null;
+  const host = opts.host ?? '127.0.0.1';
+  // a non-loopback --host (e.g. a LAN address) is also a name clients may use; a wildcard is not
+  const extraHost = host === '0.0.0.0' || host === '::' ? null : host.includes(':') ? `[${host}]` : host;
+  let port = 0;
   const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const p = decodeURIComponent(url.pathname);
+    const headers = (type: string, length: number) => ({
+      'Content-Type': type,
+      'Content-Length': String(length),
+      'Cross-Origin-Opener-Policy': 'same-origin',
+      'Cross-Origin-Embedder-Policy': 'require-corp',
+      'Cache-Control': 'no-cache',
+      'X-Content-Type-Options': 'nosniff',
+    });
     const send = (code: number, body: string | Buffer, type = 'text/plain; charset=utf-8') => {
-      res.writeHead(code, {
-        'Content-Type': type,
-        'Cross-Origin-Opener-Policy': 'same-origin',
-        'Cross-Origin-Embedder-Policy': 'require-corp',
-        'Cache-Control': 'no-cache',
-      });
-      res.end(body);
+      const buf = typeof body === 'string' ? Buffer.from(body) : body;
+      res.writeHead(code, headers(type, buf.length));
+      res.end(req.method === 'HEAD' ? undefined : buf);
     };
-    const file = (f: string | null) => {
-      if (!f || !fs.existsSync(f) || !fs.statSync(f).isFile()) return send(404, `not found: ${p}`);
-      send(200, fs.readFileSync(f), TYPES[path.extname(f)] ?? 'application/octet-stream');
+    if (!hostAllowed(req.headers.host, port, extraHost)) return send(421, `host not allowed: ${req.headers.host ?? '(none)'} (use http://127.0.0.1:${port}/)\n`);
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, `method not allowed: ${req.method}\n`);
+    let p: string;
+    try {
+      p = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    } catch {
+      return send(400, 'bad request: malformed URL\n');
+    }
+    if (p.includes('\0')) return send(400, 'bad request: NUL in path\n');
+    // streamed, never read whole: model shards can be large and several requests run at once
+    const file = (f: { file: string; size: number } | null) => {
+      if (!f) return send(404, `not found: ${p}\n`);
+      res.writeHead(200, headers(TYPES[path.extname(f.file).toLowerCase()] ?? 'application/octet-stream', f.size));
+      if (req.method === 'HEAD') return res.end();
+      const stream = fs.createReadStream(f.file);
+      stream.on('error', () => res.destroy());
+      res.on('close', () => stream.destroy());
+      stream.pipe(res);
     };
-    if (p === '/' || p === '/index.html') return file(path.join(WEB, 'index.html'));
+    if (p === '/' || p === '/index.html') return file(safeFile(WEB, 'index.html'));
     if (p === '/dist/app.js') return send(200, bundle, TYPES['.js']);
-    if (p.startsWith('/wasm/')) return file(inside(wasmDir, p.slice('/wasm/'.length)));
+    if (p.startsWith('/wasm/')) return file(safeFile(wasmDir, p.slice('/wasm/'.length)));
     if (p === '/models/index.json') return send(200, JSON.stringify(modelNames(models)), TYPES['.json']);
     if (p.startsWith('/models/') && models) {
       const rel = p.slice('/models/'.length);
-      if (single) return file(rel.startsWith('default/') ? inside(models, rel.slice('default/'.length)) : null);
-      return file(inside(models, rel));
+      if (single) return file(rel.startsWith('default/') ? safeFile(models, rel.slice('default/'.length)) : null);
+      return file(safeFile(models, rel));
     }
-    return send(404, `not found: ${p}`);
+    return send(404, `not found: ${p}\n`);
   });
-  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  const url = `http://${opts.host ?? '127.0.0.1'}:${port}/`;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  port = (server.address() as AddressInfo).port;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
   opts.log?.(`serving ${url} (models: ${models ?? 'none'}${models ? `: ${modelNames(models).join(', ') || 'no model.json found'}` : ''})`);
   return {
     url,
     port,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections?.();
+      }),
   };
-}
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-if (require.main === module) {
-  startWebServer({ port: Number(arg('port') ?? 8080), host: arg('host') ?? '127.0.0.1', models: arg('models') ?? null, log: (l) => process.stderr.write(`${l}\n`) }).catch((e) => {
-    process.stderr.write(`portraitseg web: error: ${(e as Error).message}\n`);
-    process.exitCode = 1;
-  });
 }
