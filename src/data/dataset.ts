@@ -8,7 +8,6 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import fg from 'fast-glob';
 import sharp from 'sharp';
 import type { SampleRef } from './types';
 import { BadFile, DataError, DataNote } from './errors';
@@ -85,11 +84,71 @@ function isImageFile(f: string): boolean {
   return IMAGE_EXTENSIONS.includes(path.extname(f).slice(1).toLowerCase());
 }
 
-/** Image files under dir (recursive), sorted; `skip` folders (absolute) are left out. */
+function realOrNull(p: string): string | null {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Image files under dir (recursive), relative with '/' separators, sorted; `skip` folders
+ * (absolute) are left out, as are dot files and folders. Symlinks are followed, but each
+ * folder and each file is taken once by its real path, and under its own name when it is
+ * also reachable without links: a link back up the tree (a loop) or two links to the same
+ * place add nothing (fast-glob follows loops until ELOOP, listing each file once per path).
+ */
 async function listImages(dir: string, skip: string[] = []): Promise<string[]> {
-  const ignore = skip.map((d) => path.relative(dir, d)).filter((r) => r && !r.startsWith('..')).map((r) => `${r.split(path.sep).join('/')}/**`);
-  const files = await fg(`**/*.{${IMAGE_EXTENSIONS.join(',')}}`, { cwd: dir, caseSensitiveMatch: false, onlyFiles: true, dot: false, ignore });
-  return files.sort();
+  const skipReal = new Set(skip.map((d) => realOrNull(d)).filter((d): d is string => d !== null));
+  const out: string[] = [];
+  const files = new Set<string>();
+  const physical = new Set<string>();
+  // pass 1: the tree without links; pass 2: what links add to it
+  const walk = (abs: string, rel: string, viaLink: boolean, followLinks: boolean, visited: Set<string>) => {
+    const r = realOrNull(abs);
+    if (r === null || visited.has(r) || skipReal.has(r) || (viaLink && physical.has(r))) return;
+    visited.add(r);
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(abs, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (e.name.startsWith('.')) continue;
+      const a = path.join(abs, e.name);
+      const rl = rel ? `${rel}/${e.name}` : e.name;
+      const link = e.isSymbolicLink();
+      if (link && !followLinks) continue;
+      let isDir = e.isDirectory();
+      let isFile = e.isFile();
+      if (link) {
+        try {
+          const st = fs.statSync(a);
+          isDir = st.isDirectory();
+          isFile = st.isFile();
+        } catch {
+          continue; // dangling link
+        }
+      }
+      if (isDir) {
+        // a link to this folder or one above it is a loop: everything under it is listed already or is not data of this folder
+        const t = link ? realOrNull(a) : null;
+        if (t !== null && (r === t || r.startsWith(t.endsWith(path.sep) ? t : t + path.sep))) continue;
+        walk(a, rl, viaLink || link, followLinks, visited);
+      }
+      else if (isFile && isImageFile(e.name)) {
+        const fr = realOrNull(a) ?? a;
+        if (files.has(fr)) continue;
+        files.add(fr);
+        out.push(rl);
+      }
+    }
+  };
+  walk(dir, '', false, false, physical);
+  walk(dir, '', false, true, new Set<string>());
+  return out.sort();
 }
 
 function stemOf(rel: string): string {

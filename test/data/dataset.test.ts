@@ -28,6 +28,28 @@ describe('data/dataset: layouts', () => {
     assert.ok(smp.mask!.data.every((v) => v === 0 || v === 255), 'binary mode thresholds');
   });
 
+  it('symlinks: loops and duplicate links add nothing, each file counts once; links to new folders are followed', async () => {
+    await writeFolders(dir, 6);
+    // loops back up the tree (images/loop -> images, masks/up -> the root) and a second link to images/
+    fs.symlinkSync(path.join(dir, 'images'), path.join(dir, 'images', 'loop'));
+    fs.symlinkSync(dir, path.join(dir, 'masks', 'up'));
+    fs.symlinkSync(path.join(dir, 'images'), path.join(dir, 'images', 'again'));
+    // a file link to an image already listed
+    fs.symlinkSync(path.join(dir, 'images', '0.jpg'), path.join(dir, 'images', 'a-copy-of-0.jpg'));
+    const ds = await openDataset(dir);
+    assert.deepEqual(ds.refs.map((r) => r.id), ['0', '1', '2', '3', '4', '5'], 'each pair once, under its own name');
+    assert.equal(ds.bad.length, 0, ds.bad.map((b) => `${b.path}: ${b.reason}`).join('\n'));
+    // a link to a folder outside the tree is data like any other
+    const outside = tmpDir('outside');
+    const s = sample(11);
+    await writeImage(path.join(outside, 'extra', 'e.jpg'), s.image);
+    await writeMask(path.join(dir, 'masks', 'linked', 'e.png'), s.mask!.data, 32, 24);
+    fs.symlinkSync(path.join(outside, 'extra'), path.join(dir, 'images', 'linked'));
+    const ds2 = await openDataset(dir);
+    assert.deepEqual(ds2.refs.map((r) => r.id), ['0', '1', '2', '3', '4', '5', 'linked/e']);
+    rmrf(outside);
+  });
+
   it('images at the top with a masks/ folder beside them', async () => {
     const s = sample(8);
     await writeImage(path.join(dir, 'p.jpg'), s.image);
