@@ -11,7 +11,7 @@ import * as path from 'path';
 import sharp from 'sharp';
 import type { SampleRef } from './types';
 import { BadFile, DataError, DataNote } from './errors';
-import { decodeMask } from './sample';
+import { decodeMask, trivialMaskReason } from './sample';
 import { readRgb } from '../util/image';
 
 export type Layout = 'folders' | 'suffix' | 'list' | 'rgba' | 'unlabeled';
@@ -474,11 +474,11 @@ async function checkRef(ref: SampleRef, decode: 'header' | 'full'): Promise<Chec
       }
       return { ok: false, file: ref.imagePath, reason: `size mismatch: image ${w}x${h}, mask ${ref.maskPath} ${mask.width}x${mask.height}`, notes };
     }
+    const why = trivialMaskReason(mask);
+    if (why) return { ok: false, file: ref.maskPath, reason: why, notes };
     let on = 0;
     const d = mask.data;
     for (let i = 0; i < d.length; i++) if (d[i] > 127) on++;
-    if (on === 0) return { ok: false, file: ref.maskPath, reason: 'mask has no person pixels (empty mask)', notes };
-    if (on === d.length) return { ok: false, file: ref.maskPath, reason: 'mask is person everywhere (full mask)', notes };
     coverage = on / d.length;
   }
   return { ok: true, item: { id: ref.id, width: w, height: h, coverage }, notes };

@@ -4,7 +4,7 @@ export { DataError } from './errors';
 export type { BadFile, DataNote } from './errors';
 export { openDataset, scanDataset, validateDataset, knownDatasets, resolveSpec, readDescription, mapLimit, LAYOUTS, IMAGE_EXTENSIONS, DATASETS_DIR } from './dataset';
 export type { Dataset, DatasetDescription, Layout, OpenOptions, ScanOptions, ScanResult, ScanItem } from './dataset';
-export { loadSample, decodeMask, decodeImageChecked, decodeImageAt, resizeGray, binarise, normaliseLabelMask } from './sample';
+export { loadSample, decodeMask, decodeImageChecked, decodeImageAt, resizeGray, binarise, normaliseLabelMask, trivialMaskReason } from './sample';
 export type { LoadOptions, MaskMode } from './sample';
 export { splitRefs, hash32 } from './split';
 export { SampleCache } from './cache';

@@ -94,9 +94,12 @@ export class DataLoader {
         s = await this.decode(idx);
       } catch (err) {
         if (this.opts.strict || !(err instanceof DataError)) throw err;
-        this.failed.add(idx);
-        this.stats.failed.push(this.refs[idx].imagePath);
-        this.opts.log?.(`skip ${err.message}`);
+        // items of one batch load in parallel and may hit the same bad file: report it once
+        if (!this.failed.has(idx)) {
+          this.failed.add(idx);
+          this.stats.failed.push(this.refs[idx].imagePath);
+          this.opts.log?.(`skip ${err.message}`);
+        }
         continue;
       }
       if (augment && this.opts.augmentPool) {
@@ -174,10 +177,14 @@ export class DataLoader {
       const got = await Promise.all(
         Array.from({ length: Math.min(batchSize, n - start) }, async (_, j) => {
           const idx = start + j;
+          if (this.failed.has(idx)) return null;
           try {
             return await this.decode(idx);
           } catch (err) {
             if (this.opts.strict || !(err instanceof DataError)) throw err;
+            // reported once, not on every validation pass
+            this.failed.add(idx);
+            this.stats.failed.push(this.refs[idx].imagePath);
             this.opts.log?.(`skip ${err.message}`);
             return null;
           }

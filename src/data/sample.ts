@@ -89,6 +89,20 @@ export async function decodeMask(file: string, fromAlpha = false): Promise<GrayI
   return { width: info.width, height: info.height, data: d };
 }
 
+/**
+ * The one rule for masks that cannot teach anything (used by scanDataset, which `data
+ * inspect` runs, and by loadSample, which the training and validation loaders run): a mask
+ * with no person pixel (> 127) or with nothing else. Returns the reason, or null when usable.
+ */
+export function trivialMaskReason(mask: GrayImage): string | null {
+  const d = mask.data;
+  let on = 0;
+  for (let i = 0; i < d.length; i++) if (d[i] > 127) on++;
+  if (on === 0) return 'mask has no person pixels (empty mask)';
+  if (on === d.length) return 'mask is person everywhere (full mask)';
+  return null;
+}
+
 /** Bilinear resize of a one-channel raster (sharp). */
 export async function resizeGray(img: GrayImage, width: number, height: number): Promise<GrayImage> {
   if (img.width === width && img.height === height) return img;
@@ -148,6 +162,10 @@ export async function loadSample(ref: SampleRef, opts: LoadOptions = {}): Promis
     if (mask && (mask.width !== image.width || mask.height !== image.height)) {
       throw new DataError(ref.imagePath, `size mismatch: image ${image.width}x${image.height}, mask ${ref.maskPath} ${mask.width}x${mask.height}`);
     }
+  }
+  if (mask) {
+    const why = trivialMaskReason(mask);
+    if (why) throw new DataError(ref.maskPath ?? ref.imagePath, why);
   }
   const fs = opts.frameSize ?? null;
   if (fs) {

@@ -1,9 +1,9 @@
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { DataError, DataLoader, HostBatch, openDataset, Sample, SampleCache, SampleRef } from '../../src/data';
+import { DataError, DataLoader, HostBatch, inspectDataset, loadSample, openDataset, Sample, SampleCache, SampleRef } from '../../src/data';
 import type { Rng } from '../../src/util/rng';
-import { rmrf, sample, tmpDir, writeFolders, writeImage, writeTruncatedJpeg } from './fixtures';
+import { rmrf, sample, tmpDir, writeFolders, writeImage, writeMask, writeTruncatedJpeg } from './fixtures';
 
 /** A stand-in augmentation that depends on its rng: brightness shift + random horizontal flip. */
 function augment(s: Sample, rng: Rng): Sample {
@@ -92,6 +92,48 @@ describe('data/loader', () => {
     await take(dl.stream(), 2);
     assert.equal(cache.stats.misses, 5, 'each file decoded once, also with batches prefetched in parallel');
     assert.ok(cache.stats.memoryHits >= 5);
+  });
+
+  it('empty and full masks: left out by the loader (training and validation) as by data inspect, with the same report', async () => {
+    const tdir = path.join(dir, 'trivial');
+    await writeFolders(tdir, 3);
+    const s = sample(4);
+    await writeImage(path.join(tdir, 'images', 'black.jpg'), s.image);
+    await writeMask(path.join(tdir, 'masks', 'black.png'), new Uint8Array(32 * 24), 32, 24);
+    await writeImage(path.join(tdir, 'images', 'white.jpg'), s.image);
+    await writeMask(path.join(tdir, 'masks', 'white.png'), new Uint8Array(32 * 24).fill(255), 32, 24);
+    // almost empty: one person pixel is data (the same threshold, > 127, in both)
+    await writeImage(path.join(tdir, 'images', 'speck.jpg'), s.image);
+    await writeMask(path.join(tdir, 'masks', 'speck.png'), new Uint8Array(32 * 24).fill(128, 100, 101), 32, 24);
+    const inspectLines: string[] = [];
+    const report = await inspectDataset(tdir, { out: path.join(dir, 'trivial-inspect'), sheetCount: 0, log: (l) => inspectLines.push(l) });
+    const inspected = report.bad.map((b) => `${path.basename(b.path)}: ${b.reason}`).sort();
+    assert.deepEqual(inspected, ['black.png: mask has no person pixels (empty mask)', 'white.png: mask is person everywhere (full mask)']);
+
+    const trefs = (await openDataset(tdir)).refs;
+    assert.equal(trefs.length, 6, 'pairing alone keeps them (no decoding)');
+    const lines: string[] = [];
+    const dl = new DataLoader(trefs, { frameSize: [8, 8], batchSize: 6, seed: 3, shuffle: false, log: (l) => lines.push(l) });
+    const [b] = await take(dl.stream(), 1);
+    assert.ok(!b.ids.includes('black') && !b.ids.includes('white'), b.ids.join(','));
+    assert.ok(b.ids.includes('speck'));
+    const reported = lines.map((l) => l.replace(/^skip /, '')).map((l) => `${path.basename(l.split(': ')[0])}: ${l.split(': ').slice(1).join(': ')}`).sort();
+    assert.deepEqual(reported, inspected, 'the loader reports them as data inspect does');
+    for (const l of lines) assert.ok(inspectLines.includes(l), `not the inspect line: ${l}`);
+    const val: string[] = [];
+    for await (const vb of dl.once(6)) val.push(...vb.ids);
+    assert.deepEqual(val.sort(), ['0', '1', '2', 'speck']);
+    const vlines: string[] = [];
+    const vl = new DataLoader(trefs, { frameSize: [8, 8], batchSize: 6, seed: 3, log: (l) => vlines.push(l) });
+    for (let pass = 0; pass < 2; pass++) {
+      const ids: string[] = [];
+      for await (const vb of vl.once(2)) ids.push(...vb.ids);
+      assert.deepEqual(ids.sort(), ['0', '1', '2', 'speck'], `validation pass ${pass}`);
+    }
+    assert.equal(vlines.length, 2, `reported once over two validation passes: ${vlines.join(' | ')}`);
+    await assert.rejects(loadSample(trefs.find((r) => r.id === 'white')!), (e: Error) => e instanceof DataError && /white\.png: mask is person everywhere/.test(e.message));
+    const strict = new DataLoader(trefs, { frameSize: [8, 8], batchSize: 6, seed: 3, shuffle: false, strict: true });
+    await assert.rejects(take(strict.stream(), 1), (e: Error) => e instanceof DataError && /(black|white)\.png/.test(e.message));
   });
 
   it('a file that breaks during training is reported and replaced; strict throws DataError', async () => {
