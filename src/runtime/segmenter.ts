@@ -17,6 +17,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ModelMeta } from '../models/types';
 import { registerCustomLayers } from '../models/layers';
 import { BlurOptions, blurComposite, replaceComposite, DEFAULT_FEATHER } from './composite';
+import { blurBytes, downscaleToFloat, fitSize, FloatGray, fullMask, replaceBytes, resizeGrayBilinear } from './large-frame';
 
 export type { BlurOptions } from './composite';
 
@@ -44,7 +45,17 @@ export interface SegmenterOptions {
    * (mask-filter models then filter at full resolution). Default null.
    */
   maxSize?: [number, number] | null;
+  /**
+   * RGB(A) byte frames with more pixels than this (phone photos) take the bounded-memory
+   * path (./large-frame): the model runs on a copy downscaled to fit in maxPixels and the
+   * compositing runs in JS on the full-resolution bytes, about 10 bytes per pixel instead
+   * of tf's float tensors. The result is the same to rounding. Default 2^21 (2 MP; a
+   * 1920x1080 video frame stays on the tf path).
+   */
+  maxPixels?: number;
 }
+
+export const DEFAULT_MAX_PIXELS = 2 ** 21;
 
 export interface Segmenter {
   readonly meta: ModelMeta;
@@ -139,11 +150,37 @@ export async function createSegmenter(source: ModelSource, opts: SegmenterOption
       return tf.sigmoid(logits) as tf.Tensor4D;
     });
 
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  if (!(maxPixels >= 1)) throw new Error(`maxPixels must be >= 1, got ${maxPixels}`);
+  const large = (f: Frame): f is PixelFrame => isPixelFrame(f) && f.width * f.height > maxPixels;
+  /** P(person) of a large frame at the size the model is fed (<= maxPixels). */
+  const smallMask = async (frame: PixelFrame): Promise<FloatGray> => {
+    const { width, height, data } = frame;
+    const c = data.length / (width * height);
+    if (c !== 3 && c !== 4) throw new Error(`frame ${width}x${height}: data has ${data.length} bytes, expected ${width * height * 3} (RGB) or ${width * height * 4} (RGBA)`);
+    const [h, w] = fitSize(width, height, maxPixels, opts.maxSize ?? null);
+    const p = tf.tidy(() => {
+      const x = tf.tensor4d(downscaleToFloat(frame, h, w), [1, h, w, 3]);
+      let logits = model.predict(x) as tf.Tensor4D;
+      if (logits.shape[1] !== h || logits.shape[2] !== w) logits = tf.image.resizeBilinear(logits, [h, w], false, true);
+      return tf.sigmoid(logits);
+    });
+    const data32 = (await p.data()) as Float32Array;
+    p.dispose();
+    return { width: w, height: h, data: data32 };
+  };
+
   return {
     meta,
     maskTensor,
     async segment(frame) {
       check();
+      if (large(frame)) {
+        const m = resizeGrayBilinear(await smallMask(frame), frame.height, frame.width);
+        const out = new Uint8ClampedArray(m.length);
+        for (let i = 0; i < m.length; i++) out[i] = m[i] * 255;
+        return { width: frame.width, height: frame.height, data: new Uint8Array(out.buffer), channels: 1 as const };
+      }
       const m = tf.tidy(() => {
         const x = frameToTensor(frame);
         return maskTensor(x);
@@ -152,6 +189,10 @@ export async function createSegmenter(source: ModelSource, opts: SegmenterOption
     },
     async blur(frame, blurOpts = {}) {
       check();
+      if (large(frame)) {
+        const m = fullMask(await smallMask(frame), frame.height, frame.width, blurOpts.edgeFeather ?? DEFAULT_FEATHER);
+        return { width: frame.width, height: frame.height, data: blurBytes(frame, m, blurOpts) };
+      }
       const out = tf.tidy(() => {
         const x = frameToTensor(frame);
         return blurComposite(x, maskTensor(x), blurOpts);
@@ -160,6 +201,10 @@ export async function createSegmenter(source: ModelSource, opts: SegmenterOption
     },
     async replace(frame, background, replaceOpts = {}) {
       check();
+      if (large(frame) && isPixelFrame(background)) {
+        const m = fullMask(await smallMask(frame), frame.height, frame.width, replaceOpts.edgeFeather ?? DEFAULT_FEATHER);
+        return { width: frame.width, height: frame.height, data: replaceBytes(frame, m, background) };
+      }
       const out = tf.tidy(() => {
         const x = frameToTensor(frame);
         const bg = frameToTensor(background);
