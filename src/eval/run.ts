@@ -95,7 +95,10 @@ export async function runEval(o: RunEvalOptions): Promise<EvalReport> {
     log(`split ${o.split}: ${refs.length} of ${ds.refs.length} images (seed ${seed}, valFraction ${frac}${rc ? ` from ${rc.file}` : ''})`);
   }
   if (cfg.data.maxSamples) refs = refs.slice(0, cfg.data.maxSamples);
-  const seg = await loadSegmenter(o.model, cfg, o.external);
+  // a model file that does not load (corrupt JSON, truncated weights, ...) is the user's input: one line, exit 2, like export and blur
+  const seg = await loadSegmenter(o.model, cfg, o.external).catch((e: Error) => {
+    throw e instanceof ConfigError ? e : new ConfigError(`--model ${o.model}: ${String(e?.message ?? e).split('\n')[0]}`);
+  });
   log(`model ${seg.info.name} (${seg.info.kind}${seg.info.inputSize ? `, input ${seg.info.inputSize[1]}x${seg.info.inputSize[0]}` : ''}${seg.info.maskFilter ? ', mask filter' : ''}); ${refs.length} images`);
   let lastLog = 0;
   const t0 = Date.now();
