@@ -8,6 +8,7 @@ import { selectBackend } from '../../src/backend';
 import { writeTfjs } from '../../src/export';
 import { cli } from '../helpers/cli';
 import { makeOracleModel } from '../runtime/oracle';
+import { checkOutFile, checkOutFolder } from '../../src/cli/out-paths';
 
 describe('cli eval: a corrupt model is a usage error', function () {
   this.timeout(120000);
@@ -44,5 +45,27 @@ describe('cli eval: a corrupt model is a usage error', function () {
     const ok = cli(['eval', '--model', path.join(tmp, 'good'), '--data', path.join(tmp, 'data'), '--backend', 'cpu']);
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /mIoU/);
+  });
+
+  it('output paths are checked before any work: a file where a folder goes and the reverse, one line, exit 2', () => {
+    const file = path.join(tmp, 'a-file');
+    fs.writeFileSync(file, 'x');
+    assert.throws(() => checkOutFolder('--out', file), /^UsageError: --out .*a-file: is a file, expected a folder/);
+    assert.throws(() => checkOutFolder('--out', path.join(file, 'sub', 'deeper')), /--out .*a-file\/sub\/deeper: .*a-file is a file, so this folder cannot be created/);
+    assert.throws(() => checkOutFile('--report', tmp), /--report .*: is a folder, expected a file name/);
+    assert.throws(() => checkOutFile('--report', path.join(file, 'r.json')), /--report .*r\.json: .*a-file is a file/);
+    assert.doesNotThrow(() => checkOutFolder('--out', path.join(tmp, 'new', 'folder')));
+    assert.doesNotThrow(() => checkOutFile('--report', path.join(tmp, 'new', 'r.json')));
+    for (const args of [
+      ['eval', '--model', path.join(tmp, 'good'), '--data', path.join(tmp, 'data'), '--report', path.join(file, 'r.json')],
+      ['eval', '--model', path.join(tmp, 'good'), '--data', path.join(tmp, 'data'), '--overlays', file],
+      ['export', '--model', path.join(tmp, 'good'), '--out', file],
+      ['data', 'inspect', '--data', path.join(tmp, 'data'), '--out', file],
+    ]) {
+      const r = cli([...args, '--backend', 'cpu']);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /^portraitseg: error: --(report|overlays|out) .*a-file/m);
+      assert.doesNotMatch(r.stderr, /EEXIST|ENOTDIR|--verbose/);
+    }
   });
 });

@@ -5,6 +5,7 @@
 import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
 import { CommonArgs, configFromArgs, UsageError, withConfigOptions } from '../common';
+import { checkOutFolder } from '../out-paths';
 import { DataError } from '../../data/errors';
 import { formatReport, inspectDataset } from '../../data/inspect';
 import { writeSynthDataset } from '../../data/synth';
@@ -64,6 +65,7 @@ const inspect: CommandModule<CommonArgs, InspectArgs> = {
     if (!cfg.data.path) throw new UsageError('data inspect: give --data DIR (or data.path in --config)');
     const name = path.basename(cfg.data.path).replace(/\.(json|txt)$/i, '');
     const out = args.out ?? path.join('runs', `inspect-${name}`);
+    checkOutFolder('--out', out);
     const report = await inspectDataset(cfg.data.path, {
       out,
       strict: cfg.data.strict,
@@ -100,6 +102,7 @@ const synth: CommandModule<CommonArgs, SynthArgs> = {
     if (!Number.isInteger(args.count) || args.count < 1) throw new UsageError(`--count: expected a positive integer, got ${args.count}`);
     if (!Number.isInteger(args.unlabeled) || args.unlabeled < 0) throw new UsageError(`--unlabeled: expected an integer >= 0, got ${args.unlabeled}`);
     const { width, height } = parseWxH(args.size, '--size');
+    checkOutFolder('--out', args.out);
     const t0 = Date.now();
     let info;
     try {

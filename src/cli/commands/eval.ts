@@ -1,6 +1,7 @@
 /** `portraitseg eval`: a thin wrapper over src/eval/run.ts. */
 import type { Argv, CommandModule } from 'yargs';
-import { configFromArgs, CommonArgs, parseWxH, UsageError, withConfigOptions } from '../common';
+import { configFromArgs, CommonArgs, parseWxH, withConfigOptions } from '../common';
+import { checkOutFile, checkOutFolder } from '../out-paths';
 
 interface EvalArgs extends CommonArgs {
   model?: string;
@@ -38,6 +39,8 @@ export const evalCommand: CommandModule<CommonArgs, EvalArgs> = {
   handler: async (a) => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { runEval, formatReport } = require('../../eval/run') as typeof import('../../eval/run');
+    if (a.report !== undefined) checkOutFile('--report', a.report);
+    if (a.overlays !== undefined) checkOutFolder('--overlays', a.overlays);
     const external = a['input-size'] !== undefined || a['input-range'] !== undefined || a.output !== undefined;
     const cfg = configFromArgs(a, {
       'data.maxSamples': a.max,

@@ -2,6 +2,7 @@
 import * as path from 'path';
 import type { CommandModule } from 'yargs';
 import { CommonArgs, configFromArgs, UsageError, withConfigOptions } from '../common';
+import { checkOutFolder } from '../out-paths';
 import { selectBackend } from '../../backend';
 import { loadModel } from '../../train/checkpoint';
 import { describeParity, exportModel } from '../../export';
@@ -27,6 +28,7 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
   handler: async (argv) => {
     if (!argv.model) throw new UsageError('--model is required, e.g. --model runs/student (a run folder, checkpoint folder or model.json)');
     if (!argv.out) throw new UsageError('--out is required, e.g. --out exported/student');
+    checkOutFolder('--out', argv.out);
     const cfg = configFromArgs(argv, { 'export.format': argv.format, 'export.quantize': argv.quantize });
     const { format, quantize, tolerance } = cfg.export;
     if (format === 'onnx' && quantize !== 'none') throw new UsageError(`--quantize ${quantize} applies to --format tfjs only (the ONNX export is float32)`);
