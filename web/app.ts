@@ -4,7 +4,7 @@
  *
  * URL parameters (all optional) pre-set the controls, e.g. for tests and links:
  *   ?model=models/student/&backend=wasm&source=camera&mode=blur&strength=12&feather=2&autostart=1
- * window.__portraitseg exposes {ready, running, frames, msPerFrame, fps, backend, error}.
+ * window.__portraitseg exposes {ready, running, busy, frames, msPerFrame, fps, backend, error}.
  */
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
@@ -14,6 +14,8 @@ import { registerCustomLayers } from '../src/models/layers';
 interface PageState {
   ready: boolean;
   running: boolean;
+  /** A frame is being drawn (source and output canvases may not match yet). */
+  busy: boolean;
   frames: number;
   msPerFrame: number;
   fps: number;
@@ -23,7 +25,7 @@ interface PageState {
   error: string | null;
 }
 
-const state: PageState = { ready: false, running: false, frames: 0, msPerFrame: 0, fps: 0, backend: '', model: '', size: [0, 0], error: null };
+const state: PageState = { ready: false, running: false, busy: false, frames: 0, msPerFrame: 0, fps: 0, backend: '', model: '', size: [0, 0], error: null };
 (window as unknown as { __portraitseg: PageState }).__portraitseg = state;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -133,6 +135,7 @@ async function frameLoop(): Promise<void> {
   state.running = true;
   const step = async () => {
     if (!state.running) return;
+    state.busy = true;
     try {
       const media: CanvasImageSource = stillImage ?? video;
       const mw = stillImage ? stillImage.naturalWidth : video.videoWidth;
@@ -172,6 +175,8 @@ async function frameLoop(): Promise<void> {
       showError(e);
       state.running = false;
       return;
+    } finally {
+      state.busy = false;
     }
     timer = requestAnimationFrame(() => void step());
   };

@@ -105,7 +105,7 @@ describe('web page in chromium', function () {
     await page.waitForFunction(() => {
       const s = (window as unknown as { __portraitseg?: { frames: number; error: string | null } }).__portraitseg;
       return s && (s.frames >= 5 || s.error);
-    }, null, { timeout: 60000 });
+    }, null, { timeout: 0 }); // no wall-time limit of its own: mocha's timeout is the guard
     const state = await page.evaluate(() => {
       const s = (window as unknown as { __portraitseg: { running: boolean } }).__portraitseg;
       s.running = false; // freeze the canvases
@@ -113,7 +113,8 @@ describe('web page in chromium', function () {
     });
     assert.equal(state.error, null, `page error: ${state.error}\n${logs.join('\n')}`);
     assert.equal(state.backend, 'wasm');
-    await new Promise((r) => setTimeout(r, 200));
+    // a frame drawn when running went false finishes first: wait for it, not for a time
+    await page.waitForFunction(() => !(window as unknown as { __portraitseg: { busy: boolean } }).__portraitseg.busy, null, { timeout: 0 });
     // a string, not a function: tsx's transpiled helpers (__name) do not exist in the page
     const pixels = await page.evaluate(`(() => {
       function read(id) {
