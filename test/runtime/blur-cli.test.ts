@@ -80,6 +80,10 @@ describe('cli blur', function () {
     const bad = cli(['blur', '--model', path.join(tmp, 'model'), '--input=-', '--output=-', '--size', '64by48', '--backend', 'cpu']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--size 64by48: raw frames need --size WIDTHxHEIGHT/);
+    // a zero size would be an endless stream of empty frames
+    const zero = spawnSync(process.execPath, ['--require', 'tsx/cjs', path.join(ROOT, 'src/cli/main.ts'), 'blur', '--model', path.join(tmp, 'model'), '--input=-', '--output=-', '--size', '0x48', '--backend', 'cpu'], { cwd: ROOT, input: two, encoding: 'utf8', timeout: 100000 }); // guard only: the bug looped forever
+    assert.equal(zero.status, 2, zero.stderr);
+    assert.match(zero.stderr, /--size 0x48: width and height must be 1\.\.16384/);
   });
 
   it('a folder with a corrupt image: names it, skips it, writes the rest, exit 3', async () => {

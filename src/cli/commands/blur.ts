@@ -118,7 +118,11 @@ function modelError(spec: string, e: unknown): UsageError {
 function parseSize(s: string | undefined): [number, number] {
   const m = /^(\d+)x(\d+)$/.exec(s ?? '');
   if (!m) throw new UsageError(`--size ${s ?? '(missing)'}: raw frames need --size WIDTHxHEIGHT, e.g. --size 640x360`);
-  return [Number(m[1]), Number(m[2])];
+  const w = Number(m[1]);
+  const h = Number(m[2]);
+  // 0 would make every frame 0 bytes (an endless stream of empty frames)
+  if (w < 1 || h < 1 || w > 16384 || h > 16384) throw new UsageError(`--size ${s}: width and height must be 1..16384`);
+  return [w, h];
 }
 
 export const blurCommand: CommandModule<object, BlurArgs> = {
@@ -178,6 +182,7 @@ export const blurCommand: CommandModule<object, BlurArgs> = {
     const background = argv.background ? await readImage(argv.background, '--background') : null;
     const single = !isDir && !raw && !isVideo ? await readImage(input, '--input') : null;
     const info = isVideo ? probeOrUsage(input) : null;
+    const rawSize = raw ? parseSize(argv.size) : null;
 
     await selectBackend(cfg.backend, (l) => process.stderr.write(`${l}\n`));
     let seg: Segmenter;
@@ -191,7 +196,7 @@ export const blurCommand: CommandModule<object, BlurArgs> = {
 
     try {
       if (raw) {
-        const [width, height] = parseSize(argv.size);
+        const [width, height] = rawSize!;
         const progress = new Progress(null);
         const tmp = rawOut ? null : tempBeside(output);
         const out = tmp ? fs.createWriteStream(tmp) : process.stdout;
