@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import { loadModel } from '../train/checkpoint';
 import { createSegmenter as createFromSource, ModelSource, Segmenter, SegmenterOptions } from './segmenter';
 
-export { frameToTensor, loadFromUrl } from './segmenter';
+export { frameToTensor, loadFromUrl, DEFAULT_MAX_PIXELS } from './segmenter';
 export type { Segmenter, SegmenterOptions, Frame, PixelFrame, RgbResult, BlurOptions, ModelSource } from './segmenter';
 export { blurComposite, replaceComposite, fastBlur, boxBlur, featherMask, DEFAULT_STRENGTH, DEFAULT_FEATHER } from './composite';
 

@@ -84,6 +84,13 @@ describe('cli blur', function () {
     const zero = spawnSync(process.execPath, ['--require', 'tsx/cjs', path.join(ROOT, 'src/cli/main.ts'), 'blur', '--model', path.join(tmp, 'model'), '--input=-', '--output=-', '--size', '0x48', '--backend', 'cpu'], { cwd: ROOT, input: two, encoding: 'utf8', timeout: 100000 }); // guard only: the bug looped forever
     assert.equal(zero.status, 2, zero.stderr);
     assert.match(zero.stderr, /--size 0x48: width and height must be 1\.\.16384/);
+    // a stream that does not end on a frame boundary: one line, exit 2, no partial output file
+    const outFile = path.join(tmp, 'partial.rgb');
+    const part = spawnSync(process.execPath, ['--require', 'tsx/cjs', path.join(ROOT, 'src/cli/main.ts'), 'blur', '--model', path.join(tmp, 'model'), '--input=-', '--output', outFile, '--size', '64x48', '--backend', 'cpu'], { cwd: ROOT, input: two.subarray(0, two.length - 100), encoding: 'utf8' });
+    assert.equal(part.status, 2, part.stderr);
+    assert.match(part.stderr, /--size 64x48: input ended with a partial frame \(9116 of 9216 bytes\)/);
+    assert.ok(!fs.existsSync(outFile));
+    assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.includes('partial')), [], 'no temp file left');
   });
 
   it('a folder with a corrupt image: names it, skips it, writes the rest, exit 3', async () => {

@@ -214,6 +214,8 @@ export const blurCommand: CommandModule<object, BlurArgs> = {
           }
         } catch (e) {
           if (tmp) fs.rmSync(tmp, { force: true });
+          // the stream not matching --size is the user's mistake
+          if (/partial frame/.test((e as Error).message)) throw new UsageError(`--size ${argv.size}: ${(e as Error).message}`);
           throw e;
         }
         progress.tick(n, true);
