@@ -198,6 +198,7 @@ export const blurCommand: CommandModule<object, BlurArgs> = {
       if (raw) {
         const [width, height] = rawSize!;
         const progress = new Progress(null);
+        if (!rawOut) fs.mkdirSync(path.dirname(path.resolve(output)), { recursive: true });
         const tmp = rawOut ? null : tempBeside(output);
         const out = tmp ? fs.createWriteStream(tmp) : process.stdout;
         const outErr = guardPipe(out);
