@@ -3,7 +3,7 @@ import * as path from 'path';
 import type { CommandModule } from 'yargs';
 import { CommonArgs, configFromArgs, UsageError, withConfigOptions } from '../common';
 import { selectBackend } from '../../backend';
-import { loadModel } from '../../train/checkpoint';
+import { loadModel } from '../../models/io';
 import { describeParity, exportModel } from '../../export';
 
 interface ExportArgs extends CommonArgs {
