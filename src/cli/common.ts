@@ -107,6 +107,25 @@ export function checkRunArgs(a: RunArgs, modelFlags: Record<string, unknown> = {
   return true;
 }
 
+/**
+ * The body of a run command: wires SIGINT/SIGTERM to the run (a checkpoint is saved), prints the
+ * summary to stdout, and exits like an interrupted program (128 + signal) when stopped by one.
+ */
+export async function runWithSignals(go: (o: { log: (l: string) => void; signal: AbortSignal }) => Promise<{ summary: string; interrupted: boolean }>): Promise<void> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { abortOnSignals } = require('../recipes/signals') as typeof import('../recipes/signals');
+  const log = (l: string) => process.stderr.write(l + '\n');
+  const ac = new AbortController();
+  const sig = abortOnSignals(ac, log);
+  try {
+    const r = await go({ log, signal: ac.signal });
+    process.stdout.write(r.summary);
+    if (r.interrupted) process.exitCode = sig.exitCode() ?? 130;
+  } finally {
+    sig.off();
+  }
+}
+
 /** The summary line of a finished (or interrupted) run. */
 export function describeRun(r: { runDir: string; result: { stopReason: string; seconds: number; state: { imagesSeen: number; bestScore: number | null; bestStep: number | null } } }, evalHint: string): string {
   const { result } = r;

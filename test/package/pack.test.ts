@@ -1,11 +1,12 @@
 /**
  * The published package: `npm pack`, install the tarball into a fresh folder, then
  * `require('portraitseg')` and `import('portraitseg/runtime')` from there, and run its bin.
- * Installs with `npm install --offline` from the local npm cache; without a complete cache the
+ * Installs with `npm ci --offline` from the local npm cache; without a complete cache the
  * tarball is extracted and its dependencies linked to this checkout's node_modules (read only).
  */
 import { strict as assert } from 'assert';
 import { spawnSync } from 'child_process';
+import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -31,10 +32,21 @@ describe('package: the packed tarball installs and its entry points load', funct
     assert.ok(fs.existsSync(tgz), tgz);
     const app = path.join(dir, 'app');
     fs.mkdirSync(app);
-    fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
-    const inst = sh('npm', ['install', '--offline', '--no-audit', '--no-fund', '--omit=optional', '--ignore-scripts', tgz], app, 600000);
+    // The app's lockfile: the tarball plus this checkout's locked (non-dev) dependencies, so
+    // `npm ci --offline` installs exactly them from the npm cache, without resolving anything.
+    const name = path.basename(tgz);
+    const lock = JSON.parse(fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8'));
+    const self = lock.packages[''];
+    const packages: Record<string, unknown> = { '': { name: 'app', version: '1.0.0', dependencies: { portraitseg: `file:${name}` } } };
+    for (const [k, v] of Object.entries(lock.packages as Record<string, { dev?: boolean }>)) if (k && !v.dev) packages[k] = v;
+    const integrity = 'sha512-' + crypto.createHash('sha512').update(fs.readFileSync(tgz)).digest('base64');
+    packages['node_modules/portraitseg'] = { version: self.version, resolved: `file:${name}`, integrity, dependencies: self.dependencies, optionalDependencies: self.optionalDependencies, bin: self.bin, engines: self.engines };
+    fs.copyFileSync(tgz, path.join(app, name));
+    fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true, dependencies: { portraitseg: `file:${name}` } }));
+    fs.writeFileSync(path.join(app, 'package-lock.json'), JSON.stringify({ name: 'app', version: '1.0.0', lockfileVersion: 3, requires: true, packages }));
+    const inst = sh('npm', ['ci', '--offline', '--no-audit', '--no-fund', '--ignore-scripts'], app, 600000);
     if (inst.status === 0 && fs.existsSync(path.join(app, 'node_modules/portraitseg/package.json'))) {
-      how = 'npm install --offline';
+      how = 'npm ci --offline';
     } else {
       // No complete npm cache: extract the tarball and link its dependencies (never written to).
       fs.rmSync(path.join(app, 'node_modules'), { recursive: true, force: true });
@@ -53,6 +65,7 @@ describe('package: the packed tarball installs and its entry points load', funct
       how = 'extracted + linked dependencies';
     }
     dir = app;
+    process.stderr.write(`      (installed by ${how})\n`);
   });
 
   it(`require('portraitseg') gives the typed Node API`, function () {

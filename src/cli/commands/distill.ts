@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
-import { checkRunArgs, configFromArgs, CommonArgs, parseWxH, RunArgs, runFlags, UsageError, withConfigOptions, withRunOptions } from '../common';
+import { checkRunArgs, configFromArgs, CommonArgs, parseWxH, RunArgs, runFlags, runWithSignals, UsageError, withConfigOptions, withRunOptions } from '../common';
 import { selectBackend } from '../../backend';
 
 /** The recipe a fresh run starts from (a --config sits on top of it). */
@@ -43,8 +43,6 @@ const studentCommand: CommandModule<CommonArgs, StudentArgs> = {
     // Imported here so that `--help` does not load tfjs.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { distillStudent } = require('../../recipes/student') as typeof import('../../recipes/student');
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { abortOnSignals } = require('../../recipes/signals') as typeof import('../../recipes/signals');
     const external = a['input-size'] !== undefined || a['input-range'] !== undefined || a.output !== undefined;
     for (const [flag, p] of [['--teacher', a.teacher], ['--data', a.data], ['--resume', a.resume], ['--init', a.init]] as const) {
       if (p && !fs.existsSync(p) && !(flag === '--data' && /^[a-z0-9_-]+$/i.test(p))) throw new UsageError(`${flag} ${p}: not found`);
@@ -60,10 +58,7 @@ const studentCommand: CommandModule<CommonArgs, StudentArgs> = {
       'external.inputRange': a['input-range'],
       'external.output': a.output,
     };
-    const log = (l: string) => process.stderr.write(l + '\n');
-    const ac = new AbortController();
-    const sig = abortOnSignals(ac, log);
-    try {
+    await runWithSignals(async ({ log, signal }) => {
       const r = await distillStudent({
         sources: { file: a.config ?? null, set: a.set ?? [], flags },
         teacher: a.teacher ?? null,
@@ -71,19 +66,16 @@ const studentCommand: CommandModule<CommonArgs, StudentArgs> = {
         resume: a.resume ?? null,
         externalTeacher: external ? true : undefined,
         log,
-        signal: ac.signal,
+        signal,
       });
       r.model.dispose();
       const rate = r.seconds > 0 ? (r.state.imagesSeen / r.seconds).toFixed(2) : '?';
-      process.stdout.write(
+      const summary =
         `${r.cache.misses + r.cache.hits > 0 ? `distilled ${r.meta.name} from ${r.teacher}` : `trained ${r.meta.name} (teacher: ${r.teacher})`}: ${r.state.imagesSeen} images in ${r.seconds.toFixed(1)} s (${rate} img/s overall)` +
-          `${r.state.bestScore !== null ? `, best val mIoU ${r.state.bestScore.toFixed(4)}` : ''}; teacher rows cached ${r.cache.hits}, computed ${r.cache.misses}\n` +
-          `run folder: ${r.runDir} (best/, last/, metrics.jsonl, curves.png)\n`,
-      );
-      if (r.stopReason === 'interrupted') process.exitCode = sig.exitCode() ?? 130;
-    } finally {
-      sig.off();
-    }
+        `${r.state.bestScore !== null ? `, best val mIoU ${r.state.bestScore.toFixed(4)}` : ''}; teacher rows cached ${r.cache.hits}, computed ${r.cache.misses}\n` +
+        `run folder: ${r.runDir} (best/, last/, metrics.jsonl, curves.png)\n`;
+      return { summary, interrupted: r.stopReason === 'interrupted' };
+    });
   },
 };
 

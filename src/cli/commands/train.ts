@@ -1,7 +1,7 @@
 /** `portraitseg train teacher`: a thin wrapper over src/recipes/teacher.ts. */
 import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
-import { checkRunArgs, CommonArgs, describeRun, RunArgs, runFlags, withRunOptions } from '../common';
+import { checkRunArgs, CommonArgs, describeRun, RunArgs, runFlags, runWithSignals, withRunOptions } from '../common';
 
 /** The recipe a fresh run starts from (a --config sits on top of it). */
 export const DEFAULT_TEACHER_CONFIG = path.resolve(__dirname, '../../../configs/teacher.json');
@@ -30,27 +30,18 @@ const teacherCommand: CommandModule<CommonArgs, TeacherArgs> = {
     // Imported here so that `--help` does not load tfjs.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { trainTeacher } = require('../../recipes/teacher') as typeof import('../../recipes/teacher');
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { abortOnSignals } = require('../../recipes/signals') as typeof import('../../recipes/signals');
-    const log = (l: string) => process.stderr.write(l + '\n');
-    const ac = new AbortController();
-    const sig = abortOnSignals(ac, log);
-    try {
+    await runWithSignals(async ({ log, signal }) => {
       const run = await trainTeacher({
         sources: { file: a.config ?? null, set: a.set ?? [], flags: { seed: a.seed, backend: a.backend, ...runFlags(a), 'model.name': a.model } },
         out: a.out,
         resume: a.resume,
         log,
-        signal: ac.signal,
+        signal,
       });
       run.model.dispose();
       const d = run.config.data;
-      process.stdout.write(describeRun(run, `--data ${d.path}${d.val ? '' : ' --split val'}`));
-      // Ctrl-C / SIGTERM: the checkpoint is saved; exit like an interrupted program (128 + signal).
-      if (run.result.stopReason === 'interrupted') process.exitCode = sig.exitCode() ?? 130;
-    } finally {
-      sig.off();
-    }
+      return { summary: describeRun(run, `--data ${d.path}${d.val ? '' : ' --split val'}`), interrupted: run.result.stopReason === 'interrupted' };
+    });
   },
 };
 
