@@ -20,10 +20,8 @@ interface StudentArgs extends RunArgs {
 /** "WxH" -> [H, W] (config order); the shared parser, kept under this name for callers. */
 export const parseSize = parseWxH;
 
-/** Pure check of flag combinations (yargs .check): the rule of every run command. */
-export function checkStudentArgs(a: StudentArgs): true {
-  return checkRunArgs(a, { student: a.student });
-}
+/** Pure check of flag combinations: the rule of every run command (src/cli/common.ts). */
+export const checkStudentArgs = (a: StudentArgs): true => checkRunArgs(a, { student: a.student });
 
 const studentCommand: CommandModule<CommonArgs, StudentArgs> = {
   command: 'student',

@@ -10,10 +10,8 @@ interface TeacherArgs extends RunArgs {
   model?: string;
 }
 
-/** Pure check of flag combinations. */
-export function checkTeacherArgs(a: TeacherArgs): true {
-  return checkRunArgs(a, { model: a.model });
-}
+/** Pure check of flag combinations: the rule of every run command (src/cli/common.ts). */
+export const checkTeacherArgs = (a: TeacherArgs): true => checkRunArgs(a, { model: a.model });
 
 const teacherCommand: CommandModule<CommonArgs, TeacherArgs> = {
   command: 'teacher',
