@@ -16,6 +16,7 @@ import * as fs from 'fs';
 import fg from 'fast-glob';
 import sharp from 'sharp';
 import { proceduralBackground } from '../data/synth';
+import { IMAGE_EXTENSIONS } from '../data/dataset';
 import type { Sample } from '../data/types';
 import type { RgbImage } from '../util/image';
 import type { Rng } from '../util/rng';
@@ -294,7 +295,8 @@ export function backgroundSwap(
   return { id: s.id, image: compositeOnto(s, bg, p), mask: s.mask };
 }
 
-const IMAGE_EXT = ['jpg', 'jpeg', 'png', 'webp', 'bmp', 'tif', 'tiff'];
+/** The image types the data loader reads (one list, src/data/dataset.ts). */
+const IMAGE_EXT = IMAGE_EXTENSIONS;
 
 /**
  * Loads every image under `dir` (sorted, so the order and hence the seeded picks are stable),

@@ -6,7 +6,7 @@ import { parentPort } from 'worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from './index';
 import type { HostBatch } from '../data/types';
-import type { LossFn, TrainStep } from '../train/loop';
+import type { LossFn, TrainStep } from './step';
 
 interface InitMsg {
   type: 'init';

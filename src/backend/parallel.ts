@@ -13,7 +13,7 @@ import * as path from 'path';
 import { Worker } from 'worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import type { HostBatch } from '../data/types';
-import type { LossFn, StepInput, StepOutput, TrainStep } from '../train/loop';
+import type { LossFn, StepInput, StepOutput, TrainStep } from './step';
 
 /**
  * Where a worker finds the loss: `require(module)[exportName](options)` must return a LossFn (or a

@@ -67,7 +67,7 @@ export function folderRunner(dir: string): Runner {
     label: path.basename(path.resolve(dir)),
     async build() {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { loadModel } = require('../train/checkpoint') as typeof import('../train/checkpoint');
+      const { loadModel } = require('../models/io') as typeof import('../models/io');
       const { model } = await loadModel(dir);
       return { frame: (x) => tf.tidy(() => tf.sigmoid(model.predict(x) as tf.Tensor)), dispose: () => model.dispose() };
     },

@@ -1,4 +1,5 @@
 /** Options shared by every command, and the argv -> Config bridge. */
+import * as path from 'path';
 import type { Argv } from 'yargs';
 import { Config } from '../config/config';
 import { resolveConfig } from '../config/load';
@@ -46,13 +47,96 @@ export function configFromArgs(args: CommonArgs, flags: Record<string, unknown> 
 /** "WIDTHxHEIGHT" -> [height, width] (config order), with a one-line error naming the flag. */
 export function parseWxH(flag: string, v: string): [number, number] {
   const m = /^(\d+)x(\d+)$/.exec(String(v).trim());
-  if (!m) throw new UsageError(`${flag} ${v}: expected WIDTHxHEIGHT, e.g. ${flag} 256x256`);
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new UsageError(`${flag} ${v}: expected WIDTHxHEIGHT, e.g. ${flag} 256x256`);
   return [Number(m[2]), Number(m[1])];
 }
 
-/** Placeholder handler for commands whose issue has not landed yet. */
-export function notYet(what: string, issue: number): () => never {
-  return () => {
-    throw new UsageError(`${what} is not implemented yet (tracked in issue #${issue})`);
+// ------------------------------------------------------------------ run commands (train teacher, distill student)
+
+/** Flags every training recipe shares. */
+export interface RunArgs extends CommonArgs {
+  data?: string;
+  val?: string;
+  out?: string;
+  resume?: string;
+  init?: string;
+  images?: number;
+  batch?: number;
+  backgrounds?: string;
+}
+
+/** Declares the flags shared by `train teacher` and `distill student` (once, here). */
+export function withRunOptions<T>(y: Argv<T>, kind: 'teacher' | 'student'): Argv<T & RunArgs> {
+  return withConfigOptions(y)
+    .option('data', { type: 'string', describe: 'labeled data: folder, list file, datasets/*.json or a known name (config key: data.path)' })
+    .option('val', { type: 'string', describe: 'validation set; default a seeded data.valFraction split of --data (config key: data.val)' })
+    .option('out', { type: 'string', describe: `run folder to create (default runs/${kind}-<model>-<time>)` })
+    .option('resume', { type: 'string', describe: 'continue a run bit-for-bit: its folder (last checkpoint) or one of its checkpoint folders (RUN/last, RUN/best, RUN/checkpoints/step-N); --set, --images, --batch are re-applied' })
+    .option('init', { type: 'string', describe: 'start from the weights (and architecture) of a model folder: an earlier run, a checkpoint, an imported model (config key: train.init)' })
+    .option('images', { type: 'number', describe: 'training length in images seen (config key: train.images)' })
+    .option('batch', { type: 'number', describe: 'batch size (config key: train.batchSize)' })
+    .option('backgrounds', { type: 'string', describe: 'background photos for background-swap augmentation (config key: data.backgrounds)' }) as unknown as Argv<T & RunArgs>;
+}
+
+/** Config keys of the shared run flags (undefined = not given). */
+export function runFlags(a: RunArgs): Record<string, unknown> {
+  return {
+    'data.path': a.data,
+    'data.val': a.val,
+    'train.images': a.images,
+    'train.batchSize': a.batch,
+    'data.backgrounds': a.backgrounds,
+    'train.init': a.init,
   };
+}
+
+/**
+ * One rule for both recipes' flag combinations: --resume continues a run with its own config and
+ * data (no --config, --data, --out, --init or model flags beside it); a fresh run needs data from
+ * --data, --config or --set data.path.
+ */
+export function checkRunArgs(a: RunArgs, modelFlags: Record<string, unknown> = {}): true {
+  const given = Object.entries(modelFlags).filter(([, v]) => v !== undefined).map(([k]) => `--${k}`);
+  if (a.resume && (a.config || a.data || a.out || a.init || given.length)) {
+    const bad = [...given, ...(['config', 'data', 'out', 'init'] as const).filter((k) => a[k]).map((k) => `--${k}`)];
+    throw new UsageError(`--resume continues a run with its own saved config and data: drop ${bad.join('/')} (e.g. --resume runs/x --images 20000; --set and --batch are re-applied)`);
+  }
+  if (!a.resume && !a.data && !a.config && !(a.set ?? []).some((x) => x.startsWith('data.path='))) {
+    throw new UsageError('--data DIR is required (e.g. --data ../shared/datasets/picsart-selfies --out runs/x)');
+  }
+  return true;
+}
+
+/**
+ * The body of a run command: wires SIGINT/SIGTERM to the run (a checkpoint is saved), prints the
+ * summary to stdout, and exits like an interrupted program (128 + signal) when stopped by one.
+ */
+export async function runWithSignals(go: (o: { log: (l: string) => void; signal: AbortSignal }) => Promise<{ summary: string; interrupted: boolean }>): Promise<void> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { abortOnSignals } = require('../recipes/signals') as typeof import('../recipes/signals');
+  const log = (l: string) => process.stderr.write(l + '\n');
+  const ac = new AbortController();
+  const sig = abortOnSignals(ac, log);
+  try {
+    const r = await go({ log, signal: ac.signal });
+    process.stdout.write(r.summary);
+    if (r.interrupted) process.exitCode = sig.exitCode() ?? 130;
+  } finally {
+    sig.off();
+  }
+}
+
+/** The summary line of a finished (or interrupted) run. */
+export function describeRun(r: { runDir: string; result: { stopReason: string; seconds: number; state: { imagesSeen: number; bestScore: number | null; bestStep: number | null } } }, evalHint: string): string {
+  const { result } = r;
+  const rel = path.relative(process.cwd(), r.runDir) || '.';
+  const best = result.state.bestScore;
+  return (
+    `run folder: ${rel}\n` +
+    `  ${result.stopReason}: ${result.state.imagesSeen} images in ${result.seconds.toFixed(0)} s` +
+    (best !== null ? `, best val mIoU ${best.toFixed(4)} (step ${result.state.bestStep})` : '') +
+    '\n' +
+    `  files: config.json split.json metrics.jsonl curves.png last/ best/\n` +
+    `  evaluate: portraitseg eval --model ${rel} ${evalHint}\n`
+  );
 }

@@ -29,7 +29,20 @@ export function buildParser(argv: string[]) {
   return y;
 }
 
+/**
+ * tfjs' cpu backend prints a one-time "install our node backend" banner (console.warn) on first
+ * use; our backend choice is deliberate and logged, so the CLI drops that one message.
+ */
+export function muteTfjsBanner(): void {
+  const warn = console.warn.bind(console);
+  console.warn = (...args: unknown[]) => {
+    if (typeof args[0] === 'string' && args[0].includes('install our node backend')) return;
+    warn(...args);
+  };
+}
+
 export async function run(argv: string[]): Promise<void> {
+  muteTfjsBanner();
   const verbose = argv.includes('--verbose');
   try {
     await buildParser(argv).parseAsync();

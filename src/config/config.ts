@@ -75,6 +75,10 @@ export interface Config {
     keep: number;
     earlyStopPatience: number | null;
     logEvery: number;
+    /** Start from this model folder's weights (and architecture): an earlier run, a checkpoint, an imported model. */
+    init: string | null;
+    /** Layers left out of training: "N" (the first N layers with weights) or a regex on layer names. */
+    freeze: string | null;
   };
   distill: {
     /** Teacher run folder or model.json. */
@@ -170,23 +174,25 @@ export const CONFIG_SCHEMA: Schema = s.obj({
       boundary: s.num(0.5, { min: 0 }),
       boundaryWidth: s.int(3, { min: 1 }),
     }),
-    evalEvery: s.int(1000, { min: 1, doc: 'images between validations' }),
+    evalEvery: s.int(500, { min: 1, doc: 'images between validations' }),
     checkpointEvery: s.int(1000, { min: 1, doc: 'images between checkpoints' }),
-    keep: s.int(3, { min: 0, doc: 'older checkpoints kept besides last and best' }),
+    keep: s.int(2, { min: 0, doc: 'older checkpoints kept besides last and best' }),
     earlyStopPatience: s.optNum(null, { integer: true, min: 1 }),
-    logEvery: s.int(5, { min: 1, doc: 'steps between progress lines' }),
+    logEvery: s.int(10, { min: 1, doc: 'steps between progress lines' }),
+    init: s.optStr(null, 'start from this model folder (run, checkpoint, imported model): its weights and architecture (--init)'),
+    freeze: s.optStr(null, 'layers not trained: "N" = the first N layers with weights, else a regex on layer names'),
   }),
   distill: s.obj({
     teacher: s.optStr(null),
     temperature: s.num(2, { min: 0.01 }),
     soft: s.num(1, { min: 0 }),
-    hard: s.num(0.5, { min: 0 }),
+    hard: s.num(1, { min: 0 }),
     feature: s.num(0, { min: 0 }),
     featureMode: s.oneOf(['attention', 'l2'] as const, 'attention'),
     boundary: s.num(0.25, { min: 0 }),
     consistency: s.num(0, { min: 0 }),
     consistencyShift: s.int(4, { min: 0 }),
-    unlabeledFraction: s.num(0.5, { min: 0, max: 1 }),
+    unlabeledFraction: s.num(0.25, { min: 0, max: 1 }),
     cacheTeacher: s.bool(true),
   }),
   eval: s.obj({

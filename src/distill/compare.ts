@@ -10,7 +10,7 @@ import { openDataset } from '../data/dataset';
 import { splitRefs } from '../data/split';
 import { evaluate, modelSegmenter, samplesFromRefs } from '../eval';
 import { countFlops } from '../models/flops';
-import { loadModel } from '../train';
+import { loadModel } from '../models/io';
 
 export interface CompareRow {
   label: string;

@@ -10,7 +10,7 @@
 import * as path from 'path';
 import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs';
-import { readModelArtifacts, registerModelLayers } from '../train/checkpoint';
+import { readModelArtifacts, registerModelLayers } from '../models/io';
 import type { Segmenter } from './evaluate';
 
 export interface ExternalOptions {

@@ -7,7 +7,7 @@ import { openDataset, resolveSpec } from '../data/dataset';
 import { splitRefs } from '../data/split';
 import { DataError } from '../data/errors';
 import { selectBackend } from '../backend';
-import { loadModel, resolveModelJson, META_FILE } from '../train/checkpoint';
+import { loadModel, resolveModelJson, META_FILE } from '../models/io';
 import { evaluate, EvalReport, modelSegmenter, samplesFromRefs, Segmenter } from './evaluate';
 import { loadExternalModel } from './external';
 

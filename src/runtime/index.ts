@@ -3,7 +3,7 @@
  * loading from a local folder (an export, a run folder or a model.json) by path.
  */
 import * as fs from 'fs';
-import { loadModel } from '../train/checkpoint';
+import { loadModel } from '../models/io';
 import { createSegmenter as createFromSource, ModelSource, Segmenter, SegmenterOptions } from './segmenter';
 
 export { frameToTensor, loadFromUrl, DEFAULT_MAX_PIXELS } from './segmenter';

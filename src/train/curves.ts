@@ -14,13 +14,6 @@ interface Series {
   dashed?: boolean;
 }
 
-/** Reference val mIoU curve drawn beside ours: PyTorch, 0.49 M U-Net, 128x128, batch 16, PicsArt (issue 4). */
-export const PYTORCH_REFERENCE: [number, number][] = [
-  [2000, 0.7],
-  [5000, 0.79],
-  [10000, 0.82],
-];
-
 const W = 900;
 const H = 340;
 

@@ -105,10 +105,8 @@ export function boundaryBceLoss(logits: tf.Tensor4D, masks: tf.Tensor4D, hasMask
   });
 }
 
-export interface LossOutput {
-  total: tf.Scalar;
-  parts: Record<string, tf.Scalar>;
-}
+export type { LossOutput } from '../backend/step';
+import type { LossOutput } from '../backend/step';
 
 /** The supervised segmentation loss: weighted sum of the terms with weight > 0 (cfg.train.loss). */
 export function segmentationLoss(logits: tf.Tensor4D, masks: tf.Tensor4D, hasMask: tf.Tensor1D, cfg: LossConfig): LossOutput {

@@ -9,8 +9,8 @@ import { saveModel, train, createOptimizer, warmupCosine, fileSaveHandler, readM
 import type { HostBatch } from '../../src/data/types';
 import { writePng } from '../../src/util/image';
 import { makeRng } from '../../src/util/rng';
+import { distillStudent } from '../../src/recipes/student';
 import {
-  distillStudent,
   makeDistillLossFn,
   mergeBatches,
   unlabeledRows,

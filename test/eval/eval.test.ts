@@ -8,7 +8,7 @@ import { MetricsAccumulator, boundaryFScore, boundaryMap } from '../../src/eval/
 import { evaluate, evaluateBatches, modelSegmenter } from '../../src/eval/evaluate';
 import { loadExternalModel } from '../../src/eval/external';
 import { stability, stabilityScores, shiftFrames } from '../../src/eval/stability';
-import { fileSaveHandler } from '../../src/train/checkpoint';
+import { fileSaveHandler } from '../../src/models/io';
 import type { Sample } from '../../src/data/types';
 import type { ModelMeta } from '../../src/models/types';
 import { diskSample, synthBatch } from '../train/helpers';

@@ -5,7 +5,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend';
 import { createModel } from '../../src/models';
-import { saveModel } from '../../src/train/checkpoint';
+import { saveModel } from '../../src/models/io';
 import { exportModel, describeParity, exportOnnxBytes, runOnnx, toHalf, quantizeWeight, Quantize, fileHandler, META_FILE } from '../../src/export';
 import { cli } from '../helpers/cli';
 

@@ -7,7 +7,8 @@ import { train } from '../../src/train/loop';
 import { createOptimizer, warmupCosine } from '../../src/train/optim';
 import { makeSegLossFn } from '../../src/train/losses';
 import { checkpointer } from '../../src/train/callbacks';
-import { CheckpointManager, loadCheckpoint, loadModel, saveModel, writeDirAtomic } from '../../src/train/checkpoint';
+import { CheckpointManager, loadCheckpoint } from '../../src/train/checkpoint';
+import { loadModel, saveModel, writeDirAtomic } from '../../src/models/io';
 import { tinyModel, synthStream, weightsOf } from './helpers';
 
 const LOSS = { bce: 1, dice: 1, lovasz: 0, boundary: 0, boundaryWidth: 1 };

@@ -7,7 +7,8 @@ import { train, ValResult } from '../../src/train/loop';
 import { createOptimizer, warmupCosine } from '../../src/train/optim';
 import { makeSegLossFn } from '../../src/train/losses';
 import { checkpointer } from '../../src/train/callbacks';
-import { loadCheckpoint, loadModel } from '../../src/train/checkpoint';
+import { loadCheckpoint } from '../../src/train/checkpoint';
+import { loadModel } from '../../src/models/io';
 import { createEma, WeightEma } from '../../src/train/ema';
 import { tinyModel, synthStream, weightsOf } from './helpers';
 

@@ -2,24 +2,16 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
-import { configFromArgs, CommonArgs, parseWxH, UsageError, withConfigOptions } from '../common';
+import { checkRunArgs, configFromArgs, CommonArgs, parseWxH, RunArgs, runFlags, runWithSignals, UsageError, withConfigOptions, withRunOptions } from '../common';
 import { selectBackend } from '../../backend';
-import type { BackendName } from '../../config/config';
 
-/** The recipe used when no --config is given. */
+/** The recipe a fresh run starts from (a --config sits on top of it). */
 export const DEFAULT_DISTILL_CONFIG = path.resolve(__dirname, '../../../configs/distill.json');
 
-interface StudentArgs extends CommonArgs {
+interface StudentArgs extends RunArgs {
   teacher?: string;
-  data?: string;
-  val?: string;
   unlabeled?: string[];
   student?: string;
-  out?: string;
-  resume?: string;
-  images?: number;
-  batch?: number;
-  backgrounds?: string;
   'input-size'?: string;
   'input-range'?: string;
   output?: string;
@@ -28,40 +20,17 @@ interface StudentArgs extends CommonArgs {
 /** "WxH" -> [H, W] (config order); the shared parser, kept under this name for callers. */
 export const parseSize = parseWxH;
 
-/** The backend recorded in a run's checkpoint (state.json config), if any. */
-function savedBackend(spec: string): BackendName | null {
-  for (const f of [path.join(spec, 'last', 'state.json'), path.join(spec, 'state.json')]) {
-    try {
-      return (JSON.parse(fs.readFileSync(f, 'utf8')).config?.backend as BackendName) ?? null;
-    } catch {
-      /* try the next place */
-    }
-  }
-  return null;
-}
-
-/** Pure check of flag combinations (yargs .check). */
-export function checkStudentArgs(a: StudentArgs): true {
-  if (!a.resume && !a.data) throw new UsageError('distill student: --data DIR is required (e.g. portraitseg distill student --teacher runs/teacher --data DIR)');
-  if (a.resume && (a.student || a.config)) throw new UsageError('--resume continues a run with its own saved config: drop --student/--config');
-  return true;
-}
+/** Pure check of flag combinations: the rule of every run command (src/cli/common.ts). */
+export const checkStudentArgs = (a: StudentArgs): true => checkRunArgs(a, { student: a.student });
 
 const studentCommand: CommandModule<CommonArgs, StudentArgs> = {
   command: 'student',
   describe: 'distill a small student from a frozen teacher (our run or an external TensorFlow.js model)',
   builder: (y) =>
-    withConfigOptions(y as Argv<CommonArgs>)
+    withRunOptions(y as Argv<CommonArgs>, 'student')
       .option('teacher', { type: 'string', describe: 'teacher: run folder, checkpoint folder or model.json (config key: distill.teacher)' })
-      .option('data', { type: 'string', describe: 'labeled data: folder, list file or datasets/*.json (config key: data.path)' })
-      .option('val', { type: 'string', describe: 'validation set; default a seeded data.valFraction split of --data (config key: data.val)' })
       .option('unlabeled', { type: 'string', array: true, describe: 'unlabeled image folder(s), labeled on the fly by the teacher (config key: data.unlabeled)' })
       .option('student', { type: 'string', describe: 'student model name (config key: model.name; default from configs/distill.json: mnv2_student_s)' })
-      .option('out', { type: 'string', describe: 'run folder to create (default runs/distill-<student>)' })
-      .option('resume', { type: 'string', describe: 'continue a distillation run (its folder or a checkpoint)' })
-      .option('images', { type: 'number', describe: 'training length in images seen (config key: train.images)' })
-      .option('batch', { type: 'number', describe: 'batch size (config key: train.batchSize)' })
-      .option('backgrounds', { type: 'string', describe: 'background photos for background-swap augmentation (config key: data.backgrounds)' })
       .option('input-size', { type: 'string', describe: 'external teacher: input size WxH (config key: external.inputSize)' })
       .option('input-range', { type: 'string', choices: ['0..1', '-1..1', '0..255'], describe: 'external teacher: input value range (config key: external.inputRange)' })
       .option('output', { type: 'string', choices: ['sigmoid', 'softmax1', 'logits'], describe: 'external teacher: what its output is (config key: external.output)' })
@@ -71,62 +40,40 @@ const studentCommand: CommandModule<CommonArgs, StudentArgs> = {
   handler: async (a) => {
     // Imported here so that `--help` does not load tfjs.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { distillStudent, DistillError } = require('../../distill/student') as typeof import('../../distill/student');
-    const { abortOnSigint } = require('../../train/teacher') as typeof import('../../train/teacher');
+    const { distillStudent } = require('../../recipes/student') as typeof import('../../recipes/student');
     const external = a['input-size'] !== undefined || a['input-range'] !== undefined || a.output !== undefined;
-    const cfg = configFromArgs(
-      { ...a, config: a.config ?? (a.resume ? undefined : DEFAULT_DISTILL_CONFIG) },
-      {
-        'distill.teacher': a.teacher,
-        'data.path': a.data,
-        'data.val': a.val,
-        'data.unlabeled': a.unlabeled,
-        'model.name': a.student,
-        'train.images': a.images,
-        'train.batchSize': a.batch,
-        'data.backgrounds': a.backgrounds,
-        'external.inputSize': a['input-size'] !== undefined ? parseSize('--input-size', a['input-size']) : undefined,
-        'external.inputRange': a['input-range'],
-        'external.output': a.output,
-      },
-    );
-    const out = a.out ?? path.join('runs', `distill-${cfg.model.name}`);
-    if (!a.resume && fs.existsSync(path.join(out, 'config.json'))) {
-      throw new UsageError(`--out ${out} already holds a run: continue it with --resume ${out}, or pick another --out`);
-    }
-    for (const [flag, p] of [['--teacher', a.teacher], ['--data', a.data], ['--resume', a.resume]] as const) {
+    for (const [flag, p] of [['--teacher', a.teacher], ['--data', a.data], ['--resume', a.resume], ['--init', a.init]] as const) {
       if (p && !fs.existsSync(p) && !(flag === '--data' && /^[a-z0-9_-]+$/i.test(p))) throw new UsageError(`${flag} ${p}: not found`);
     }
-    const log = (l: string) => process.stderr.write(l + '\n');
-    // A resumed run continues on the backend it started on (kernels differ in the last bits).
-    await selectBackend(a.resume && !a.backend ? savedBackend(a.resume) ?? cfg.backend : cfg.backend, log);
-    const ac = new AbortController();
-    const off = abortOnSigint(ac, log);
-    try {
+    const flags = {
+      seed: a.seed,
+      backend: a.backend,
+      ...runFlags(a),
+      'distill.teacher': a.teacher,
+      'data.unlabeled': a.unlabeled,
+      'model.name': a.student,
+      'external.inputSize': a['input-size'] !== undefined ? parseSize('--input-size', a['input-size']) : undefined,
+      'external.inputRange': a['input-range'],
+      'external.output': a.output,
+    };
+    await runWithSignals(async ({ log, signal }) => {
       const r = await distillStudent({
-        cfg,
+        sources: { file: a.config ?? null, set: a.set ?? [], flags },
         teacher: a.teacher ?? null,
-        out,
+        out: a.out,
         resume: a.resume ?? null,
         externalTeacher: external ? true : undefined,
-        images: a.images,
         log,
-        signal: ac.signal,
-      }).catch((e: Error) => {
-        // Teacher/student contract problems and missing inputs are the user's to fix: one line, exit 2.
-        throw e instanceof DistillError ? new UsageError(e.message) : e;
+        signal,
       });
       r.model.dispose();
       const rate = r.seconds > 0 ? (r.state.imagesSeen / r.seconds).toFixed(2) : '?';
-      process.stdout.write(
+      const summary =
         `${r.cache.misses + r.cache.hits > 0 ? `distilled ${r.meta.name} from ${r.teacher}` : `trained ${r.meta.name} (teacher: ${r.teacher})`}: ${r.state.imagesSeen} images in ${r.seconds.toFixed(1)} s (${rate} img/s overall)` +
-          `${r.state.bestScore !== null ? `, best val mIoU ${r.state.bestScore.toFixed(4)}` : ''}; teacher rows cached ${r.cache.hits}, computed ${r.cache.misses}\n` +
-          `run folder: ${r.runDir} (best/, last/, metrics.jsonl, curves.png)\n`,
-      );
-      if (r.stopReason === 'interrupted') process.exitCode = 130;
-    } finally {
-      off();
-    }
+        `${r.state.bestScore !== null ? `, best val mIoU ${r.state.bestScore.toFixed(4)}` : ''}; teacher rows cached ${r.cache.hits}, computed ${r.cache.misses}\n` +
+        `run folder: ${r.runDir} (best/, last/, metrics.jsonl, curves.png)\n`;
+      return { summary, interrupted: r.stopReason === 'interrupted' };
+    });
   },
 };
 

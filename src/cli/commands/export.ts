@@ -4,7 +4,7 @@ import type { CommandModule } from 'yargs';
 import { CommonArgs, configFromArgs, UsageError, withConfigOptions } from '../common';
 import { checkOutFolder } from '../out-paths';
 import { selectBackend } from '../../backend';
-import { loadModel } from '../../train/checkpoint';
+import { loadModel } from '../../models/io';
 import { describeParity, exportModel } from '../../export';
 
 interface ExportArgs extends CommonArgs {

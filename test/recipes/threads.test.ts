@@ -1,7 +1,7 @@
 import { strict as assert } from 'assert';
 import * as os from 'os';
 import { resolveConfig } from '../../src/config/load';
-import { resolveThreads } from '../../src/train/teacher';
+import { resolveThreads } from '../../src/recipes/run';
 
 describe('train/teacher: threads for the data-parallel step', () => {
   const cfg = (threads: number, batchSize = 8) => resolveConfig({ flags: { threads, 'train.batchSize': batchSize } });

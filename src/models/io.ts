@@ -1,0 +1,307 @@
+/**
+ * Model I/O: load, save and resolve a portraitseg model folder (STYLE.md §6), used by training,
+ * eval, export and the runtime alike (so none of them imports the training code).
+ *
+ * A model folder: model.json (tfjs layers topology + weights manifest), weights.bin,
+ * portraitseg.json (ModelMeta). Checkpoint and run folders (src/models/folders.ts) hold one.
+ *
+ * Every folder is written under a temporary name, its files fsynced, then renamed into place.
+ * tfjs-node's file:// handler is not available here, so the tf.io handlers below read and write
+ * files themselves. Loading checks what it reads: portraitseg.json against the ModelMeta contract,
+ * and the weights (and one forward pass) for non-finite values, with one line naming the file.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { ConfigError } from '../config/schema';
+import { registerCustomLayers } from './layers';
+import type { ModelMeta } from './types';
+import { MODEL_FILES, resolveModelJson } from './folders';
+
+export { resolveModelJson } from './folders';
+
+export const META_FILE = MODEL_FILES.meta;
+
+/** A model file that cannot be used (corrupt weights, invalid portraitseg.json): a user-fixable input, exit 2. */
+export class ModelFileError extends ConfigError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelFileError';
+  }
+}
+
+// ---------------------------------------------------------------- durable files
+
+/** Writes a file and fsyncs it, so a rename after it never exposes a short file after a crash. */
+export function writeFileSynced(file: string, data: string | Uint8Array): void {
+  const fd = fs.openSync(file, 'w');
+  try {
+    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function fsyncDir(dir: string): void {
+  try {
+    const fd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    /* some file systems refuse fsync on a folder; the files themselves are synced */
+  }
+}
+
+// ---------------------------------------------------------------- io handlers
+
+function toArrayBuffer(data: ArrayBuffer | ArrayBuffer[] | undefined): ArrayBuffer {
+  if (!data) return new ArrayBuffer(0);
+  if (!Array.isArray(data)) return data;
+  const total = data.reduce((n, b) => n + b.byteLength, 0);
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const b of data) {
+    out.set(new Uint8Array(b), off);
+    off += b.byteLength;
+  }
+  return out.buffer;
+}
+
+/** A tf.io save handler writing model.json + weights.bin into `dir` (which must exist). */
+export function fileSaveHandler(dir: string): tf.io.IOHandler {
+  return tf.io.withSaveHandler(async (artifacts) => {
+    const weights = toArrayBuffer(artifacts.weightData as ArrayBuffer | ArrayBuffer[]);
+    writeFileSynced(path.join(dir, MODEL_FILES.weights), new Uint8Array(weights));
+    const modelJson = {
+      format: artifacts.format ?? 'layers-model',
+      generatedBy: artifacts.generatedBy,
+      convertedBy: artifacts.convertedBy ?? null,
+      modelTopology: artifacts.modelTopology,
+      weightsManifest: [{ paths: [MODEL_FILES.weights], weights: artifacts.weightSpecs ?? [] }],
+      ...(artifacts.userDefinedMetadata ? { userDefinedMetadata: artifacts.userDefinedMetadata } : {}),
+    };
+    writeFileSynced(path.join(dir, MODEL_FILES.modelJson), JSON.stringify(modelJson));
+    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weights.byteLength } };
+  });
+}
+
+/** Reads a model.json (layers or graph model) and all its weight shards into ModelArtifacts. */
+export function readModelArtifacts(modelJsonPath: string): tf.io.ModelArtifacts {
+  if (!fs.existsSync(modelJsonPath)) throw new ModelFileError(`model file not found: ${modelJsonPath}`);
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(fs.readFileSync(modelJsonPath, 'utf8'));
+  } catch (e) {
+    throw new ModelFileError(`${modelJsonPath}: not valid JSON: ${(e as Error).message}`);
+  }
+  if (!json || typeof json !== 'object' || !json.modelTopology) throw new ModelFileError(`${modelJsonPath}: no "modelTopology": not a TensorFlow.js model.json`);
+  const manifest = (json.weightsManifest ?? []) as { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
+  const dir = path.dirname(modelJsonPath);
+  const specs: tf.io.WeightsManifestEntry[] = [];
+  const buffers: Buffer[] = [];
+  for (const group of manifest) {
+    specs.push(...group.weights);
+    for (const p of group.paths) {
+      const f = path.join(dir, p);
+      if (!fs.existsSync(f)) throw new ModelFileError(`${modelJsonPath}: weight shard missing: ${f}`);
+      buffers.push(fs.readFileSync(f));
+    }
+  }
+  const all = Buffer.concat(buffers);
+  return {
+    modelTopology: json.modelTopology as tf.io.ModelArtifacts['modelTopology'],
+    format: json.format as string | undefined,
+    generatedBy: json.generatedBy as string | undefined,
+    convertedBy: json.convertedBy as string | null | undefined,
+    weightSpecs: specs,
+    weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength),
+    userDefinedMetadata: json.userDefinedMetadata as Record<string, unknown> | undefined,
+    signature: json.signature as Record<string, unknown> | undefined,
+    modelInitializer: json.modelInitializer as Record<string, unknown> | undefined,
+  } as tf.io.ModelArtifacts;
+}
+
+/** Registers our custom layers (mask filter, normalise, resize) before deserialising a model. */
+export function registerModelLayers(): void {
+  registerCustomLayers();
+}
+
+// ---------------------------------------------------------------- atomic folders
+
+let tmpCounter = 0;
+
+/** Temp names beside `dir`: `.NAME.tmp-PID-N` (being written) and `.NAME.old-PID-N` (being replaced). */
+export function tempName(dir: string, kind: 'tmp' | 'old'): string {
+  return path.join(path.dirname(path.resolve(dir)), `.${path.basename(dir)}.${kind}-${process.pid}-${tmpCounter++}`);
+}
+
+/** Writes a folder atomically: `fill(tmpDir)` then rename to `dir` (replacing an existing one). */
+export async function writeDirAtomic(dir: string, fill: (tmp: string) => Promise<void> | void): Promise<void> {
+  fs.mkdirSync(path.dirname(path.resolve(dir)), { recursive: true });
+  const tmp = tempName(dir, 'tmp');
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(tmp);
+  try {
+    await fill(tmp);
+    fsyncDir(tmp);
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  replaceDir(tmp, dir);
+}
+
+/**
+ * Renames `src` to `dst`; an existing `dst` is moved aside first and removed after. A crash between
+ * the two renames leaves both copies under their temp names: src/models/folders.ts recoverDir()
+ * puts one back.
+ */
+export function replaceDir(src: string, dst: string): void {
+  if (fs.existsSync(dst)) {
+    const old = tempName(dst, 'old');
+    fs.renameSync(dst, old);
+    fs.renameSync(src, dst);
+    fs.rmSync(old, { recursive: true, force: true });
+  } else {
+    fs.renameSync(src, dst);
+  }
+  fsyncDir(path.dirname(path.resolve(dst)));
+}
+
+/** Copies a folder into place atomically (temp copy, fsync, rename). */
+export function copyDirAtomic(src: string, dst: string): void {
+  fs.mkdirSync(path.dirname(path.resolve(dst)), { recursive: true });
+  const tmp = tempName(dst, 'tmp');
+  fs.cpSync(src, tmp, { recursive: true });
+  for (const f of fs.readdirSync(tmp)) {
+    const p = path.join(tmp, f);
+    if (fs.statSync(p).isFile()) {
+      const fd = fs.openSync(p, 'r+');
+      fs.fsyncSync(fd);
+      fs.closeSync(fd);
+    }
+  }
+  replaceDir(tmp, dst);
+}
+
+// ---------------------------------------------------------------- model folders
+
+/** Writes model.json, weights.bin and portraitseg.json into an existing folder. */
+export async function writeModelFiles(dir: string, model: tf.LayersModel, meta: ModelMeta): Promise<void> {
+  await model.save(fileSaveHandler(dir));
+  writeFileSynced(path.join(dir, META_FILE), JSON.stringify(meta, null, 2) + '\n');
+}
+
+/** Saves a model folder (model.json, weights.bin, portraitseg.json) atomically. */
+export async function saveModel(dir: string, model: tf.LayersModel, meta: ModelMeta): Promise<void> {
+  await writeDirAtomic(dir, (tmp) => writeModelFiles(tmp, model, meta));
+}
+
+const isPair = (v: unknown) => Array.isArray(v) && v.length === 2 && v.every((x) => Number.isInteger(x) && x > 0);
+const isTriple = (v: unknown) => Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+
+/** Checks a parsed portraitseg.json against the ModelMeta contract; throws one line naming the file and the key. */
+export function checkMeta(m: unknown, file: string): ModelMeta {
+  const bad = (key: string, want: string, got: unknown) => new ModelFileError(`${file}: ${key}: expected ${want}, got ${JSON.stringify(got)}`);
+  if (!m || typeof m !== 'object' || Array.isArray(m)) throw new ModelFileError(`${file}: expected a JSON object (ModelMeta)`);
+  const o = m as Record<string, unknown>;
+  if (typeof o.name !== 'string' || !o.name) throw bad('name', 'a model name', o.name);
+  if (!o.args || typeof o.args !== 'object' || Array.isArray(o.args)) throw bad('args', 'an object', o.args);
+  if (o.family !== 'teacher' && o.family !== 'student') throw bad('family', '"teacher" or "student"', o.family);
+  if (!isPair(o.inputSize)) throw bad('inputSize', '[height, width] positive integers', o.inputSize);
+  if (!isPair(o.frameSize)) throw bad('frameSize', '[height, width] positive integers', o.frameSize);
+  if (!isTriple(o.mean)) throw bad('mean', 'three numbers', o.mean);
+  if (!isTriple(o.std) || (o.std as number[]).some((x) => x <= 0)) throw bad('std', 'three positive numbers', o.std);
+  if (o.output !== 'logits') throw bad('output', '"logits"', o.output);
+  if (!Number.isInteger(o.stride) || (o.stride as number) < 1) throw bad('stride', 'a positive integer', o.stride);
+  if (o.maskFilter !== null && o.maskFilter !== undefined) {
+    const f = o.maskFilter as Record<string, unknown>;
+    if (typeof f !== 'object' || typeof f.enabled !== 'boolean' || ![f.radius, f.eps, f.scale].every((x) => typeof x === 'number' && Number.isFinite(x))) {
+      throw bad('maskFilter', 'null or {enabled, radius, eps, scale}', o.maskFilter);
+    }
+  }
+  if (typeof o.params !== 'number' || !Number.isFinite(o.params) || o.params < 0) throw bad('params', 'a parameter count', o.params);
+  return { ...(o as unknown as ModelMeta), maskFilter: (o.maskFilter ?? null) as ModelMeta['maskFilter'] };
+}
+
+/** The ModelMeta of a model.json: portraitseg.json beside it, else its userDefinedMetadata. */
+export function readModelMeta(modelJson: string): ModelMeta {
+  const f = path.join(path.dirname(modelJson), META_FILE);
+  if (fs.existsSync(f)) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(fs.readFileSync(f, 'utf8'));
+    } catch (e) {
+      throw new ModelFileError(`${f}: not valid JSON: ${(e as Error).message}`);
+    }
+    return checkMeta(raw, f);
+  }
+  let art: { userDefinedMetadata?: { portraitseg?: unknown } };
+  try {
+    art = JSON.parse(fs.readFileSync(modelJson, 'utf8'));
+  } catch (e) {
+    throw new ModelFileError(`${modelJson}: not valid JSON: ${(e as Error).message}`);
+  }
+  const m = art.userDefinedMetadata?.portraitseg;
+  if (m) return checkMeta(m, `${modelJson} (userDefinedMetadata.portraitseg)`);
+  throw new ModelFileError(`${modelJson}: no ${META_FILE} beside it: not a portraitseg model (for other TensorFlow.js models use --input-size/--input-range/--output)`);
+}
+
+/** Throws naming `file` when any weight of `model` holds NaN or Inf. */
+export function checkFiniteWeights(model: tf.LayersModel, file: string): void {
+  for (const w of model.weights) {
+    const v = w.read().dataSync();
+    for (let i = 0; i < v.length; i++) {
+      if (!Number.isFinite(v[i])) throw new ModelFileError(`${file}: weight ${w.originalName ?? w.name} holds non-finite values (${v[i]}): the file is corrupt`);
+    }
+  }
+}
+
+/** One forward pass on a grey frame at the model's frame size: the output must be finite. */
+export function checkFiniteForward(model: tf.LayersModel, meta: ModelMeta, file: string): void {
+  const [h, w] = meta.frameSize;
+  const bad = tf.tidy(() => {
+    const y = model.predict(tf.fill([1, h, w, 3], 0.5)) as tf.Tensor;
+    return y.isFinite().logicalNot().any().dataSync()[0] === 1;
+  });
+  if (bad) throw new ModelFileError(`${file}: the model's output on a grey frame is not finite: the weights are corrupt`);
+}
+
+async function loadModelFolderFiles(modelJson: string, opts: { check?: boolean } = {}): Promise<{ model: tf.LayersModel; meta: ModelMeta }> {
+  const meta = readModelMeta(modelJson);
+  registerModelLayers();
+  let model: tf.LayersModel;
+  try {
+    model = await tf.loadLayersModel(tf.io.fromMemory(readModelArtifacts(modelJson)));
+  } catch (e) {
+    if (e instanceof ModelFileError) throw e;
+    throw new ModelFileError(`${modelJson}: cannot be loaded as a TensorFlow.js layers model: ${(e as Error).message.split('\n')[0]}`);
+  }
+  if (opts.check !== false) {
+    try {
+      const weightsFile = path.join(path.dirname(modelJson), MODEL_FILES.weights);
+      checkFiniteWeights(model, fs.existsSync(weightsFile) ? weightsFile : modelJson);
+      checkFiniteForward(model, meta, modelJson);
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+  }
+  return { model, meta };
+}
+
+/** Loads model.json + portraitseg.json of one folder (checked: meta contract, finite weights and output). */
+export async function loadModelFiles(modelJson: string, opts: { check?: boolean } = {}): Promise<{ model: tf.LayersModel; meta: ModelMeta }> {
+  return loadModelFolderFiles(modelJson, opts);
+}
+
+/** Loads a portraitseg model from a run folder (best, else last), a checkpoint folder, or a model.json with portraitseg.json beside it. */
+export async function loadModel(spec: string): Promise<{ model: tf.LayersModel; meta: ModelMeta; path: string }> {
+  const modelJson = resolveModelJson(spec);
+  const { model, meta } = await loadModelFolderFiles(modelJson);
+  return { model, meta, path: path.dirname(modelJson) };
+}

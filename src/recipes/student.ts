@@ -1,0 +1,164 @@
+/**
+ * `distill student`: the distillation recipe on the shared run setup (src/recipes/run.ts). What it
+ * adds: the frozen teacher (our run or an external TensorFlow.js model), batches mixing labeled
+ * and unlabeled frames (src/distill/student.ts mixedBatches), the distillation loss, and an
+ * optional feature adapter trained with the student.
+ */
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import type { Config } from '../config/config';
+import { DataLoader } from '../data/loader';
+import type { ModelMeta } from '../models/types';
+import { DEFAULT_STUDENT } from '../models/registry';
+import type { Callback, TrainResult } from '../train/loop';
+import { FeatureAdapter } from '../distill/losses';
+import { checkCompatible, FrozenTeacher, TeacherTargets } from '../distill/teacher';
+import {
+  DistillError,
+  ExternalLoader,
+  labelsOnlyTeacher,
+  loadTeacher,
+  lossWeights,
+  makeDistillLossFn,
+  mixedBatches,
+  unlabeledRows,
+  withFeatures,
+  type WorkerDistillLossOptions,
+} from '../distill/student';
+import { loaderOptions, openRun, RunOptions, trainRun } from './run';
+
+/** The shipped distillation recipe (configs/distill.json): the base of a fresh student run. */
+export const STUDENT_RECIPE = path.resolve(__dirname, '../../configs/distill.json');
+
+export interface DistillRunOptions extends RunOptions {
+  /** Alias of `config` (the resolved config of a fresh run). */
+  cfg?: Config;
+  /** Teacher spec (run folder, checkpoint, model.json); defaults to cfg.distill.teacher (on resume: the run's own). */
+  teacher?: string | null;
+  /** Treat the teacher as an external TensorFlow.js model (the eval-style --input-size/--input-range/--output flags were given). */
+  externalTeacher?: boolean;
+  loadExternal?: ExternalLoader;
+}
+
+export interface DistillRunResult extends TrainResult {
+  runDir: string;
+  /** The trained student (the caller disposes it). */
+  model: tf.LayersModel;
+  meta: ModelMeta;
+  teacher: string;
+  cache: { hits: number; misses: number; teacherMs: number };
+}
+
+/** Extra resume state stored in each checkpoint's state.json. */
+interface DistillExtra {
+  distill: { teacher: string; externalTeacher: boolean; adapter: boolean };
+}
+
+export async function distillStudent(o: DistillRunOptions): Promise<DistillRunResult> {
+  let teacher: FrozenTeacher | null = null;
+  let teacherSpec: string | null = null;
+  let externalTeacher = false;
+  const run = await openRun(
+    { ...o, config: o.config ?? o.cfg },
+    {
+      kind: 'student',
+      file: STUDENT_RECIPE,
+      unlabeled: true,
+      // Teacher first: a bad teacher should fail before any data is read. Without one (the
+      // labels-only baseline: soft = boundary = feature = 0) the same recipe trains from labels.
+      beforeData: async ({ cfg, resumed, meta, log }) => {
+        teacherSpec = o.teacher ?? cfg.distill.teacher;
+        externalTeacher = o.externalTeacher ?? false;
+        if (resumed) {
+          const ex = (resumed.extra as Partial<DistillExtra>).distill;
+          if (!ex) throw new DistillError(`--resume ${o.resume}: not a distillation run (no distill state in ${resumed.dir}/state.json); use train teacher --resume`);
+          teacherSpec = o.teacher ?? (ex.teacher || null);
+          externalTeacher = o.externalTeacher ?? ex.externalTeacher;
+        }
+        const w = lossWeights(cfg);
+        const needTeacher = w.soft > 0 || w.boundary > 0 || w.feature > 0;
+        if (!teacherSpec && needTeacher) {
+          throw new DistillError('distill student: --teacher RUN_DIR|model.json is required (e.g. portraitseg distill student --teacher runs/teacher --data DIR); config key distill.teacher');
+        }
+        teacher = teacherSpec ? await loadTeacher(teacherSpec, cfg, { forceExternal: externalTeacher, loadExternal: o.loadExternal }) : labelsOnlyTeacher();
+        if (w.feature > 0 && teacher.featureChannels === null) {
+          throw new DistillError(`distill.feature=${w.feature} but teacher ${teacher.describe} has no "features" layer; set distill.feature=0`);
+        }
+        log(`teacher: ${teacher.describe}${teacher.meta ? `, ${teacher.meta.params} params` : ''}`);
+        if (teacher.meta && teacher.meta.params > 0 && meta.name === teacher.meta.name && meta.family === 'teacher') {
+          log(`note: distilling ${meta.name} into itself (model.name is the teacher's architecture; pass --student ${DEFAULT_STUDENT} for the default student)`);
+        }
+        try {
+          if (teacherSpec) checkCompatible(teacher, meta);
+        } catch (e) {
+          throw new DistillError((e as Error).message);
+        }
+        log(`student: ${meta.name}, ${meta.params} params, frames ${meta.frameSize[0]}x${meta.frameSize[1]}`);
+      },
+    },
+  ).catch((e) => {
+    (teacher as FrozenTeacher | null)?.dispose();
+    throw e;
+  });
+  const t = teacher as unknown as FrozenTeacher;
+  const { cfg, model, meta, log, resumed } = run;
+  const w = lossWeights(cfg);
+  const needTeacher = w.soft > 0 || w.boundary > 0 || w.feature > 0;
+
+  let adapter: FeatureAdapter | null = null;
+  if (w.feature > 0 && w.featureMode === 'l2') {
+    const out = withFeatures(model).outputs[1];
+    const sc = out.shape[out.shape.length - 1] as number;
+    adapter = new FeatureAdapter(sc, t.featureChannels!, cfg.seed + 1);
+    if (resumed?.extraValues.length) adapter.setWeights(resumed.extraValues.map((v) => tf.tensor(v.values, v.shape)));
+  }
+
+  const B = cfg.train.batchSize;
+  const bu = unlabeledRows(B, cfg.distill.unlabeledFraction, run.unlabeled.length > 0);
+  const common = loaderOptions(run);
+  const labeledLoader = B - bu > 0 ? new DataLoader(run.data.train, { ...common, batchSize: B - bu, seed: cfg.seed }) : null;
+  const unlabeledLoader = bu > 0 ? new DataLoader(run.unlabeled, { ...common, batchSize: bu, seed: `${cfg.seed}/unlabeled` }) : null;
+  log(`data: ${run.data.train.length} labeled train, ${run.data.val.length} val, ${run.unlabeled.length} unlabeled; batch ${B} = ${B - bu} labeled + ${bu} unlabeled`);
+
+  const targets = new TeacherTargets(t, { cache: cfg.distill.cacheTeacher, withFeatures: w.feature > 0 });
+  const extra: DistillExtra = { distill: { teacher: teacherSpec ? path.resolve(teacherSpec) : '', externalTeacher, adapter: adapter !== null } };
+  let threads = 1;
+  const cacheLine: Callback = {
+    onStepEnd(_ctx, l) {
+      if (needTeacher && l.step % cfg.train.logEvery === 0) {
+        const s = targets.stats;
+        log(`  teacher: ${s.hits} rows reused from cache / ${s.misses} computed, ${(s.teacherMs / Math.max(1, s.misses)).toFixed(1)} ms/row${threads > 1 ? ' (this thread; the worker labels its own rows)' : ''}`);
+      }
+    },
+  };
+  try {
+    const r = await trainRun(
+      run,
+      {
+        batches: mixedBatches(labeledLoader, unlabeledLoader, run.state.step),
+        lossFn: makeDistillLossFn({ cfg, targets, student: model, adapter }),
+        // Each thread labels its own rows with its own copy of the teacher inside the loss.
+        workerLoss: {
+          module: require.resolve('../distill/student'),
+          exportName: 'workerDistillLossFn',
+          options: { cfg, teacher: teacherSpec ? path.resolve(teacherSpec) : '', externalTeacher } satisfies WorkerDistillLossOptions,
+        },
+        singleThreadReason: w.feature > 0 ? 'feature distillation keeps its adapter on one thread' : o.loadExternal ? 'a custom external-teacher loader cannot be sent to a worker' : null,
+        extraVars: adapter ? adapter.variables : [],
+        extraState: () => extra as unknown as Record<string, unknown>,
+        callbacks: [cacheLine],
+        // On one thread the teacher labels the next batches ahead of the step.
+        wrapBatches: (b, n) => {
+          threads = n;
+          return needTeacher && n === 1 ? targets.prefetchAll(b) : b;
+        },
+      },
+      o,
+    );
+    return { ...r, runDir: run.runDir, model, meta, teacher: t.describe, cache: { ...targets.stats } };
+  } finally {
+    adapter?.dispose();
+    t.dispose();
+    targets.clear();
+  }
+}
