@@ -9,6 +9,7 @@ import { exportCommand } from './export';
 import { blurCommand } from './blur';
 import { benchCommand } from './bench';
 import { quickstartCommand } from './quickstart';
+import { importCommand } from './import';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const commands: CommandModule<any, any>[] = [
@@ -21,4 +22,5 @@ export const commands: CommandModule<any, any>[] = [
   exportCommand,
   blurCommand,
   benchCommand,
+  importCommand,
 ];

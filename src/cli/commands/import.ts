@@ -1,0 +1,119 @@
+/**
+ * `portraitseg import`: a published segmenter (.tflite or a TensorFlow.js graph model) -> a
+ * trainable portraitseg model folder, reloaded from disk and compared with the original.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { CommandModule } from 'yargs';
+import * as tf from '@tensorflow/tfjs';
+import { CommonArgs, configFromArgs, parseWxH, UsageError, withConfigOptions } from '../common';
+import { selectBackend } from '../../backend';
+import type { InputRange, OutputKind } from '../../models/import';
+
+interface ImportArgs extends CommonArgs {
+  model?: string;
+  out?: string;
+  'input-size'?: string;
+  'input-range'?: string;
+  output?: string;
+  'mask-filter'?: boolean;
+}
+
+export interface ImportRunOptions {
+  model: string;
+  out: string;
+  inputSize: [number, number] | null;
+  inputRange: InputRange | null;
+  output: OutputKind | null;
+  maskFilter: boolean;
+  seed: number;
+  log: (line: string) => void;
+}
+
+/**
+ * Imports, writes the folder atomically, reloads it and checks it against the original
+ * (the net's logits before the mask filter when --mask-filter is on). Throws on failed parity
+ * and leaves nothing at `out` then.
+ */
+export async function runImport(o: ImportRunOptions) {
+  // loaded lazily, like the other commands, so `portraitseg --help` stays fast
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { importModel, loadReference, compareWithReference, describeImportParity, UnsupportedOpError } = require('../../models/import') as typeof import('../../models/import');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { saveModel, loadModel } = require('../../train/checkpoint') as typeof import('../../train/checkpoint');
+  if (fs.existsSync(o.out) && (!fs.statSync(o.out).isDirectory() || fs.readdirSync(o.out).length > 0)) {
+    throw new UsageError(`--out ${o.out} already exists and is not empty: choose a new folder (import never overwrites)`);
+  }
+  let imp;
+  try {
+    imp = importModel(o.model, { inputSize: o.inputSize, inputRange: o.inputRange, output: o.output, maskFilter: o.maskFilter, seed: o.seed });
+  } catch (e) {
+    if (e instanceof UnsupportedOpError) throw new UsageError((e as Error).message);
+    throw new UsageError(`--model ${o.model}: ${(e as Error).message}`);
+  }
+  const { meta } = imp;
+  o.log(
+    `import: ${imp.format} ${o.model}: ${imp.graph.nodes.length} ops, ${meta.params} params; input ${imp.inputSize[1]}x${imp.inputSize[0]}, ` +
+      `range ${imp.inputRange}${o.inputRange ? '' : ' (default; --input-range to change)'}, output ${imp.output}${o.output ? '' : ' (from the last op)'}` +
+      `${o.maskFilter ? `, mask filter on (frames ${meta.frameSize[1]}x${meta.frameSize[0]})` : ''}`,
+  );
+  const tmp = `${o.out.replace(/[\\/]+$/, '')}.import-tmp-${process.pid}`;
+  await saveModel(tmp, imp.model, meta);
+  imp.model.dispose();
+  const reloaded = await loadModel(tmp);
+  const ref = await loadReference(o.model, imp);
+  try {
+    let net = reloaded.model;
+    if (o.maskFilter) {
+      // the filter starts untrained: compare the net's own logits, its first input
+      const gf = reloaded.model.getLayer('logits');
+      net = tf.model({ inputs: reloaded.model.inputs, outputs: (gf.input as tf.SymbolicTensor[])[0] });
+    }
+    const parity = compareWithReference(net, ref, imp.inputSize, { seed: o.seed, batch: 2 });
+    if (!parity.ok) {
+      fs.rmSync(tmp, { recursive: true, force: true });
+      throw new Error(`import parity check failed: ${describeImportParity(parity)}`);
+    }
+    fs.renameSync(tmp, o.out.replace(/[\\/]+$/, ''));
+    return { meta, parity, describe: describeImportParity(parity), format: imp.format, out: o.out };
+  } finally {
+    ref.dispose();
+    reloaded.model.dispose();
+    if (fs.existsSync(tmp)) fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+export const importCommand: CommandModule<object, ImportArgs> = {
+  command: 'import',
+  describe: 'turn a published segmenter (.tflite, TensorFlow.js graph model) into a trainable portraitseg model, with a parity check',
+  builder: (y) =>
+    withConfigOptions(y)
+      .option('model', { type: 'string', describe: '.tflite file, or a TensorFlow.js graph model.json (or its folder)' })
+      .option('out', { type: 'string', describe: 'new model folder to write (model.json, weights.bin, portraitseg.json)' })
+      .option('input-size', { type: 'string', describe: 'WIDTHxHEIGHT the net runs at (default: the file\'s input shape)' })
+      .option('input-range', { type: 'string', choices: ['0..1', '-1..1', '0..255'], describe: 'value range the net expects (default 0..1; files do not record it)' })
+      .option('output', { type: 'string', choices: ['sigmoid', 'softmax1', 'logits'], describe: 'what the output means (default: from the last op: sigmoid or softmax)' })
+      .option('mask-filter', { type: 'boolean', default: false, describe: 'add the deep guided filter on top (refines at 2x the net\'s size; starts untrained)' })
+      .example('$0 import --model node_modules/@mediapipe/selfie_segmentation/selfie_segmentation.tflite --out runs/selfie', '')
+      .example('$0 import --model selfie-tfjs/selfie.json --out runs/selfie-tfjs --input-range 0..1 --output sigmoid', '') as never,
+  handler: async (argv) => {
+    if (!argv.model) throw new UsageError('--model is required, e.g. --model node_modules/@mediapipe/selfie_segmentation/selfie_segmentation.tflite');
+    if (!argv.out) throw new UsageError('--out is required, e.g. --out runs/selfie');
+    const cfg = configFromArgs(argv);
+    const log = (l: string) => process.stderr.write(`${l}\n`);
+    await selectBackend(cfg.backend, log);
+    const t0 = Date.now();
+    const r = await runImport({
+      model: argv.model,
+      out: argv.out,
+      inputSize: argv['input-size'] !== undefined ? parseWxH('--input-size', argv['input-size']) : null,
+      inputRange: (argv['input-range'] as InputRange | undefined) ?? null,
+      output: (argv.output as OutputKind | undefined) ?? null,
+      maskFilter: !!argv['mask-filter'],
+      seed: cfg.seed,
+      log,
+    });
+    process.stdout.write(`imported ${r.meta.name} (${r.meta.params} params) from ${r.format} to ${path.resolve(r.out)} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+    process.stdout.write(`${r.describe}\n`);
+  },
+};

@@ -1,0 +1,192 @@
+/**
+ * `importModel`: a published segmenter (.tflite, or a TensorFlow.js graph model.json) -> a
+ * trainable portraitseg model (tf.LayersModel + ModelMeta), plus an independent reference that
+ * runs the original file, for the parity check:
+ *   TFLite:      tflite_reference.ts (op-by-op over the FlatBuffer, plain tf ops);
+ *   graph model: tfjs' own tf.loadGraphModel.
+ * Pipeline: reader (tflite.ts | tfjs_graph.ts) -> IrGraph -> ir.simplify -> build.ts.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { isTfliteFile } from '../../util/tflite';
+import { registerCustomLayers } from '../layers';
+import type { ModelMeta } from '../types';
+import { buildImported, BuildOptions, InputRange, OutputKind } from './build';
+import { IrGraph, simplify } from './ir';
+import { readTflite } from './tflite';
+import { tfliteReference } from './tflite_reference';
+import { readTfjsGraph } from './tfjs_graph';
+
+export { UnsupportedOpError } from './ir';
+export type { IrGraph, IrNode, IrConst } from './ir';
+export { rangeNormalization } from './build';
+export type { InputRange, OutputKind } from './build';
+
+export interface ImportOptions {
+  inputSize?: [number, number] | null;
+  inputRange?: InputRange | null;
+  output?: OutputKind | null;
+  maskFilter?: boolean;
+  seed?: number;
+}
+
+/** The original model, run on 0..1 frames at its input size. */
+export interface Reference {
+  what: string;
+  /** P(person) [B,H,W,1]. */
+  probability(frames: tf.Tensor4D): tf.Tensor4D;
+  /** Person logits [B,H,W,1], read before the model's final sigmoid / softmax. */
+  logits(frames: tf.Tensor4D): tf.Tensor4D;
+  dispose(): void;
+}
+
+export interface Imported {
+  model: tf.LayersModel;
+  meta: ModelMeta;
+  graph: IrGraph;
+  format: 'tflite' | 'tfjs-graph';
+  inputRange: InputRange;
+  output: OutputKind;
+  inputSize: [number, number];
+}
+
+function fileOf(spec: string): string {
+  if (!fs.existsSync(spec)) throw new Error(`model file not found: ${spec}`);
+  if (fs.statSync(spec).isDirectory()) {
+    const f = path.join(spec, 'model.json');
+    if (!fs.existsSync(f)) throw new Error(`${spec}: a folder without model.json (expected a .tflite file or a TensorFlow.js graph model.json)`);
+    return f;
+  }
+  return spec;
+}
+
+/** Reads a .tflite or a graph model.json into the simplified IR. */
+export function readGraph(spec: string): IrGraph {
+  const file = fileOf(spec);
+  const bytes = new Uint8Array(fs.readFileSync(file));
+  if (isTfliteFile(bytes)) return simplify(readTflite(bytes, file));
+  if (bytes[0] === 0x7b /* { */) return simplify(readTfjsGraph(file));
+  throw new Error(`${file}: neither a TFLite file (no "TFL3" identifier) nor a TensorFlow.js model.json`);
+}
+
+export function importModel(spec: string, opts: ImportOptions = {}): Imported {
+  registerCustomLayers();
+  const graph = readGraph(spec);
+  const stem = path.basename(fileOf(spec)).replace(/\.(tflite|json)$/i, '');
+  const name = stem === 'model' ? path.basename(path.dirname(path.resolve(fileOf(spec)))) : stem;
+  const bo: BuildOptions = {
+    inputSize: opts.inputSize ?? null,
+    inputRange: opts.inputRange ?? null,
+    output: opts.output ?? null,
+    maskFilter: !!opts.maskFilter,
+    name,
+    seed: opts.seed,
+  };
+  const built = buildImported(graph, bo);
+  return { ...built, graph, format: graph.format };
+}
+
+function toRange(x: tf.Tensor4D, r: InputRange): tf.Tensor4D {
+  if (r === '-1..1') return x.mul(2).sub(1);
+  if (r === '0..255') return x.mul(255);
+  return x;
+}
+
+/** Pre-activation output -> person logits. */
+function toLogits(pre: tf.Tensor, kind: OutputKind): tf.Tensor4D {
+  if (kind !== 'softmax1') return pre as tf.Tensor4D;
+  return pre.slice([0, 0, 0, 1], [-1, -1, -1, 1]).sub(pre.slice([0, 0, 0, 0], [-1, -1, -1, 1])) as tf.Tensor4D;
+}
+
+function toProbability(out: tf.Tensor, kind: OutputKind, endsInSoftmax: boolean): tf.Tensor4D {
+  if (kind === 'sigmoid') return out as tf.Tensor4D;
+  if (kind === 'logits') return out.sigmoid() as tf.Tensor4D;
+  const p = endsInSoftmax ? out : out.softmax();
+  return p.slice([0, 0, 0, 1], [-1, -1, -1, 1]) as tf.Tensor4D;
+}
+
+/** An independent runner of the original file (see the file comment). */
+export async function loadReference(spec: string, imp: Imported): Promise<Reference> {
+  const file = fileOf(spec);
+  const last = imp.graph.nodes.find((n) => n.output === imp.graph.output);
+  const softmax = last?.op === 'softmax';
+  if (imp.format === 'tflite') {
+    const ref = tfliteReference(new Uint8Array(fs.readFileSync(file)));
+    // TFLite files have batch 1: one row at a time
+    const rows = (frames: tf.Tensor4D, f: (x: tf.Tensor4D) => tf.Tensor4D) =>
+      tf.tidy(() => tf.concat(tf.split(frames, frames.shape[0]).map((x) => f(toRange(x as tf.Tensor4D, imp.inputRange)))) as tf.Tensor4D);
+    return {
+      what: 'the TFLite file run op by op (portraitseg reference interpreter, plain tf ops)',
+      probability: (frames) => rows(frames, (x) => toProbability(ref.run(x), imp.output, softmax)),
+      logits: (frames) => rows(frames, (x) => (imp.output === 'logits' ? ref.run(x) : toLogits(ref.run(x, true), imp.output)) as tf.Tensor4D),
+      dispose: () => ref.dispose(),
+    };
+  }
+  const json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const specs: tf.io.WeightsManifestEntry[] = [];
+  const shards: Buffer[] = [];
+  for (const group of json.weightsManifest ?? []) {
+    specs.push(...group.weights);
+    for (const p of group.paths) shards.push(fs.readFileSync(path.join(path.dirname(file), p)));
+  }
+  const all = Buffer.concat(shards);
+  const gm = await tf.loadGraphModel(
+    tf.io.fromMemory({
+      modelTopology: json.modelTopology,
+      format: json.format,
+      weightSpecs: specs,
+      weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength),
+      signature: json.signature,
+    } as tf.io.ModelArtifacts),
+  );
+  const fixedBatch = gm.inputs[0]?.shape?.[0] === 1;
+  // the graph's own name for the input of its final Sigmoid / Softmax (the logits)
+  const outName = gm.outputs[0].name.replace(/:0$/, '');
+  const outNode = (json.modelTopology.node as { name: string; op: string; input?: string[] }[]).find((n) => n.name === outName);
+  const preName = outNode && (outNode.op === 'Sigmoid' || outNode.op === 'Softmax') ? outNode.input![0] : outName;
+  const each = (frames: tf.Tensor4D, node: string, f: (o: tf.Tensor) => tf.Tensor4D) =>
+    tf.tidy(() => {
+      const rows = fixedBatch ? tf.split(frames, frames.shape[0]) : [frames];
+      const outs = rows.map((x) => f(gm.execute(toRange(x as tf.Tensor4D, imp.inputRange), node) as tf.Tensor));
+      return (outs.length === 1 ? outs[0] : tf.concat(outs)) as tf.Tensor4D;
+    });
+  return {
+    what: 'the graph model run by tfjs (tf.loadGraphModel)',
+    probability: (frames) => each(frames, outName, (o) => toProbability(o, imp.output, softmax)),
+    logits: (frames) => each(frames, imp.output === 'logits' ? outName : preName, (o) => toLogits(o, imp.output)),
+    dispose: () => gm.dispose(),
+  };
+}
+
+export interface ImportParity {
+  reference: string;
+  shape: number[];
+  maxAbsProb: number;
+  maxAbsLogits: number;
+  tolerance: number;
+  ok: boolean;
+}
+
+/** max |P(person) diff| between a portraitseg model and the reference on seeded 0..1 frames at the input size. */
+export function compareWithReference(model: tf.LayersModel, ref: Reference, inputSize: [number, number], opts: { seed?: number; batch?: number; tolerance?: number } = {}): ImportParity {
+  const tolerance = opts.tolerance ?? 1e-4;
+  const shape: [number, number, number, number] = [opts.batch ?? 2, inputSize[0], inputSize[1], 3];
+  const [maxAbsProb, maxAbsLogits] = tf.tidy(() => {
+    const x = tf.randomUniform(shape, 0, 1, 'float32', opts.seed ?? 0) as tf.Tensor4D;
+    const ours = model.predict(x) as tf.Tensor;
+    const theirs = ref.logits(x);
+    const theirP = ref.probability(x);
+    if (ours.shape.join() !== theirs.shape.join()) throw new Error(`parity: shapes differ: ours [${ours.shape}], reference [${theirs.shape}]`);
+    return [ours.sigmoid().sub(theirP).abs().max().dataSync()[0], ours.sub(theirs).abs().max().dataSync()[0]];
+  });
+  const ok = maxAbsProb <= tolerance && Number.isFinite(maxAbsLogits);
+  return { reference: ref.what, shape, maxAbsProb, maxAbsLogits, tolerance, ok };
+}
+
+export function describeImportParity(p: ImportParity): string {
+  return (
+    `parity import vs ${p.reference} on seeded inputs ${p.shape.join('x')}: max |P(person) diff| ${p.maxAbsProb.toExponential(2)} ` +
+    `(tolerance ${p.tolerance}, max |logits diff| ${p.maxAbsLogits.toExponential(2)}) ${p.ok ? 'OK' : 'FAILED'}`
+  );
+}
