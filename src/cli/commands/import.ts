@@ -60,6 +60,11 @@ export async function runImport(o: ImportRunOptions) {
   const tmp = `${o.out.replace(/[\\/]+$/, '')}.import-tmp-${process.pid}`;
   await saveModel(tmp, imp.model, meta);
   imp.model.dispose();
+  // The check runs on tfjs' cpu backend (plain float32 kernels): it is about the conversion. On wasm,
+  // XNNPACK's own summation order alone moves P by up to ~1e-4 on MediaPipe's selfie net, whose
+  // logits reach +-900 (measured: the same imported model on cpu vs wasm differs by 1.1e-4).
+  const backend = tf.getBackend();
+  await tf.setBackend('cpu');
   const reloaded = await loadModel(tmp);
   const ref = await loadReference(o.model, imp);
   try {
@@ -70,16 +75,66 @@ export async function runImport(o: ImportRunOptions) {
       net = tf.model({ inputs: reloaded.model.inputs, outputs: (gf.input as tf.SymbolicTensor[])[0] });
     }
     const parity = compareWithReference(net, ref, imp.inputSize, { seed: o.seed, batch: 2 });
-    if (!parity.ok) {
+    const lines = [describeImportParity(parity)];
+    let runtime: RuntimeParity | null = null;
+    if (imp.format === 'tflite') {
+      runtime = await runtimeParity(o.model, net, imp, o.seed);
+      lines.push(runtime.line);
+    }
+    if (!parity.ok || (runtime && runtime.ok === false)) {
       fs.rmSync(tmp, { recursive: true, force: true });
-      throw new Error(`import parity check failed: ${describeImportParity(parity)}`);
+      throw new Error(`import parity check failed: ${lines.join('; ')}`);
     }
     fs.renameSync(tmp, o.out.replace(/[\\/]+$/, ''));
-    return { meta, parity, describe: describeImportParity(parity), format: imp.format, out: o.out };
+    return { meta, parity, runtime, describe: lines.join('\n'), format: imp.format, out: o.out };
   } finally {
     ref.dispose();
     reloaded.model.dispose();
     if (fs.existsSync(tmp)) fs.rmSync(tmp, { recursive: true, force: true });
+    await tf.setBackend(backend);
+  }
+}
+
+interface RuntimeParity {
+  /** null: no TFLite runtime here (not checked). */
+  ok: boolean | null;
+  maxAbsProb: number | null;
+  line: string;
+}
+
+/**
+ * The same seeded frames through a real TFLite runtime (LiteRT.js, src/export/tflite-runtime.ts,
+ * an optional dependency): max |P(person) diff| against the reloaded import.
+ */
+async function runtimeParity(file: string, net: tf.LayersModel, imp: import('../../models/import').Imported, seed: number): Promise<RuntimeParity> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const rt = require('../../export/tflite-runtime') as typeof import('../../export/tflite-runtime');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { toRange, outputToProbability, seededFrames } = require('../../models/import') as typeof import('../../models/import');
+  const why = await rt.tfliteRuntimeUnavailable();
+  if (why) return { ok: null, maxAbsProb: null, line: `parity import vs a TFLite runtime: not checked (${why})` };
+  const bytes = new Uint8Array(fs.readFileSync(file));
+  const [h, w] = imp.inputSize;
+  const shape: [number, number, number, number] = [2, h, w, 3];
+  const x = seededFrames(shape, seed);
+  try {
+    let worst = 0;
+    for (let b = 0; b < shape[0]; b++) {
+      const row = x.slice([b, 0, 0, 0], [1, h, w, 3]);
+      const input = tf.tidy(() => toRange(row, imp.inputRange));
+      const [out] = await rt.runTflite(bytes, [{ data: input.dataSync() as Float32Array, shape: [1, h, w, 3] }]);
+      const d = tf.tidy(() => {
+        const theirs = outputToProbability(tf.tensor(out.data, out.shape), imp);
+        const ours = (net.predict(row) as tf.Tensor).sigmoid();
+        return ours.sub(theirs).abs().max().dataSync()[0];
+      });
+      worst = Math.max(worst, d);
+      tf.dispose([row, input]);
+    }
+    const ok = worst <= 1e-4;
+    return { ok, maxAbsProb: worst, line: `parity import vs the TFLite file in LiteRT.js (TFLite's interpreter) on seeded inputs ${shape.join('x')}: max |P(person) diff| ${worst.toExponential(2)} (tolerance 0.0001) ${ok ? 'OK' : 'FAILED'}` };
+  } finally {
+    x.dispose();
   }
 }
 

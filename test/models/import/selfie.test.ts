@@ -14,6 +14,8 @@ import { evaluate, modelSegmenter, samplesFromRefs, Segmenter } from '../../../s
 import { loadExternalModel } from '../../../src/eval/external';
 import { ROOT } from '../../helpers/cli';
 import { tmpDir } from './fixtures';
+import { runImport } from '../../../src/cli/commands/import';
+import { tfliteRuntimeUnavailable } from '../../../src/export/tflite-runtime';
 
 const MP = path.join(ROOT, 'node_modules/@mediapipe/selfie_segmentation');
 const FILES = [path.join(MP, 'selfie_segmentation.tflite'), path.join(MP, 'selfie_segmentation_landscape.tflite'), path.join(ROOT, '../shared/models/selfie-tfjs/selfie.json')];
@@ -48,8 +50,9 @@ describe('models/import: MediaPipe selfie segmenter (skips when the files are ab
 
   for (const f0 of FILES) {
     const f = f0.includes('selfie-tfjs') ? SELFIE_JSON : f0;
-    it(`${path.basename(f)}: reloaded import matches the original within 1e-4`, async function () {
+    it(`${path.basename(f)}: reloaded import matches the original within 1e-4 (cpu, as the import command checks)`, async function () {
       if (!fs.existsSync(f)) this.skip();
+      await tf.setBackend('cpu');
       const imp = importModel(f);
       assert.equal(imp.output, 'sigmoid');
       assert.ok(imp.meta.params > 100000 && imp.meta.params < 110000, `${imp.meta.params} params`);
@@ -62,8 +65,24 @@ describe('models/import: MediaPipe selfie segmenter (skips when the files are ab
       ref.dispose();
       imp.model.dispose();
       re.model.dispose();
+      await selectBackend('wasm');
     });
   }
+
+  it('selfie_segmentation.tflite through the import command: parity vs a real TFLite runtime (LiteRT.js) within 1e-4', async function () {
+    if (!fs.existsSync(FILES[0])) this.skip();
+    const why = await tfliteRuntimeUnavailable();
+    if (why) this.skip();
+    const out = path.join(tmpDir(), 'selfie');
+    const r = await runImport({ model: FILES[0], out, inputSize: null, inputRange: null, output: null, maskFilter: false, seed: 3, log: () => {} });
+    assert.ok(r.parity.ok, r.describe);
+    assert.equal(r.runtime?.ok, true, r.describe);
+    assert.ok(r.runtime!.maxAbsProb! <= 1e-4 && r.runtime!.maxAbsProb! > 0, r.describe);
+    assert.equal(tf.getBackend(), 'wasm', 'runImport restores the backend');
+    const re = await loadModel(out);
+    assert.equal(re.meta.name, 'imported:selfie_segmentation');
+    re.model.dispose();
+  });
 
   it('on 16 PicsArt photos the imported models score the original mIoU within 0.002', async function () {
     if (!fs.existsSync(PICSART) || !fs.existsSync(FILES[0])) this.skip();
