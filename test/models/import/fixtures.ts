@@ -54,7 +54,7 @@ class TfliteWriter {
   codes: tfl.OperatorCodeT[] = [];
   ops: tfl.OperatorT[] = [];
 
-  tensor(name: string, shape: number[], data?: Float32Array | Int32Array | Uint16Array, type = tfl.TensorType.FLOAT32): number {
+  tensor(name: string, shape: number[], data?: Float32Array | Int32Array | Uint16Array | Uint8Array, type = tfl.TensorType.FLOAT32): number {
     let buffer = 0;
     if (data) {
       this.buffers.push(new tfl.BufferT(Array.from(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))));
@@ -68,6 +68,19 @@ class TfliteWriter {
   weight(name: string, shape: number[], values: Float32Array, half = false): number {
     if (!half) return this.tensor(name, shape, values);
     const raw = this.tensor(`${name}_fp16`, shape, Uint16Array.from(values, floatToHalf), tfl.TensorType.FLOAT16);
+    const out = this.tensor(`${name}_dequantize`, shape);
+    this.op(tfl.BuiltinOperator.DEQUANTIZE, [raw], [out]);
+    return out;
+  }
+
+  /** An int8 weight with per-output-channel scales (axis 0) and zero points, behind DEQUANTIZE. */
+  int8Weight(name: string, shape: number[], seed: number): number {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const q = Int8Array.from(weights(n, seed, 1), (v) => Math.round(v * 127));
+    const raw = this.tensor(`${name}_int8`, shape, new Uint8Array(q.buffer) as never, tfl.TensorType.INT8);
+    const scale = Array.from({ length: shape[0] }, (_, i) => 0.004 * (i + 1));
+    const zero = Array.from({ length: shape[0] }, (_, i) => BigInt(i % 3) - 1n);
+    this.tensors[raw].quantization = new tfl.QuantizationParametersT([], [], scale, zero, tfl.QuantizationDetails.NONE, null, 0);
     const out = this.tensor(`${name}_dequantize`, shape);
     this.op(tfl.BuiltinOperator.DEQUANTIZE, [raw], [out]);
     return out;
@@ -98,8 +111,8 @@ class TfliteWriter {
 const A = tfl.ActivationFunctionType;
 
 /**
- * Every TFLite op the importer reads: DEQUANTIZE (float16 weights), CONV_2D (+fused RELU),
- * PAD, DEPTHWISE_CONV_2D (+fused RELU6), HARD_SWISH, AVERAGE_POOL_2D, RESHAPE,
+ * Every TFLite op the importer reads: DEQUANTIZE (float16 weights, and int8 per-channel ones),
+ * CONV_2D (+fused RELU), AVERAGE_POOL_2D (2x2 window and a global one), PAD, DEPTHWISE_CONV_2D (+fused RELU6), HARD_SWISH, AVERAGE_POOL_2D, RESHAPE,
  * FULLY_CONNECTED, LOGISTIC, MUL (squeeze-excite broadcast), MEAN, ADD (+fused RELU, and with a
  * constant), RESIZE_BILINEAR (half-pixel), TRANSPOSE_CONV, Convolution2DTransposeBias (MediaPipe),
  * CONCATENATION, RELU, RELU6, ADD_N, and a LOGISTIC or SOFTMAX head.
@@ -115,8 +128,11 @@ export function tfliteFixture(opts: { head?: 'sigmoid' | 'softmax'; unsupported?
 
   const c1 = w.tensor('c1', [1, 8, 8, 8]);
   w.op(tfl.BuiltinOperator.CONV_2D, [x, W('c1/w', [8, 3, 3, 3], true), W('c1/b', [8], true)], [c1], tfl.BuiltinOptions.Conv2DOptions, conv({ strideW: 2, strideH: 2, fusedActivationFunction: A.RELU }));
+  const ap = w.tensor('ap', [1, 7, 7, 8]);
+  w.op(tfl.BuiltinOperator.AVERAGE_POOL_2D, [c1], [ap], tfl.BuiltinOptions.Pool2DOptions,
+    Object.assign(new tfl.Pool2DOptionsT(), { padding: tfl.Padding.VALID, strideW: 1, strideH: 1, filterWidth: 2, filterHeight: 2, fusedActivationFunction: A.NONE }));
   const p1 = w.tensor('p1', [1, 10, 10, 8]);
-  w.op(tfl.BuiltinOperator.PAD, [c1, w.tensor('p1/pads', [4, 2], Int32Array.from([0, 0, 1, 1, 1, 1, 0, 0]), tfl.TensorType.INT32)], [p1]);
+  w.op(tfl.BuiltinOperator.PAD, [ap, w.tensor('p1/pads', [4, 2], Int32Array.from([0, 0, 1, 2, 1, 2, 0, 0]), tfl.TensorType.INT32)], [p1]);
   const d1 = w.tensor('d1', [1, 8, 8, 8]);
   w.op(tfl.BuiltinOperator.DEPTHWISE_CONV_2D, [p1, W('d1/w', [1, 3, 3, 8], true), W('d1/b', [8])], [d1], tfl.BuiltinOptions.DepthwiseConv2DOptions,
     Object.assign(new tfl.DepthwiseConv2DOptionsT(), { padding: tfl.Padding.VALID, strideW: 1, strideH: 1, depthMultiplier: 1, fusedActivationFunction: A.RELU6, dilationWFactor: 1, dilationHFactor: 1 }));
@@ -128,7 +144,7 @@ export function tfliteFixture(opts: { head?: 'sigmoid' | 'softmax'; unsupported?
   const r1 = w.tensor('r1', [1, 8]);
   w.op(tfl.BuiltinOperator.RESHAPE, [g1, w.ints('r1/shape', [1, 8])], [r1], tfl.BuiltinOptions.ReshapeOptions, new tfl.ReshapeOptionsT([1, 8]));
   const f1 = w.tensor('f1', [1, 8]);
-  w.op(tfl.BuiltinOperator.FULLY_CONNECTED, [r1, W('f1/w', [8, 8]), W('f1/b', [8])], [f1], tfl.BuiltinOptions.FullyConnectedOptions, new tfl.FullyConnectedOptionsT(A.NONE));
+  w.op(tfl.BuiltinOperator.FULLY_CONNECTED, [r1, w.int8Weight('f1/w', [8, 8], seed++), W('f1/b', [8])], [f1], tfl.BuiltinOptions.FullyConnectedOptions, new tfl.FullyConnectedOptionsT(A.NONE));
   const s1 = w.tensor('s1', [1, 8]);
   w.op(tfl.BuiltinOperator.LOGISTIC, [f1], [s1]);
   const s2 = w.tensor('s2', [1, 1, 1, 8]);
@@ -187,7 +203,7 @@ const pad = (p: string) => ({ s: b64(p) });
 const F = { type: 'DT_FLOAT' };
 
 /**
- * Every graph op the importer reads: Conv2D + BiasAdd, Relu, Pad, DepthwiseConv2dNative + Add,
+ * Every graph op the importer reads: Conv2D + BiasAdd, Relu, AvgPool (2x2 and global), Pad, DepthwiseConv2dNative + Add,
  * Relu6, the hard-swish composite mul(mul(1/6, x), relu6(x + 3)), AvgPool, Reshape, MatMul,
  * BiasAdd, Sigmoid, Mul (broadcast), Mean, Add with a constant, _FusedConv2D (BiasAdd, Relu),
  * FusedDepthwiseConv2dNative (BiasAdd, Relu6), AddN, ResizeBilinear (half-pixel),
@@ -217,7 +233,8 @@ export function writeGraphFixture(dir: string, opts: { unsupported?: string } = 
   node('c1', 'Conv2D', ['input', konst('c1/w', [3, 3, 3, 8])], convAttr(2));
   node('c1b', 'BiasAdd', ['c1', konst('c1/b', [8])], { data_format: NHWC });
   node('r1', 'Relu', ['c1b']);
-  node('p1', 'Pad', ['r1', konst('p1/pads', [4, 2], Int32Array.from([0, 0, 1, 1, 1, 1, 0, 0]))], { Tpaddings: { type: 'DT_INT32' } });
+  node('ap', 'AvgPool', ['r1'], { ksize: list(1, 2, 2, 1), strides: list(1, 1, 1, 1), padding: pad('VALID'), data_format: NHWC });
+  node('p1', 'Pad', ['ap', konst('p1/pads', [4, 2], Int32Array.from([0, 0, 1, 2, 1, 2, 0, 0]))], { Tpaddings: { type: 'DT_INT32' } });
   node('d1', 'DepthwiseConv2dNative', ['p1', konst('d1/w', [3, 3, 8, 1])], convAttr(1, 'VALID'));
   node('d1b', 'Add', ['d1', konst('d1/b', [8])]);
   node('d1r', 'Relu6', ['d1b']);

@@ -42,7 +42,7 @@ describe('models/import', function () {
       assert.deepEqual(opsOf(f), [...TFLITE_FIXTURE_IR_OPS].sort());
       const imp = importModel(f);
       const classes = new Set(imp.model.layers.map((l) => l.getClassName()));
-      for (const c of ['Conv2D', 'DepthwiseConv2D', 'Conv2DTranspose', 'Dense', 'HardSwish', 'BilinearResize', 'GlobalAveragePooling2D', 'ZeroPadding2D', 'Concatenate', 'Multiply', 'Add', 'ConstantOp']) {
+      for (const c of ['Conv2D', 'DepthwiseConv2D', 'Conv2DTranspose', 'Dense', 'HardSwish', 'BilinearResize', 'GlobalAveragePooling2D', 'AveragePooling2D', 'ZeroPadding2D', 'Concatenate', 'Multiply', 'Add', 'ConstantOp']) {
         assert.ok(classes.has(c), `no ${c} layer`);
       }
       assert.equal(imp.output, 'sigmoid');
