@@ -84,6 +84,8 @@ export function importModel(spec: string, opts: ImportOptions = {}): Imported {
     seed: opts.seed,
   };
   const built = buildImported(graph, bo);
+  // absolute, so that createModel (registry.ts) can rebuild the architecture from it
+  (built.meta.args.imported as Record<string, unknown>).source = path.resolve(fileOf(spec));
   return { ...built, graph, format: graph.format };
 }
 
