@@ -38,6 +38,8 @@ export interface Reference {
   probability(frames: tf.Tensor4D): tf.Tensor4D;
   /** Person logits [B,H,W,1], read before the model's final sigmoid / softmax. */
   logits(frames: tf.Tensor4D): tf.Tensor4D;
+  /** [logits, probability] in one run of the original. */
+  both(frames: tf.Tensor4D): [tf.Tensor4D, tf.Tensor4D];
   dispose(): void;
 }
 
@@ -129,6 +131,14 @@ export async function loadReference(spec: string, imp: Imported): Promise<Refere
       what: 'the TFLite file run op by op (portraitseg reference interpreter, plain tf ops)',
       probability: (frames) => rows(frames, (x) => toProbability(ref.run(x), imp.output, softmax)),
       logits: (frames) => rows(frames, (x) => (imp.output === 'logits' ? ref.run(x) : toLogits(ref.run(x, true), imp.output)) as tf.Tensor4D),
+      both: (frames) =>
+        tf.tidy(() => {
+          const pairs = tf.split(frames, frames.shape[0]).map((f) => {
+            const [pre, out] = ref.runBoth(toRange(f as tf.Tensor4D, imp.inputRange));
+            return [imp.output === 'logits' ? (out as tf.Tensor4D) : toLogits(pre, imp.output), toProbability(out, imp.output, softmax)];
+          });
+          return [tf.concat(pairs.map((p) => p[0])), tf.concat(pairs.map((p) => p[1]))] as [tf.Tensor4D, tf.Tensor4D];
+        }),
       dispose: () => ref.dispose(),
     };
   }
@@ -164,6 +174,18 @@ export async function loadReference(spec: string, imp: Imported): Promise<Refere
     what: 'the graph model run by tfjs (tf.loadGraphModel)',
     probability: (frames) => each(frames, outName, (o) => toProbability(o, imp.output, softmax)),
     logits: (frames) => each(frames, imp.output === 'logits' ? outName : preName, (o) => toLogits(o, imp.output)),
+    both: (frames) =>
+      tf.tidy(() => {
+        const rows = fixedBatch ? tf.split(frames, frames.shape[0]) : [frames];
+        const pairs = rows.map((x) => {
+          const pn = imp.output === 'logits' ? outName : preName;
+          const res = gm.execute(toRange(x as tf.Tensor4D, imp.inputRange), pn === outName ? [outName] : [pn, outName]) as tf.Tensor[];
+          const [pre, out] = res.length === 1 ? [res[0], res[0]] : res;
+          return [toLogits(pre, imp.output), toProbability(out, imp.output, softmax)];
+        });
+        const cat = (k: 0 | 1) => (pairs.length === 1 ? pairs[0][k] : tf.concat(pairs.map((p) => p[k])));
+        return [cat(0), cat(1)] as [tf.Tensor4D, tf.Tensor4D];
+      }),
     dispose: () => gm.dispose(),
   };
 }
@@ -202,8 +224,7 @@ export function compareWithReference(model: tf.LayersModel, ref: Reference, inpu
   const [maxAbsProb, maxAbsLogits] = tf.tidy(() => {
     const x = seededFrames(shape, opts.seed ?? 0);
     const ours = model.predict(x) as tf.Tensor;
-    const theirs = ref.logits(x);
-    const theirP = ref.probability(x);
+    const [theirs, theirP] = ref.both(x);
     if (ours.shape.join() !== theirs.shape.join()) throw new Error(`parity: shapes differ: ours [${ours.shape}], reference [${theirs.shape}]`);
     const near = theirs.abs().less(10);
     const dl = tf.where(near, ours.sub(theirs).abs(), tf.zerosLike(theirs));

@@ -85,6 +85,8 @@ export interface TfliteReference {
    * `preActivation` the input of its last op when that is LOGISTIC or SOFTMAX (the logits).
    */
   run(x: tf.Tensor4D, preActivation?: boolean): tf.Tensor;
+  /** Both in one pass: [the logits (as with preActivation), the output]. */
+  runBoth(x: tf.Tensor4D): [tf.Tensor, tf.Tensor];
   dispose(): void;
 }
 
@@ -98,9 +100,19 @@ export function tfliteReference(bytes: Uint8Array): TfliteReference {
   };
   return {
     run(x, preActivation = false) {
+      const [pre, out] = this.runBoth(x);
+      if (preActivation) {
+        out.dispose();
+        return pre;
+      }
+      if (pre !== out) pre.dispose();
+      return out;
+    },
+    runBoth(x) {
       const lastOp = g.operators[g.operators.length - 1];
       const lastName = lastOp ? name(lastOp) : '';
-      const outIndex = preActivation && (lastName === 'LOGISTIC' || lastName === 'SOFTMAX') && lastOp.outputs[0] === g.outputs[0] ? lastOp.inputs[0] : g.outputs[0];
+      const preIndex = (lastName === 'LOGISTIC' || lastName === 'SOFTMAX') && lastOp.outputs[0] === g.outputs[0] ? lastOp.inputs[0] : g.outputs[0];
+      const outIndex = g.outputs[0];
       return tf.tidy(() => {
         const v: (tf.Tensor | null)[] = [...consts];
         v[g.inputs[0]] = x;
@@ -220,7 +232,9 @@ export function tfliteReference(bytes: Uint8Array): TfliteReference {
           }
           v[op.outputs[0]] = y;
         }
-        return T(outIndex);
+        const pre = T(preIndex);
+        const out = T(outIndex);
+        return [pre, pre === out ? pre.clone() : out] as [tf.Tensor, tf.Tensor];
       });
     },
     dispose() {
