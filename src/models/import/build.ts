@@ -76,6 +76,44 @@ function outputHead(g: IrGraph, want: OutputKind | null): { kind: OutputKind; te
   return { kind, tensor: g.output };
 }
 
+/**
+ * TensorFlow's SAME average pool (the mean over the window's pixels inside the input, padding
+ * excluded) from layers whose gradients are right everywhere: zero padding (TF's split, the extra
+ * row / column at the end), a VALID average pool, and a frozen per-position factor
+ * k*k / (pixels inside the window) as ConstantOp(mul, [oh, ow, 1]). (tfjs-backend-cpu's
+ * AvgPoolGrad is wrong for 'same' padding; see guided_filter.ts.)
+ */
+function avgPoolSame(
+  x: SymbolicTensor,
+  size: [number, number],
+  strides: [number, number],
+  name: string,
+  apply: (layer: tf.layers.Layer, input: SymbolicTensor, weights?: IrConst[]) => SymbolicTensor,
+): SymbolicTensor {
+  const [, h, w] = x.shape as number[];
+  const split = (n: number, k: number, st: number) => {
+    const out = Math.ceil(n / st);
+    const total = Math.max((out - 1) * st + k - n, 0);
+    const before = Math.floor(total / 2);
+    const inside = Array.from({ length: out }, (_, i) => Math.min(n, i * st - before + k) - Math.max(0, i * st - before));
+    return { out, before, after: total - before, inside };
+  };
+  const H = split(h, size[0], strides[0]);
+  const W = split(w, size[1], strides[1]);
+  let y = x;
+  if (H.before + H.after + W.before + W.after > 0) {
+    y = apply(tf.layers.zeroPadding2d({ padding: [[H.before, H.after], [W.before, W.after]], name: `${name}_pad` }), y);
+  }
+  y = apply(tf.layers.averagePooling2d({ poolSize: size, strides, padding: 'valid', name }), y);
+  const factor = new Float32Array(H.out * W.out);
+  for (let i = 0; i < H.out; i++) for (let j = 0; j < W.out; j++) factor[i * W.out + j] = (size[0] * size[1]) / (H.inside[i] * W.inside[j]);
+  if (factor.some((v) => v !== 1)) {
+    const c = new ConstantOp({ op: 'mul', shape: [H.out, W.out, 1], valueTrainable: false, name: `${name}_count` });
+    y = apply(c, y, [{ shape: [H.out, W.out, 1], data: factor }]);
+  }
+  return y;
+}
+
 /** Builds the model. The graph must be simplified (ir.simplify) first. */
 export function buildImported(g: IrGraph, opts: BuildOptions): Built {
   const inShape = g.input.shape;
@@ -183,9 +221,10 @@ export function buildImported(g: IrGraph, opts: BuildOptions): Built {
             const [ph, pw] = a.size as unknown as number[];
             const [sh, sw] = a.strides as unknown as number[];
             global = ph === h && pw === w && (a.padding === 'valid' || (sh >= h && sw >= w));
-            if (!global && a.padding !== 'valid') fail('SAME padding (only VALID or a window covering the whole input)');
           }
-          if (global) {
+          if (!global && a.padding === 'same') {
+            y = avgPoolSame(xin, a.size as unknown as [number, number], a.strides as unknown as [number, number], name(n.name), (l, t, wts) => apply(l, t, wts));
+          } else if (global) {
             y = tf.layers.globalAveragePooling2d({ name: name(n.name) }).apply(xin) as SymbolicTensor;
             if (keep) y = tf.layers.reshape({ targetShape: [1, 1, c], name: name(`${n.name}_keepdims`) }).apply(y) as SymbolicTensor;
           } else {

@@ -112,7 +112,7 @@ const A = tfl.ActivationFunctionType;
 
 /**
  * Every TFLite op the importer reads: DEQUANTIZE (float16 weights, and int8 per-channel ones),
- * CONV_2D (+fused RELU), AVERAGE_POOL_2D (2x2 window and a global one), PAD, DEPTHWISE_CONV_2D (+fused RELU6), HARD_SWISH, AVERAGE_POOL_2D, RESHAPE,
+ * CONV_2D (+fused RELU), AVERAGE_POOL_2D (2x2 VALID, 3x3/2 SAME, and a global one), PAD, DEPTHWISE_CONV_2D (+fused RELU6), HARD_SWISH, AVERAGE_POOL_2D, RESHAPE,
  * FULLY_CONNECTED, LOGISTIC, MUL (squeeze-excite broadcast), MEAN, ADD (+fused RELU, and with a
  * constant), RESIZE_BILINEAR (half-pixel), TRANSPOSE_CONV, Convolution2DTransposeBias (MediaPipe),
  * CONCATENATION, RELU, RELU6, ADD_N, and a LOGISTIC or SOFTMAX head.
@@ -151,8 +151,11 @@ export function tfliteFixture(opts: { head?: 'sigmoid' | 'softmax'; unsupported?
   w.op(tfl.BuiltinOperator.RESHAPE, [s1, w.ints('s2/shape', [1, 1, 1, 8])], [s2], tfl.BuiltinOptions.ReshapeOptions, new tfl.ReshapeOptionsT([1, 1, 1, 8]));
   const m1 = w.tensor('m1', [1, 8, 8, 8]);
   w.op(tfl.BuiltinOperator.MUL, [h1, s2], [m1], tfl.BuiltinOptions.MulOptions, new tfl.MulOptionsT(A.NONE));
+  const aps = w.tensor('aps', [1, 4, 4, 8]);
+  w.op(tfl.BuiltinOperator.AVERAGE_POOL_2D, [h1], [aps], tfl.BuiltinOptions.Pool2DOptions,
+    Object.assign(new tfl.Pool2DOptionsT(), { padding: tfl.Padding.SAME, strideW: 2, strideH: 2, filterWidth: 3, filterHeight: 3, fusedActivationFunction: A.NONE }));
   const mean = w.tensor('mean', [1, 1, 1, 8]);
-  w.op(tfl.BuiltinOperator.MEAN, [h1, w.ints('mean/axes', [1, 2])], [mean], tfl.BuiltinOptions.ReducerOptions, new tfl.ReducerOptionsT(true));
+  w.op(tfl.BuiltinOperator.MEAN, [aps, w.ints('mean/axes', [1, 2])], [mean], tfl.BuiltinOptions.ReducerOptions, new tfl.ReducerOptionsT(true));
   const meanb = w.tensor('meanb', [1, 1, 1, 8]);
   w.op(tfl.BuiltinOperator.ADD, [mean, W('meanb/c', [8])], [meanb], tfl.BuiltinOptions.AddOptions, new tfl.AddOptionsT(A.NONE));
   const m2 = w.tensor('m2', [1, 8, 8, 8]);
@@ -203,7 +206,7 @@ const pad = (p: string) => ({ s: b64(p) });
 const F = { type: 'DT_FLOAT' };
 
 /**
- * Every graph op the importer reads: Conv2D + BiasAdd, Relu, AvgPool (2x2 and global), Pad, DepthwiseConv2dNative + Add,
+ * Every graph op the importer reads: Conv2D + BiasAdd, Relu, AvgPool (2x2 VALID, 3x3/2 SAME, global), Pad, DepthwiseConv2dNative + Add,
  * Relu6, the hard-swish composite mul(mul(1/6, x), relu6(x + 3)), AvgPool, Reshape, MatMul,
  * BiasAdd, Sigmoid, Mul (broadcast), Mean, Add with a constant, _FusedConv2D (BiasAdd, Relu),
  * FusedDepthwiseConv2dNative (BiasAdd, Relu6), AddN, ResizeBilinear (half-pixel),
@@ -250,7 +253,8 @@ export function writeGraphFixture(dir: string, opts: { unsupported?: string } = 
   node('s', 'Sigmoid', ['fb']);
   node('s2', 'Reshape', ['s', konst('s2/shape', [4], Int32Array.from([-1, 1, 1, 8]))], { Tshape: { type: 'DT_INT32' } });
   node('se', 'Mul', ['hs', 's2']);
-  node('mn', 'Mean', ['hs', konst('mn/axes', [2], Int32Array.from([1, 2]))], { keep_dims: { b: true }, Tidx: { type: 'DT_INT32' } });
+  node('aps', 'AvgPool', ['hs'], { ksize: list(1, 3, 3, 1), strides: list(1, 2, 2, 1), padding: pad('SAME'), data_format: NHWC });
+  node('mn', 'Mean', ['aps', konst('mn/axes', [2], Int32Array.from([1, 2]))], { keep_dims: { b: true }, Tidx: { type: 'DT_INT32' } });
   node('mnb', 'Add', ['mn', konst('mnb/c', [8])]);
   node('sem', 'Mul', ['se', 'mnb']);
   node('fc', '_FusedConv2D', ['sem', konst('fc/w', [1, 1, 8, 8]), konst('fc/b', [8])], {
