@@ -68,7 +68,7 @@ export function readGraph(spec: string): IrGraph {
   const file = fileOf(spec);
   const bytes = new Uint8Array(fs.readFileSync(file));
   if (isTfliteFile(bytes)) return simplify(readTflite(bytes, file));
-  if (bytes[0] === 0x7b /* { */) return simplify(readTfjsGraph(file));
+  if (Buffer.from(bytes.subarray(0, 256)).toString('utf8').replace(/^\uFEFF/, '').trimStart().startsWith('{')) return simplify(readTfjsGraph(file));
   throw new Error(`${file}: neither a TFLite file (no "TFL3" identifier) nor a TensorFlow.js model.json`);
 }
 
@@ -142,7 +142,7 @@ export async function loadReference(spec: string, imp: Imported): Promise<Refere
       dispose: () => ref.dispose(),
     };
   }
-  const json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const json = JSON.parse(fs.readFileSync(file, 'utf8').replace(/^\uFEFF/, ''));
   const specs: tf.io.WeightsManifestEntry[] = [];
   const shards: Buffer[] = [];
   for (const group of json.weightsManifest ?? []) {

@@ -53,7 +53,7 @@ function tensorName(input: string): string | null {
 export function readTfjsGraph(file: string): IrGraph {
   let json: ModelJson;
   try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8')) as ModelJson;
+    json = JSON.parse(fs.readFileSync(file, 'utf8').replace(/^\uFEFF/, '')) as ModelJson;
   } catch (e) {
     throw new Error(`${file}: not valid JSON: ${(e as Error).message}`);
   }
