@@ -151,6 +151,19 @@ describe('models/import', function () {
     }
   });
 
+  it('import, reference and parity leave no tensors behind', async () => {
+    for (const f of [writeTfliteFixture(dir), writeGraphFixture(dir)]) {
+      importModel(f).model.dispose(); // first use registers kernels / caches
+      const before = tf.memory().numTensors;
+      const imp = importModel(f);
+      const ref = await loadReference(f, imp);
+      compareWithReference(imp.model, ref, imp.inputSize);
+      ref.dispose();
+      imp.model.dispose();
+      assert.equal(tf.memory().numTensors, before, path.basename(f));
+    }
+  });
+
   it('with --mask-filter the net feeds the guided filter at 2x its size', () => {
     const f = writeTfliteFixture(dir);
     const imp = importModel(f, { maskFilter: true });
