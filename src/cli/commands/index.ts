@@ -10,6 +10,7 @@ import { blurCommand } from './blur';
 import { benchCommand } from './bench';
 import { quickstartCommand } from './quickstart';
 import { webCommand } from './web';
+import { importCommand } from './import';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const commands: CommandModule<any, any>[] = [
@@ -22,5 +23,6 @@ export const commands: CommandModule<any, any>[] = [
   exportCommand,
   blurCommand,
   benchCommand,
+  importCommand,
   webCommand,
 ];
