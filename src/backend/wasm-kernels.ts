@@ -235,18 +235,73 @@ function depthwiseLoop(backend: WasmBackend, x: tf.TensorInfo | null, dy: tf.Ten
   return out;
 }
 
+/**
+ * Runs tfjs' own cpu kernel on copies of the inputs and returns its result on wasm: the reference
+ * semantics (same result, same throw) for any case outside a fast path of a kernel that has no
+ * stock wasm version. Slow, but only reached by shapes the models never produce.
+ */
+function viaCpu(name: string, backend: WasmBackend, inputs: Record<string, tf.TensorInfo>, attrs: Attrs): tf.TensorInfo {
+  const cpu = tf.findBackend('cpu') as unknown as {
+    write(values: Float32Array | Int32Array, shape: number[], dtype: tf.DataType): tf.DataId;
+    readSync(dataId: tf.DataId): Float32Array | Int32Array;
+    disposeData(dataId: tf.DataId): void;
+  } | null;
+  const k = tf.getKernel(name, 'cpu');
+  if (!cpu || !k) throw new Error(`portraitseg wasm ${name}: this case is outside the fast path and the cpu reference kernel is not available`);
+  const copies: Record<string, tf.TensorInfo> = {};
+  try {
+    for (const [key, t] of Object.entries(inputs)) {
+      copies[key] = { dataId: cpu.write(backend.typedArrayFromHeap(t).slice(), t.shape, t.dtype), shape: t.shape, dtype: t.dtype };
+    }
+    const r = k.kernelFunc({ inputs: copies, attrs, backend: cpu } as never) as tf.TensorInfo;
+    try {
+      const vals = cpu.readSync(r.dataId);
+      const out = backend.makeOutput(r.shape, r.dtype);
+      backend.typedArrayFromHeap(out).set(vals as Float32Array);
+      return out;
+    } finally {
+      cpu.disposeData(r.dataId);
+    }
+  } finally {
+    for (const t of Object.values(copies)) cpu.disposeData(t.dataId);
+  }
+}
+
+/** True when `t` has exactly `shape`. */
+function hasShape(t: tf.TensorInfo, shape: number[]): boolean {
+  return t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]);
+}
+
+/**
+ * The fast paths assume what the geometry implies: float32, rank-4 tensors, dy of shape
+ * [B, OH, OW, Co] from the conv info, and the given other tensor's channels agreeing with it.
+ */
+function convFastPathOk(name: string, c: Conv2DInfo, dy: tf.TensorInfo, ...others: tf.TensorInfo[]): boolean {
+  const want = [c.batchSize, c.outHeight, c.outWidth, c.outChannels];
+  // A dy smaller than the geometry implies has no defined gradient (the cpu kernel reads past
+  // its end: an error or NaN): one clear line instead.
+  if (dy.shape.length === 4 && dy.shape.some((d, i) => d < want[i])) {
+    throw new Error(`portraitseg wasm ${name}: dy has shape [${dy.shape}] but the geometry implies [${want}]`);
+  }
+  if (dy.dtype !== 'float32' || others.some((t) => t.dtype !== 'float32' || t.shape.length !== 4)) return false;
+  return hasShape(dy, want);
+}
+
 function conv2DBackpropFilter({ inputs, backend, attrs }: { inputs: Record<string, tf.TensorInfo>; backend: unknown; attrs: Attrs }): tf.TensorInfo {
   const be = backend as WasmBackend;
   const { x, dy } = inputs;
+  if (x.shape.length !== 4 || dy.shape.length !== 4) return viaCpu('Conv2DBackpropFilter', be, inputs, attrs);
   const c = info('Conv2DBackpropFilter', x.shape, attrs.filterShape as number[], attrs, false);
+  if (!convFastPathOk('Conv2DBackpropFilter', c, dy, x)) return viaCpu('Conv2DBackpropFilter', be, inputs, attrs);
   return filterGradByConv(be, x, dy, c, false);
 }
 
 function conv2DBackpropInput({ inputs, backend, attrs }: { inputs: Record<string, tf.TensorInfo>; backend: unknown; attrs: Attrs }): tf.TensorInfo {
   const be = backend as WasmBackend;
   const { dy, filter } = inputs;
-  const c = info('Conv2DBackpropInput', attrs.inputShape as number[], filter.shape, attrs, false);
-  const out = inputGradByConv(be, dy, filter, c, false);
+  const inShape = attrs.inputShape as number[];
+  const c = inShape.length === 4 && dy.shape.length === 4 && filter.shape.length === 4 ? info('Conv2DBackpropInput', inShape, filter.shape, attrs, false) : null;
+  const out = c && convFastPathOk('Conv2DBackpropInput', c, dy, filter) && filter.shape[2] === inShape[3] ? inputGradByConv(be, dy, filter, c, false) : null;
   if (out) return out;
   const fallback = stock.get('Conv2DBackpropInput');
   if (!fallback) throw new Error(`portraitseg wasm Conv2DBackpropInput: padding ${JSON.stringify(attrs.pad)} is larger than the filter; not supported`);
@@ -257,7 +312,9 @@ function depthwiseBackpropFilter({ inputs, backend, attrs }: { inputs: Record<st
   const be = backend as WasmBackend;
   const { x, dy } = inputs;
   const fs = attrs.filterShape as number[];
+  if (x.shape.length !== 4 || dy.shape.length !== 4 || fs.length !== 4) return viaCpu('DepthwiseConv2dNativeBackpropFilter', be, inputs, attrs);
   const c = info('DepthwiseConv2dNativeBackpropFilter', x.shape, fs, attrs, true);
+  if (!convFastPathOk('DepthwiseConv2dNativeBackpropFilter', c, dy, x) || fs[2] !== x.shape[3]) return viaCpu('DepthwiseConv2dNativeBackpropFilter', be, inputs, attrs);
   if (fs[3] !== 1) return depthwiseLoop(be, x, dy, null, c, 'filter');
   return filterGradByConv(be, x, dy, c, true);
 }
@@ -265,7 +322,10 @@ function depthwiseBackpropFilter({ inputs, backend, attrs }: { inputs: Record<st
 function depthwiseBackpropInput({ inputs, backend, attrs }: { inputs: Record<string, tf.TensorInfo>; backend: unknown; attrs: Attrs }): tf.TensorInfo {
   const be = backend as WasmBackend;
   const { dy, filter } = inputs;
-  const c = info('DepthwiseConv2dNativeBackpropInput', attrs.inputShape as number[], filter.shape, attrs, true);
+  const inShape = attrs.inputShape as number[];
+  if (inShape.length !== 4 || dy.shape.length !== 4 || filter.shape.length !== 4) return viaCpu('DepthwiseConv2dNativeBackpropInput', be, inputs, attrs);
+  const c = info('DepthwiseConv2dNativeBackpropInput', inShape, filter.shape, attrs, true);
+  if (!convFastPathOk('DepthwiseConv2dNativeBackpropInput', c, dy, filter) || filter.shape[2] !== inShape[3]) return viaCpu('DepthwiseConv2dNativeBackpropInput', be, inputs, attrs);
   if (filter.shape[3] !== 1) return depthwiseLoop(be, null, dy, filter, c, 'input');
   const out = inputGradByConv(be, dy, filter, c, true);
   if (out) return out;
@@ -282,6 +342,7 @@ function slice({ inputs, backend, attrs }: { inputs: Record<string, tf.TensorInf
   const be = backend as WasmBackend;
   const { x } = inputs;
   const [begin, size] = tf.slice_util.parseSliceParams(x as unknown as tf.Tensor, attrs.begin as number[], attrs.size as number[]);
+  tf.slice_util.assertParamsValid(x as unknown as tf.Tensor, begin, size); // as the stock kernel: out-of-range slices throw
   const rank = x.shape.length;
   const inner = size[rank - 1];
   if (x.dtype !== 'float32' || rank < 2 || rank > 4 || tf.slice_util.isSliceContinous(x.shape, begin, size)) {
@@ -338,8 +399,12 @@ function splitV({ inputs, backend, attrs }: { inputs: Record<string, tf.TensorIn
 /** Concat with element loops when some input's run is under 8 values; stock otherwise. */
 function concat({ inputs, backend, attrs }: { inputs: tf.TensorInfo[] | Record<string, tf.TensorInfo>; backend: unknown; attrs: Attrs }): tf.TensorInfo {
   const be = backend as WasmBackend;
-  const list = (Array.isArray(inputs) ? inputs : Object.values(inputs)).filter((t) => tf.util.sizeFromShape(t.shape) > 0);
-  const axis = list.length ? tf.util.parseAxisParam(attrs.axis as number, list[0].shape)[0] : 0;
+  const all = Array.isArray(inputs) ? inputs : Object.values(inputs);
+  if (all.length === 0) return kernel('Concat')({ inputs, attrs, backend: backend as tf.KernelBackend } as never) as tf.TensorInfo;
+  const axis = tf.util.parseAxisParam(attrs.axis as number, all[0].shape)[0];
+  // As the stock kernel: inputs whose ranks or non-axis dimensions disagree throw.
+  tf.backend_util.assertParamsConsistent(all.map((t) => t.shape), axis);
+  const list = all.filter((t) => tf.util.sizeFromShape(t.shape) > 0);
   const inner = list.map((t) => tf.util.sizeFromShape(t.shape.slice(axis)));
   // The stock kernel copies one run per (row, input) in output order; it is as fast as ours
   // unless some run is a handful of values.
