@@ -24,6 +24,7 @@
  * Every intermediate tensor is freed before the kernel returns.
  */
 import * as tf from '@tensorflow/tfjs';
+import { fusedBatchNormGrad, registerFusedKernels, unregisterFusedKernels } from './fused';
 
 /** The subset of tfjs-backend-wasm's BackendWasm that the kernels use. */
 interface WasmBackend {
@@ -481,6 +482,7 @@ const KERNELS: Record<(typeof WASM_TRAINING_KERNELS)[number], tf.KernelFunc> = {
  */
 export function registerWasmTrainingKernels(): void {
   registerBatchNormGradient();
+  registerFusedKernels();
   if (registered) return;
   for (const name of WASM_TRAINING_KERNELS) {
     const existing = tf.getKernel(name, 'wasm');
@@ -497,6 +499,7 @@ export function registerWasmTrainingKernels(): void {
 
 /** Restores the stock wasm kernels (for `bench train` baselines and tests). */
 export function unregisterWasmTrainingKernels(): void {
+  unregisterFusedKernels();
   if (!registered) return;
   for (const name of WASM_TRAINING_KERNELS) {
     tf.unregisterKernel(name, 'wasm');
@@ -527,6 +530,12 @@ export function registerBatchNormGradient(): void {
       const g = dy as tf.Tensor;
       const eps = (attrs as { varianceEpsilon: number }).varianceEpsilon;
       const [x, mean, variance, scale] = saved;
+      // One pass on wasm (src/backend/fused.ts), where the inputs are inside its fast path.
+      const fused = fusedBatchNormGrad(g, x, mean, variance, scale, eps);
+      if (fused) {
+        const [dx, dmean, dvar, dscale, doffset] = fused;
+        return { x: () => dx, mean: () => dmean, variance: () => dvar, scale: () => dscale, offset: () => doffset };
+      }
       const scaleValue = scale == null ? tf.scalar(1) : scale;
       const axes = tf.backend_util.getReductionAxes(mean.shape, x.shape);
       const reduce = (t: tf.Tensor): tf.Tensor => (axes.length > 0 ? tf.sum(t, axes) : t).reshape(mean.shape);
