@@ -4,7 +4,7 @@
  *
  * One "step" is what the training loop does per batch: forward, sigmoid cross-entropy on
  * random masks, backward (src/train/loop.ts makeTrainStep, micro-batched as planned by
- * src/backend/memory.ts), Adam update. Warm-up steps (kernel setup, XNNPACK operator
+ * src/backend/memory.ts), Adam update (src/train/optim.ts, as the loop). Warm-up steps (kernel setup, XNNPACK operator
  * creation, heap growth) are not timed.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -15,6 +15,7 @@ import type { HostBatch } from '../data/types';
 import { LossFn, makeTrainStep, TrainStep } from '../train/loop';
 import { makeParallelTrainStep, ParallelTrainStep } from '../backend/parallel';
 import { makeRng, Rng } from '../util/rng';
+import { createOptimizer, Optimizer } from '../train/optim';
 
 /** 'wasm' = wasm + portraitseg kernels; 'wasm-stock' = tfjs' own wasm kernels only. */
 /** 'wasm-parallel' = wasm + our kernels, batch split with one worker thread (src/backend/parallel.ts). */
@@ -144,7 +145,7 @@ export async function benchTrainCase(c: BenchTrainCase, log: (line: string) => v
   };
   const tensorsBefore = tf.memory().numTensors;
   let built: ReturnType<typeof createModel> | null = null;
-  let optimizer: tf.Optimizer | null = null;
+  let optimizer: Optimizer | null = null;
   let parallel: ParallelTrainStep | null = null;
   try {
     built = createModel(c.model, { inputSize: [c.size, c.size] }, { seed: c.seed });
@@ -161,11 +162,12 @@ export async function benchTrainCase(c: BenchTrainCase, log: (line: string) => v
       parallel = await makeParallelTrainStep({ workers: 1, model: { name: c.model, args: meta.args }, loss: { module: __filename, exportName: 'benchLoss' } });
       step = parallel;
     }
-    optimizer = tf.train.adam(1e-3);
+    // The training loop's optimizer (src/train/optim.ts; fused on wasm), as train teacher uses it.
+    optimizer = createOptimizer({ name: 'adam' });
     const lossFn = benchLoss();
     const runStep = async (i: number) => {
       const out = await step({ model, vars, batch, lossFn, microBatch: micro, step: i });
-      optimizer!.applyGradients(vars.map((v, k) => ({ name: v.name, tensor: out.grads[k] })));
+      optimizer!.apply(vars, out.grads, 1e-3);
       tf.dispose(out.grads);
       sample();
       return out.loss;
