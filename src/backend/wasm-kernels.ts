@@ -168,6 +168,85 @@ function filterGradByConv(backend: WasmBackend, x: tf.TensorInfo, dy: tf.TensorI
   return out;
 }
 
+/**
+ * Strided dx by phase (sub-pixel) decomposition: for stride s, the dx pixels i with
+ * (i + pad) mod s = a only meet the filter taps a, a + s, a + 2s, ...; each of the s*s phases
+ * is a stride-1 convolution of dy with that sub-filter (flipped), scattered back into dx. The
+ * arithmetic is the forward's, where zero-dilation multiplied it by s*s. Null (then the
+ * dilation path runs) for dilated filters or a geometry that would need negative padding.
+ */
+function phaseInputGrad(backend: WasmBackend, dy: tf.TensorInfo, filter: tf.TensorInfo, c: Conv2DInfo, depthwise: boolean): tf.TensorInfo | null {
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Ci, outHeight: OH, outWidth: OW, outChannels: Co } = c;
+  const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = c;
+  if (c.dilationHeight !== 1 || c.dilationWidth !== 1) return null;
+  const pt = c.padInfo.top;
+  const pl = c.padInfo.left;
+  // One axis: for phase a, taps k = a + s*j (j < J) and outputs m in [mMin, mMax] with i = m*s + a - p.
+  const axis = (a: number, s: number, f: number, p: number, n: number, on: number) => {
+    const J = a < f ? Math.ceil((f - a) / s) : 0;
+    const mMin = Math.ceil((p - a) / s);
+    const mMax = Math.floor((n - 1 + p - a) / s);
+    const count = Math.max(0, mMax - mMin + 1);
+    const padLo = J - 1 - mMin;
+    const padHi = count + J - 1 - on - padLo;
+    return { J, mMin, count, padLo, padHi };
+  };
+  const phasesY = Array.from({ length: sh }, (_, a) => axis(a, sh, fh, pt, H, OH));
+  const phasesX = Array.from({ length: sw }, (_, a) => axis(a, sw, fw, pl, W, OW));
+  for (const p of [...phasesY, ...phasesX]) if (p.J > 0 && p.count > 0 && (p.padLo < 0 || p.padHi < 0)) return null;
+  const mult = depthwise ? Co / Ci : 1;
+  if (depthwise && mult !== 1) return null;
+  const fv = backend.typedArrayFromHeap(filter).slice(); // [fh, fw, Ci, Co] (depthwise: [fh, fw, C, 1])
+  const dx = backend.makeOutput([B, H, W, Ci], 'float32');
+  backend.typedArrayFromHeap(dx).fill(0);
+  for (let ay = 0; ay < sh; ay++) {
+    const py = phasesY[ay];
+    if (py.J === 0 || py.count === 0) continue;
+    for (let ax = 0; ax < sw; ax++) {
+      const px = phasesX[ax];
+      if (px.J === 0 || px.count === 0) continue;
+      // Sub-filter, flipped: conv filter [Jy, Jx, Co, Ci] (depthwise [Jy, Jx, C, 1]).
+      const sub = backend.makeOutput(depthwise ? [py.J, px.J, Ci, 1] : [py.J, px.J, Co, Ci], 'float32');
+      const sv = backend.typedArrayFromHeap(sub);
+      for (let jy = 0; jy < py.J; jy++) {
+        const ky = ay + sh * (py.J - 1 - jy);
+        for (let jx = 0; jx < px.J; jx++) {
+          const kx = ax + sw * (px.J - 1 - jx);
+          const per = depthwise ? Ci : Ci * Co; // values per tap
+          const src = (ky * fw + kx) * per;
+          const dst = (jy * px.J + jx) * per;
+          if (depthwise) {
+            for (let ch = 0; ch < Ci; ch++) sv[dst + ch] = fv[src + ch];
+          } else {
+            for (let ci = 0; ci < Ci; ci++) for (let co = 0; co < Co; co++) sv[dst + co * Ci + ci] = fv[src + ci * Co + co];
+          }
+        }
+      }
+      const pad = [[0, 0], [py.padLo, py.padHi], [px.padLo, px.padHi], [0, 0]];
+      const part = depthwise
+        ? call('DepthwiseConv2dNative', backend, { x: dy, filter: sub }, { strides: [1, 1], pad, dilations: [1, 1] })
+        : call('Conv2D', backend, { x: dy, filter: sub }, { strides: [1, 1], pad, dataFormat: 'NHWC', dilations: [1, 1] });
+      // part [B, count_y, count_x, Ci] -> dx[b, m*s + a - p, ...]
+      const pv = backend.typedArrayFromHeap(part);
+      const o = backend.typedArrayFromHeap(dx);
+      for (let b = 0; b < B; b++) {
+        for (let my = 0; my < py.count; my++) {
+          const iy = (py.mMin + my) * sh + ay - pt;
+          for (let mx = 0; mx < px.count; mx++) {
+            const ix = (px.mMin + mx) * sw + ax - pl;
+            const si = ((b * py.count + my) * px.count + mx) * Ci;
+            const di = ((b * H + iy) * W + ix) * Ci;
+            if (Ci >= 8) o.set(pv.subarray(si, si + Ci), di);
+            else for (let k = 0; k < Ci; k++) o[di + k] = pv[si + k];
+          }
+        }
+      }
+      free(backend, sub, part);
+    }
+  }
+  return dx;
+}
+
 /** dx as a forward convolution of (zero-dilated) dy with the flipped, transposed filter. */
 function inputGradByConv(backend: WasmBackend, dy: tf.TensorInfo, filter: tf.TensorInfo, c: Conv2DInfo, depthwise: boolean): tf.TensorInfo | null {
   const { inHeight: H, inWidth: W, outHeight: OH, outWidth: OW } = c;
@@ -179,6 +258,10 @@ function inputGradByConv(backend: WasmBackend, dy: tf.TensorInfo, filter: tf.Ten
   const pb = H - Hd + c.padInfo.top;
   const pr = W - Wd + c.padInfo.left;
   if (pt < 0 || pl < 0 || pb < 0 || pr < 0) return null; // padding larger than the kernel: no direct form
+  if (sh > 1 || sw > 1) {
+    const byPhase = phaseInputGrad(backend, dy, filter, c, depthwise);
+    if (byPhase) return byPhase;
+  }
   const owned: tf.TensorInfo[] = [];
   const dyD = sh > 1 || sw > 1 ? dilateZeros(backend, dy, sh, sw) : dy;
   if (dyD !== dy) owned.push(dyD);

@@ -50,6 +50,10 @@ const CONV_CASES: ConvCase[] = [
   { x: [2, 11, 11, 3], f: [5, 5, 3, 4], stride: 2, pad: 'same' },
   { x: [1, 8, 8, 3], f: [2, 2, 3, 4], stride: 2, pad: 'valid' },
   { x: [2, 16, 16, 16], f: [3, 3, 16, 16], stride: 1, pad: 'same' },
+  // stride-2 dx by phases: a 1x1 filter (phases without taps), odd sizes with >= 8 channels
+  { x: [2, 9, 9, 3], f: [1, 1, 3, 4], stride: 2, pad: 'valid' },
+  { x: [1, 7, 6, 8], f: [3, 3, 8, 8], stride: 2, pad: 'same' },
+  { x: [2, 6, 6, 3], f: [4, 4, 3, 2], stride: 2, pad: 'same' },
 ];
 
 const DW_CASES: ConvCase[] = [
@@ -59,6 +63,7 @@ const DW_CASES: ConvCase[] = [
   { x: [2, 10, 8, 3], f: [3, 3, 3, 1], stride: 2, pad: 'valid' },
   { x: [1, 7, 7, 2], f: [3, 3, 2, 1], stride: 1, pad: 'valid' },
   { x: [2, 12, 12, 6], f: [5, 5, 6, 1], stride: 2, pad: 'same' },
+  { x: [2, 9, 7, 8], f: [3, 3, 8, 1], stride: 2, pad: 'same' },
   { x: [2, 6, 6, 3], f: [3, 3, 3, 2], stride: 1, pad: 'same' }, // multiplier 2: loop path
   { x: [2, 7, 7, 3], f: [3, 3, 3, 2], stride: 2, pad: 'same' },
 ];
