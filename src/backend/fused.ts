@@ -17,14 +17,20 @@
  * Gradients in tfjs are global, not per backend: each gradient below uses the fused kernel when it
  * is registered on the active backend and the inputs are inside its fast path (float32, the
  * shapes checked), and the stock formula otherwise, so cpu (the reference) and every other case
- * keep tfjs' own arithmetic. The kernels accumulate per-channel sums in float64.
+ * keep tfjs' own arithmetic. The kernels accumulate per-channel sums in float64. The inner loops
+ * run as wasm SIMD (simd/kernels.wat) on the backend's memory where it loads, JS loops otherwise.
  */
 import * as tf from '@tensorflow/tfjs';
+import { simdKernels } from './simd';
 
 interface WasmBackend {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
+  disposeData(dataId: tf.DataId): boolean;
 }
+
+/** Byte offset of a tensor in the wasm memory. */
+const ptr = (be: WasmBackend, t: tf.TensorInfo) => be.typedArrayFromHeap(t).byteOffset;
 
 type Attrs = Record<string, unknown>;
 type KernelArgs = { inputs: Record<string, tf.TensorInfo>; backend: unknown; attrs: Attrs };
@@ -47,10 +53,13 @@ function reluGrad({ inputs, backend }: KernelArgs): tf.TensorInfo {
   const o = be.typedArrayFromHeap(out);
   const g = be.typedArrayFromHeap(dy);
   const v = be.typedArrayFromHeap(x);
+  const simd = simdKernels(be);
+  const n4 = simd ? o.length & ~3 : 0;
+  if (simd) simd.relu_grad(g.byteOffset, v.byteOffset, o.byteOffset, n4);
   // as dy * step(x): step(NaN) is NaN
-  for (let i = 0; i < o.length; i++) {
+  for (let i = n4; i < o.length; i++) {
     const xi = v[i];
-    o[i] = xi > 0 ? g[i] : xi !== xi ? NaN : 0;
+    o[i] = g[i] * (xi > 0 ? 1 : xi !== xi ? NaN : 0);
   }
   return out;
 }
@@ -64,7 +73,10 @@ function clipGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const o = be.typedArrayFromHeap(out);
   const g = be.typedArrayFromHeap(dy);
   const v = be.typedArrayFromHeap(x);
-  for (let i = 0; i < o.length; i++) {
+  const simd = simdKernels(be);
+  const n4 = simd ? o.length & ~3 : 0;
+  if (simd) simd.clip_grad(g.byteOffset, v.byteOffset, o.byteOffset, n4, lo, hi);
+  for (let i = n4; i < o.length; i++) {
     const xi = v[i];
     o[i] = xi >= lo && xi <= hi ? g[i] : 0;
   }
@@ -78,7 +90,10 @@ function squareGrad({ inputs, backend }: KernelArgs): tf.TensorInfo {
   const o = be.typedArrayFromHeap(out);
   const g = be.typedArrayFromHeap(dy);
   const v = be.typedArrayFromHeap(x);
-  for (let i = 0; i < o.length; i++) o[i] = g[i] * (v[i] * 2);
+  const simd = simdKernels(be);
+  const n4 = simd ? o.length & ~3 : 0;
+  if (simd) simd.square_grad(g.byteOffset, v.byteOffset, o.byteOffset, n4);
+  for (let i = n4; i < o.length; i++) o[i] = g[i] * (v[i] * 2);
   return out;
 }
 
@@ -121,20 +136,36 @@ function batchNormGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] 
     k[c] = (sc ? sc[c] : 1) * rstd[c];
     m32[c] = mu[c];
   }
-  const sdy = new Float64Array(C);
-  const sdyx = new Float64Array(C);
+  let sdy = new Float64Array(C);
+  let sdyx = new Float64Array(C);
   const rows = o.length / C;
-  for (let r = 0, i = 0; r < rows; r++) {
-    for (let c = 0; c < C; c++, i++) {
-      const d = g[i];
-      sdy[c] += d;
-      sdyx[c] += d * (v[i] - m32[c]);
-      o[i] = d * k[c];
+  const simd = C % 4 === 0 ? simdKernels(be) : null;
+  if (simd) {
+    // scratch in wasm memory: k (f32 [C]), then sdy, sdyx (f64 [C] each)
+    const scratch = be.makeOutput([5 * C], 'float32');
+    const sv = be.typedArrayFromHeap(scratch);
+    sv.fill(0);
+    sv.set(k, 0);
+    const base = sv.byteOffset;
+    simd.bn_grad(ptr(be, dy), ptr(be, x), ptr(be, dx), rows, C, ptr(be, mean), base, base + 4 * C, base + 12 * C);
+    const acc = new Float64Array(be.typedArrayFromHeap(scratch).buffer, base + 4 * C, 2 * C);
+    sdy = acc.slice(0, C);
+    sdyx = acc.slice(C, 2 * C);
+    be.disposeData(scratch.dataId);
+  } else {
+    for (let r = 0, i = 0; r < rows; r++) {
+      for (let c = 0; c < C; c++, i++) {
+        const d = g[i];
+        sdy[c] += d;
+        sdyx[c] += d * (v[i] - m32[c]);
+        o[i] = d * k[c];
+      }
     }
   }
   const [dm, dv, ds, db] = small.map((t) => be.typedArrayFromHeap(t));
+  const scNow = scale ? be.typedArrayFromHeap(scale) : null; // the scratch allocation may have moved the heap
   for (let c = 0; c < C; c++) {
-    const s = sc ? sc[c] : 1;
+    const s = scNow ? scNow[c] : 1;
     const rs = rstd[c];
     dm[c] = -rs * s * sdy[c];
     dv[c] = -0.5 * s * rs * rs * rs * sdyx[c];
@@ -159,7 +190,10 @@ function adamUpdate({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
   const b2 = Math.fround(beta2);
   const a1 = Math.fround(1 - beta1);
   const a2 = Math.fround(1 - beta2);
-  for (let i = 0; i < vv.length; i++) {
+  const simd = simdKernels(be);
+  const n4 = simd ? vv.length & ~3 : 0;
+  if (simd) simd.adam(vv.byteOffset, mv.byteOffset, sv.byteOffset, gv.byteOffset, vo.byteOffset, mo.byteOffset, so.byteOffset, n4, lr, b1, b2, a1, a2, epsilon, c1, c2, decay);
+  for (let i = n4; i < vv.length; i++) {
     const gi = gv[i];
     const m1 = Math.fround(mv[i] * b1 + gi * a1);
     const s1 = Math.fround(sv[i] * b2 + gi * gi * a2);

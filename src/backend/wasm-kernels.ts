@@ -25,6 +25,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { fusedBatchNormGrad, registerFusedKernels, unregisterFusedKernels } from './fused';
+import { simdKernels } from './simd';
 
 /** The subset of tfjs-backend-wasm's BackendWasm that the kernels use. */
 interface WasmBackend {
@@ -533,11 +534,21 @@ function reduceLeading(name: 'Sum' | 'Mean') {
       return kernel(name)({ inputs, attrs, backend: backend as tf.KernelBackend } as never) as tf.TensorInfo;
     }
     const rows = tf.util.sizeFromShape(x.shape.slice(0, k));
-    const v = be.typedArrayFromHeap(x);
-    const acc = new Float64Array(cols);
-    for (let r = 0; r < rows; r++) {
-      let i = r * cols;
-      for (let c = 0; c < cols; c++) acc[c] += v[i++];
+    const simd = cols % 4 === 0 ? simdKernels(be) : null;
+    let acc = new Float64Array(cols);
+    if (simd) {
+      const scratch = be.makeOutput([2 * cols], 'float32'); // f64 [cols]
+      const sv = be.typedArrayFromHeap(scratch);
+      sv.fill(0);
+      simd.col_sum(be.typedArrayFromHeap(x).byteOffset, rows, cols, sv.byteOffset);
+      acc = new Float64Array(be.typedArrayFromHeap(scratch).buffer, sv.byteOffset, cols).slice();
+      be.disposeData(scratch.dataId);
+    } else {
+      const v = be.typedArrayFromHeap(x);
+      for (let r = 0; r < rows; r++) {
+        let i = r * cols;
+        for (let c = 0; c < cols; c++) acc[c] += v[i++];
+      }
     }
     if (name === 'Mean') for (let c = 0; c < cols; c++) acc[c] /= rows;
     const shape = attrs.keepDims ? x.shape.map((d, i) => (i < k ? 1 : d)) : x.shape.slice(k);

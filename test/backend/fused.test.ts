@@ -2,6 +2,7 @@ import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend';
 import { fusedAvailable, FUSED_KERNELS } from '../../src/backend/fused';
+import { simdKernels, setSimdEnabled } from '../../src/backend/simd';
 import { createOptimizer } from '../../src/train/optim';
 import { relErr } from '../helpers/close';
 
@@ -95,10 +96,11 @@ describe('backend/fused: fused training kernels match the cpu reference', functi
 
   it('relu/clip gradients at the edges (0, 6, NaN) match cpu; non-leading Mean falls back', async () => {
     const run = () => tf.tidy(() => {
-      const x = tf.tensor1d([-1, 0, 0.5, 6, 7, NaN, 3]);
-      const dy = tf.tensor1d([1, 2, 3, 4, 5, 6, 7]);
-      const gr = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.relu(t), dy)))(x);
-      const gc = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.clipByValue(t, 0, 6), dy)))(x);
+      // SIMD lanes take the first 8, the JS tail the last 3
+      const x = tf.tensor1d([NaN, 0, 0.5, 6, 7, -1, 3, -2, NaN, 0, 6]);
+      const dy = tf.tensor1d([1, 2, 3, Infinity, 5, Infinity, 7, NaN, 9, Infinity, NaN]);
+      const gr = tf.grad((t: tf.Tensor) => tf.relu(t), dy)(x);
+      const gc = tf.grad((t: tf.Tensor) => tf.clipByValue(t, 0, 6), dy)(x);
       const m = tf.tensor3d(host(24, 3), [2, 3, 4]);
       const gm = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.mean(t, [1, 2]), tf.tensor1d([1, 2]))))(m);
       const gm0 = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.mean(t, [0, 1]), tf.tensor1d([1, 2, 3, 4]))))(m);
@@ -113,6 +115,24 @@ describe('backend/fused: fused training kernels match the cpu reference', functi
     assert.deepEqual(got[0][1], want[0][1]);
     assert.deepEqual(got[1][1], want[1][1]);
     for (let i = 2; i < got.length; i++) assert.ok(relErr(got[i][1] as number[], want[i][1] as number[]) <= 1e-6, `output ${i}`);
+  });
+
+  it('the SIMD module loads on wasm; the JS loops (no SIMD) give the same gradients and updates', () => {
+    assert.ok(simdKernels(tf.engine().backend), 'wasm SIMD kernels loaded');
+    setSimdEnabled(false);
+    try {
+      assert.equal(simdKernels(tf.engine().backend), null);
+      for (const [s, a] of BN_CASES.slice(0, 3)) {
+        const got = bnBlockGrads(s, a, 5);
+        const want = ref.get(`${s}${a}`)!;
+        for (let i = 0; i < 3; i++) assert.ok(relErr(got[i], want[i]) <= 1e-4, `[${s}] input ${i}: ${relErr(got[i], want[i])}`);
+      }
+      const got = adamSteps('adamw');
+      const want = ref.get('adamw')!;
+      for (let i = 0; i < 2; i++) assert.ok(relErr(got[i], want[i]) <= 1e-5, `variable ${i}`);
+    } finally {
+      setSimdEnabled(true);
+    }
   });
 
   for (const name of ['adam', 'adamw'] as const) {

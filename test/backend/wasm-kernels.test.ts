@@ -158,6 +158,9 @@ describe('backend/wasm-kernels: gradients match the cpu reference', function () 
         tf.mean(x, [0, 1], true),
         tf.mean(x, 3),
         tf.sum(tf.tensor2d([1, 2, 3, 4], [2, 2], 'int32'), 0),
+        // 8 columns: the SIMD column sum
+        tf.sum(tf.tensor4d(hostRandom(2 * 5 * 6 * 8, 11), [2, 5, 6, 8]), [0, 1, 2]),
+        tf.mean(tf.tensor4d(hostRandom(2 * 5 * 6 * 8, 12), [2, 5, 6, 8]), [0, 1], true),
       ];
       return outs.map((t) => [t.shape.join('x'), t.dtype, Array.from(t.dataSync())] as const);
     });
