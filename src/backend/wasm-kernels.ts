@@ -48,6 +48,7 @@ export const WASM_TRAINING_KERNELS = [
   'Concat',
   'Sum',
   'Mean',
+  'Identity',
 ] as const;
 
 /** Stock wasm kernel configs we replaced, restored by `unregisterWasmTrainingKernels`. */
@@ -558,6 +559,19 @@ function reduceLeading(name: 'Sum' | 'Mean') {
   };
 }
 
+/**
+ * Identity (tf.clone; the engine clones every tensor a gradient saves: ~1000 per student step)
+ * shares the buffer and counts a reference, as the cpu backend does, where the stock wasm kernel
+ * copies it. Safe because tensors are immutable (a variable's assign swaps its buffer).
+ */
+function identity({ inputs, backend, attrs }: { inputs: Record<string, tf.TensorInfo>; backend: unknown; attrs: Attrs }): tf.TensorInfo {
+  const { x } = inputs;
+  const be = backend as { incRef?: (id: tf.DataId) => void };
+  if (x.dtype === 'string' || typeof be.incRef !== 'function') return kernel('Identity')({ inputs, attrs, backend: backend as tf.KernelBackend } as never) as tf.TensorInfo;
+  be.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape.slice(), dtype: x.dtype };
+}
+
 const KERNELS: Record<(typeof WASM_TRAINING_KERNELS)[number], tf.KernelFunc> = {
   Conv2DBackpropFilter: conv2DBackpropFilter as unknown as tf.KernelFunc,
   Conv2DBackpropInput: conv2DBackpropInput as unknown as tf.KernelFunc,
@@ -568,6 +582,7 @@ const KERNELS: Record<(typeof WASM_TRAINING_KERNELS)[number], tf.KernelFunc> = {
   Concat: concat as unknown as tf.KernelFunc,
   Sum: reduceLeading('Sum') as unknown as tf.KernelFunc,
   Mean: reduceLeading('Mean') as unknown as tf.KernelFunc,
+  Identity: identity as unknown as tf.KernelFunc,
 };
 
 /**

@@ -54,7 +54,9 @@ class SlotOptimizer implements Optimizer {
     const key = `${kind}/${i}`;
     let s = this.slots.get(key);
     if (!s) {
-      s = tf.variable(tf.zerosLike(v), false);
+      const zeros = tf.zerosLike(v);
+      s = tf.variable(zeros, false); // shares the buffer; the initial tensor itself must go
+      zeros.dispose();
       this.slots.set(key, s);
     } else if (s.size !== v.size) {
       throw new Error(`optimizer slot ${key} has shape [${s.shape}], variable ${v.name} has [${v.shape}]: the optimizer state belongs to another model`);
@@ -122,7 +124,9 @@ class SlotOptimizer implements Optimizer {
       const i = Number(k.split('/')[1]);
       const v = vars[i];
       if (!v || v.size !== s.values.length) throw new Error(`optimizer state slot ${k} does not match the model's variable ${i}`);
-      this.slots.set(k, tf.variable(tf.tensor(s.values, v.shape, 'float32'), false));
+      const init = tf.tensor(s.values, v.shape, 'float32');
+      this.slots.set(k, tf.variable(init, false));
+      init.dispose();
     }
   }
 

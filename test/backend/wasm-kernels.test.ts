@@ -177,6 +177,21 @@ describe('backend/wasm-kernels: gradients match the cpu reference', function () 
     }
   });
 
+  it('Identity (clone) shares the buffer: same values, outlives its source, frees it last', () => {
+    const backend = tf.engine().backend;
+    const ids = backend.numDataIds();
+    const x = tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3]);
+    const c = tf.clone(x);
+    const r = tf.reshape(c, [3, 2]);
+    x.dispose();
+    assert.deepEqual(Array.from(c.dataSync()), [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(c.shape, [2, 3]);
+    c.dispose();
+    assert.deepEqual(Array.from(r.dataSync()), [1, 2, 3, 4, 5, 6]);
+    r.dispose();
+    assert.equal(backend.numDataIds(), ids);
+  });
+
   it('batch-norm gradient (tile-free) matches autodiff of the unfused formula on cpu', async () => {
     const run = (fused: boolean) => tf.tidy(() => {
       const x = tf.tensor4d(hostRandom(2 * 4 * 4 * 3, 7), [2, 4, 4, 3]);
