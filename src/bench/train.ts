@@ -109,11 +109,16 @@ function oneLine(e: unknown): string {
   return String((e as Error)?.message ?? e).split('\n')[0];
 }
 
-/** Aggregates tf.profile kernel records by kernel name. */
-function aggregate(kernels: { name: string; kernelTimeMs: number | { error: string } }[]): KernelTime[] {
+/**
+ * Aggregates tf.profile kernel records by kernel name. Records named `*__op` (e.g.
+ * fusedConv2d__op) are op wrappers whose time already contains their inner kernel
+ * (FusedConv2D): left out, so no time is counted twice.
+ */
+export function aggregate(kernels: { name: string; kernelTimeMs: number | { error: string } }[]): KernelTime[] {
   const by = new Map<string, { ms: number; calls: number }>();
   let total = 0;
   for (const k of kernels) {
+    if (k.name.endsWith('__op')) continue;
     const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
     const e = by.get(k.name) ?? { ms: 0, calls: 0 };
     e.ms += ms;
