@@ -36,6 +36,8 @@ async function handle(r: Request): Promise<unknown> {
       intraOpNumThreads: r.threads ?? 1,
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
+      // No spin-waiting between runs: the cores are shared with the training threads.
+      extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
     });
     names = { input: r.inputName ?? names.input, output: r.outputName ?? names.output };
     return { ok: true };
