@@ -145,7 +145,27 @@ function filterGradByConv(backend: WasmBackend, x: tf.TensorInfo, dy: tf.TensorI
   }
   const pad = [[0, 0], [pt, pb], [pl, pr], [0, 0]];
   let out: tf.TensorInfo;
-  if (!depthwise) {
+  if (!depthwise && fh === 1 && fw === 1 && sh === 1 && sw === 1 && pt === 0 && pl === 0 && OH === H && OW === W) {
+    // 1x1 stride 1: dW = x^T [Ci, P] . dy [P, Co], one matrix product; the narrower of x and dy
+    // is the one transposed (dW^T = dy^T . x, then a small transpose, when dy is narrower).
+    const P = B * H * W;
+    const x2 = call('Reshape', backend, { x }, { shape: [P, Ci] });
+    const dy2 = call('Reshape', backend, { x: dy }, { shape: [P, Co] });
+    owned.push(x2, dy2);
+    const [narrow, wide, n, w] = Ci <= Co ? [x2, dy2, Ci, Co] : [dy2, x2, Co, Ci];
+    const nT = call('Transpose', backend, { x: narrow }, { perm: [1, 0] });
+    const nT3 = call('Reshape', backend, { x: nT }, { shape: [1, n, P] });
+    const w3 = call('Reshape', backend, { x: wide }, { shape: [1, P, w] });
+    const g = call('BatchMatMul', backend, { a: nT3, b: w3 }, { transposeA: false, transposeB: false }); // [1, n, w]
+    owned.push(nT, nT3, w3, g);
+    let g2 = call('Reshape', backend, { x: g }, { shape: [n, w] });
+    owned.push(g2);
+    if (Ci > Co) {
+      g2 = call('Transpose', backend, { x: g2 }, { perm: [1, 0] }); // [Ci, Co]
+      owned.push(g2);
+    }
+    out = call('Reshape', backend, { x: g2 }, { shape: [1, 1, Ci, Co] });
+  } else if (!depthwise) {
     const xT = call('Transpose', backend, { x: xs }, { perm: [3, 1, 2, 0] }); // [Ci, H, W, B]
     const dyT = call('Transpose', backend, { x: dy }, { perm: [1, 2, 0, 3] }); // [OH, OW, B, Co]
     owned.push(xT, dyT);

@@ -46,7 +46,9 @@ const CONV_CASES: ConvCase[] = [
   { x: [2, 9, 7, 4], f: [3, 3, 4, 5], stride: 2, pad: 'same' },
   { x: [2, 10, 9, 3], f: [3, 3, 3, 2], stride: 2, pad: 'valid' },
   { x: [3, 7, 7, 2], f: [3, 3, 2, 3], stride: 1, pad: 'valid' },
-  { x: [2, 8, 8, 4], f: [1, 1, 4, 6], stride: 1, pad: 'same' },
+  { x: [2, 8, 8, 4], f: [1, 1, 4, 6], stride: 1, pad: 'same' }, // 1x1: dW as one matrix product
+  { x: [2, 7, 5, 12], f: [1, 1, 12, 5], stride: 1, pad: 'valid' }, // 1x1, dy narrower than x
+  { x: [2, 8, 8, 4], f: [1, 1, 4, 6], stride: 2, pad: 'same' }, // 1x1 strided: conv form
   { x: [2, 11, 11, 3], f: [5, 5, 3, 4], stride: 2, pad: 'same' },
   { x: [1, 8, 8, 3], f: [2, 2, 3, 4], stride: 2, pad: 'valid' },
   { x: [2, 16, 16, 16], f: [3, 3, 16, 16], stride: 1, pad: 'same' },
