@@ -3,7 +3,13 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend';
 import { nativePredictor } from '../../src/backend/native';
 import { freezeModel } from '../../src/distill/teacher';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { createModel } from '../../src/models/registry';
+import { saveModel } from '../../src/train/checkpoint';
+import { loadSegmenter } from '../../src/eval/run';
+import { defaultConfig } from '../../src/config/config';
 
 function hasOrt(): boolean {
   try {
@@ -98,6 +104,36 @@ describe('backend/native: frozen models on onnxruntime-node with a parity check,
       assert.equal(tf.memory().numTensors, before - 1);
     } finally {
       onOrt.dispose();
+    }
+  });
+
+  it('eval: runtime.frozen=auto runs a saved model on onnxruntime-node (same logits as tfjs), tfjs when asked', async function () {
+    if (!hasOrt()) this.skip();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'native-eval-'));
+    try {
+      await saveModel(dir, built.model, built.meta);
+      const cfg = defaultConfig();
+      const onOrt = await loadSegmenter(dir, cfg, false);
+      cfg.runtime.frozen = 'tfjs';
+      const onTfjs = await loadSegmenter(dir, cfg, false);
+      try {
+        assert.match(onOrt.info.runtime!, /^onnxruntime-node .*CPU/);
+        assert.match(onTfjs.info.runtime!, /^tfjs \(runtime.frozen=tfjs\)/);
+        const x = tf.tensor4d(frames(1, 64, 64, 7), [1, 64, 64, 3]);
+        const a = onOrt.predictLogits(x);
+        const b = onTfjs.predictLogits(x);
+        assert.deepEqual(a.shape, b.shape);
+        const [pa, pb] = [a.dataSync(), b.dataSync()];
+        let d = 0;
+        for (let i = 0; i < pa.length; i++) d = Math.max(d, Math.abs(sig(pa[i]) - sig(pb[i])));
+        assert.ok(d <= 1e-4, `max |p| diff ${d}`);
+        tf.dispose([a, b, x]);
+      } finally {
+        onOrt.dispose();
+        onTfjs.dispose();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
