@@ -422,7 +422,37 @@ function depthwiseBackpropFilter({ inputs, backend, attrs }: { inputs: Record<st
   const c = info('DepthwiseConv2dNativeBackpropFilter', x.shape, fs, attrs, true);
   if (!convFastPathOk('DepthwiseConv2dNativeBackpropFilter', c, dy, x) || fs[2] !== x.shape[3]) return viaCpu('DepthwiseConv2dNativeBackpropFilter', be, inputs, attrs);
   if (fs[3] !== 1) return depthwiseLoop(be, x, dy, null, c, 'filter');
+  const simd = c.inChannels % 4 === 0 && c.dilationHeight === 1 && c.dilationWidth === 1 ? simdKernels(be) : null;
+  if (simd) return depthwiseFilterGradSimd(be, simd, x, dy, c);
   return filterGradByConv(be, x, dy, c, true);
+}
+
+/**
+ * Depthwise filter gradient (multiplier 1) as one direct SIMD pass over x and dy (simd/kernels.wat
+ * dw_filter_grad: rows summed in f32, taps accumulated in f64), where the conv form runs an
+ * XNNPACK depthwise conv whose "filter" is all of dy (OH x OW taps).
+ */
+function depthwiseFilterGradSimd(be: WasmBackend, simd: NonNullable<ReturnType<typeof simdKernels>>, x: tf.TensorInfo, dy: tf.TensorInfo, c: Conv2DInfo): tf.TensorInfo {
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = c;
+  const pt = c.padInfo.top;
+  const pl = c.padInfo.left;
+  const taps = fh * fw * C;
+  // scratch: f64 acc [taps] (2 f32 slots each), then owLo, owHi (i32 [fw] each)
+  const scratch = be.makeOutput([2 * taps + 2 * fw], 'float32');
+  const sv = be.typedArrayFromHeap(scratch);
+  sv.fill(0);
+  const ints = new Int32Array(sv.buffer, sv.byteOffset + 8 * taps, 2 * fw);
+  for (let kw = 0; kw < fw; kw++) {
+    ints[kw] = Math.max(0, Math.ceil((pl - kw) / sw));
+    ints[fw + kw] = Math.min(OW - 1, Math.floor((W - 1 + pl - kw) / sw));
+  }
+  const base = sv.byteOffset;
+  simd.dw_filter_grad(be.typedArrayFromHeap(x).byteOffset, be.typedArrayFromHeap(dy).byteOffset, base, B, H, W, C, OH, OW, fh, fw, sh, sw, pt, pl, base + 8 * taps, base + 8 * taps + 4 * fw);
+  const out = be.makeOutput([fh, fw, C, 1], 'float32');
+  const acc = new Float64Array(be.typedArrayFromHeap(scratch).buffer, base, taps);
+  be.typedArrayFromHeap(out).set(acc);
+  free(be, scratch);
+  return out;
 }
 
 function depthwiseBackpropInput({ inputs, backend, attrs }: { inputs: Record<string, tf.TensorInfo>; backend: unknown; attrs: Attrs }): tf.TensorInfo {

@@ -66,6 +66,9 @@ const DW_CASES: ConvCase[] = [
   { x: [1, 7, 7, 2], f: [3, 3, 2, 1], stride: 1, pad: 'valid' },
   { x: [2, 12, 12, 6], f: [5, 5, 6, 1], stride: 2, pad: 'same' },
   { x: [2, 9, 7, 8], f: [3, 3, 8, 1], stride: 2, pad: 'same' },
+  // channels % 4 == 0: the SIMD filter gradient (valid padding, 5x5, stride 2 odd sizes)
+  { x: [2, 10, 9, 4], f: [3, 3, 4, 1], stride: 2, pad: 'valid' },
+  { x: [1, 11, 11, 12], f: [5, 5, 12, 1], stride: 1, pad: 'same' },
   { x: [2, 6, 6, 3], f: [3, 3, 3, 2], stride: 1, pad: 'same' }, // multiplier 2: loop path
   { x: [2, 7, 7, 3], f: [3, 3, 3, 2], stride: 2, pad: 'same' },
 ];

@@ -12,6 +12,7 @@ export interface SimdKernels {
   square_grad(dy: number, x: number, out: number, n: number): void;
   col_sum(x: number, rows: number, cols: number, acc: number): void;
   bn_grad(dy: number, x: number, dx: number, rows: number, C: number, mean: number, k: number, sdy: number, sdyx: number): void;
+  dw_filter_grad(x: number, dy: number, acc: number, B: number, H: number, W: number, C: number, OH: number, OW: number, fh: number, fw: number, sh: number, sw: number, pt: number, pl: number, owLo: number, owHi: number): void;
   adam(w: number, m: number, s: number, g: number, wo: number, mo: number, so: number, n: number, lr: number, b1: number, b2: number, a1: number, a2: number, eps: number, c1: number, c2: number, decay: number): void;
 }
 

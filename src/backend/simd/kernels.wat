@@ -132,4 +132,72 @@
             (f32x4.mul (local.get $wv) (f32x4.splat (local.get $decay)))))
         (local.set $i (i32.add (local.get $i) (i32.const 16)))
         (br $l))))
+  ;; Depthwise filter gradient (multiplier 1, C % 4 == 0), NHWC:
+  ;; acc[kh, kw, c] (f64, zeroed by the caller) += sum over b, oh, ow of x[b, oh*sh + kh - pt, ow*sw + kw - pl, c] * dy[b, oh, ow, c].
+  ;; owLo / owHi (i32 [fw]): the ow range whose input column is inside the frame, per kw.
+  ;; Each (b, oh, kh, kw, 4 channels) sums its row in f32 (<= OW terms), then adds it in f64.
+  (func (export "dw_filter_grad") (param $x i32) (param $dy i32) (param $acc i32) (param $B i32) (param $H i32) (param $W i32) (param $C i32)
+        (param $OH i32) (param $OW i32) (param $fh i32) (param $fw i32) (param $sh i32) (param $sw i32) (param $pt i32) (param $pl i32)
+        (param $owLo i32) (param $owHi i32)
+    (local $b i32) (local $oh i32) (local $kh i32) (local $kw i32) (local $c i32) (local $ih i32) (local $lo i32) (local $hi i32) (local $ow i32)
+    (local $xp i32) (local $dp i32) (local $xstep i32) (local $dstep i32) (local $a i32) (local $v v128) (local $Cb i32)
+    (local.set $Cb (i32.shl (local.get $C) (i32.const 2)))
+    (local.set $xstep (i32.mul (local.get $sw) (local.get $Cb)))
+    (local.set $dstep (local.get $Cb))
+    (local.set $b (i32.const 0))
+    (block $bdone (loop $bl
+      (br_if $bdone (i32.ge_u (local.get $b) (local.get $B)))
+      (local.set $oh (i32.const 0))
+      (block $ohdone (loop $ohl
+        (br_if $ohdone (i32.ge_u (local.get $oh) (local.get $OH)))
+        (local.set $kh (i32.const 0))
+        (block $khdone (loop $khl
+          (br_if $khdone (i32.ge_u (local.get $kh) (local.get $fh)))
+          (local.set $ih (i32.sub (i32.add (i32.mul (local.get $oh) (local.get $sh)) (local.get $kh)) (local.get $pt)))
+          (if (i32.and (i32.ge_s (local.get $ih) (i32.const 0)) (i32.lt_s (local.get $ih) (local.get $H)))
+            (then
+              (local.set $kw (i32.const 0))
+              (block $kwdone (loop $kwl
+                (br_if $kwdone (i32.ge_u (local.get $kw) (local.get $fw)))
+                (local.set $lo (i32.load (i32.add (local.get $owLo) (i32.shl (local.get $kw) (i32.const 2)))))
+                (local.set $hi (i32.load (i32.add (local.get $owHi) (i32.shl (local.get $kw) (i32.const 2)))))
+                (if (i32.le_s (local.get $lo) (local.get $hi))
+                  (then
+                    (local.set $c (i32.const 0))
+                    (block $cdone (loop $cl
+                      (br_if $cdone (i32.ge_u (local.get $c) (local.get $Cb)))
+                      ;; x[b, ih, lo*sw + kw - pl, c], dy[b, oh, lo, c]
+                      (local.set $xp (i32.add (i32.add (local.get $x)
+                        (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $H)) (local.get $ih)) (local.get $W))
+                                          (i32.sub (i32.add (i32.mul (local.get $lo) (local.get $sw)) (local.get $kw)) (local.get $pl)))
+                                 (local.get $Cb))) (local.get $c)))
+                      (local.set $dp (i32.add (i32.add (local.get $dy)
+                        (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $OH)) (local.get $oh)) (local.get $OW)) (local.get $lo))
+                                 (local.get $Cb))) (local.get $c)))
+                      (local.set $v (v128.const f32x4 0 0 0 0))
+                      (local.set $ow (local.get $lo))
+                      (block $owdone (loop $owl
+                        (br_if $owdone (i32.gt_s (local.get $ow) (local.get $hi)))
+                        (local.set $v (f32x4.add (local.get $v) (f32x4.mul (v128.load (local.get $xp)) (v128.load (local.get $dp)))))
+                        (local.set $xp (i32.add (local.get $xp) (local.get $xstep)))
+                        (local.set $dp (i32.add (local.get $dp) (local.get $dstep)))
+                        (local.set $ow (i32.add (local.get $ow) (i32.const 1)))
+                        (br $owl)))
+                      ;; acc[(kh*fw + kw)*C + c/4 ...] as f64: byte offset ((kh*fw+kw)*C*8 + c*2)
+                      (local.set $a (i32.add (local.get $acc)
+                        (i32.add (i32.shl (i32.mul (i32.add (i32.mul (local.get $kh) (local.get $fw)) (local.get $kw)) (local.get $C)) (i32.const 3))
+                                 (i32.shl (local.get $c) (i32.const 1)))))
+                      (v128.store (local.get $a) (f64x2.add (v128.load (local.get $a)) (f64x2.promote_low_f32x4 (local.get $v))))
+                      (v128.store offset=16 (local.get $a) (f64x2.add (v128.load offset=16 (local.get $a))
+                        (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v)))))
+                      (local.set $c (i32.add (local.get $c) (i32.const 16)))
+                      (br $cl)))))
+                (local.set $kw (i32.add (local.get $kw) (i32.const 1)))
+                (br $kwl)))))
+          (local.set $kh (i32.add (local.get $kh) (i32.const 1)))
+          (br $khl)))
+        (local.set $oh (i32.add (local.get $oh) (i32.const 1)))
+        (br $ohl)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $bl))))
 )
