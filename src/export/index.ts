@@ -2,10 +2,13 @@
  * Export a portraitseg model, then prove it: every export reloads what it wrote and
  * compares it with the in-memory model on a fixed seeded input (timm's --check-forward).
  *
- * Parity rule: float32 exports (tfjs, onnx) must match the logits within `tolerance`
+ * Parity rule: float32 exports (tfjs, onnx, tflite) must match the logits within `tolerance`
  * (default 1e-4, config export.tolerance). Quantised tfjs exports change the weights on
  * purpose, so they are checked on P(person) = sigmoid(logits) with a looser, stated bound
- * (QUANTIZED_PROB_TOLERANCE); their logit difference is reported too.
+ * (QUANTIZED_PROB_TOLERANCE); their logit difference is reported too. TFLite exports run in
+ * a real TFLite runtime (LiteRT.js, src/export/tflite-runtime.ts) at their fixed frame size;
+ * float16 TFLite weights follow the float16 rule. Where no TFLite runtime loads, the file is
+ * still written and the check is reported as not run (`unchecked`), never as passed.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -14,13 +17,17 @@ import type { ModelMeta } from '../models/types';
 import { registerCustomLayers } from '../models/layers';
 import { Quantize, writeTfjs, fileHandler, META_FILE } from './tfjs';
 import { exportOnnxBytes, runOnnx, ONNX_INPUT, ONNX_OUTPUT, ONNX_OPSET } from './onnx';
+import { modelToTflite, TFLITE_INPUT, TFLITE_OUTPUT, TFLITE_SIGNATURE } from './tflite';
+import { runTflite, tfliteRuntimeUnavailable, TFLITE_RUNTIME } from './tflite-runtime';
 
 export { writeTfjs, fileHandler, readMeta, quantizeWeight, toHalf, META_FILE } from './tfjs';
 export type { Quantize } from './tfjs';
 export { modelToOnnx, exportOnnxBytes, runOnnx, loadOrt, UnsupportedLayerError, ONNX_INPUT, ONNX_OUTPUT, ONNX_OPSET } from './onnx';
 export { encodeModel } from './onnx-proto';
+export { modelToTflite, tfliteOperators, TfliteUnsupportedLayerError, TFLITE_INPUT, TFLITE_OUTPUT } from './tflite';
+export { runTflite, tfliteIo, tfliteRuntimeUnavailable, TfliteRuntimeUnavailableError } from './tflite-runtime';
 
-export type ExportFormat = 'tfjs' | 'onnx';
+export type ExportFormat = 'tfjs' | 'onnx' | 'tflite';
 
 /** Max |P(person) difference| accepted for quantised weights (on the seeded check input). */
 export const QUANTIZED_PROB_TOLERANCE: Record<Exclude<Quantize, 'none'>, number> = { float16: 0.01, uint8: 0.05 };
@@ -36,6 +43,8 @@ export interface ParityCheck {
   metric: 'logits' | 'probability';
   tolerance: number;
   ok: boolean;
+  /** Set when the check could not run (no TFLite runtime here): why. `ok` is then false. */
+  unchecked?: string;
 }
 
 export interface ExportOptions {
@@ -77,10 +86,20 @@ function predictData(model: tf.LayersModel, x: tf.Tensor4D): Float32Array {
 
 /** The record written as portraitseg.json beside an export. */
 export function exportMeta(meta: ModelMeta, format: ExportFormat, quantize: Quantize, parity: ParityCheck | null): Record<string, unknown> {
+  const [h, w] = meta.frameSize ?? meta.inputSize;
   const layout =
     format === 'onnx'
       ? { input: ONNX_INPUT, output: ONNX_OUTPUT, opset: ONNX_OPSET, layout: 'NHWC at the interface ([N,H,W,3] RGB 0..1 in, [N,H,W,1] logits out; N, H, W dynamic), NCHW inside' }
-      : { input: 'RGB 0..1 [N,H,W,3] (any H, W)', output: 'logits [N,H,W,1]; sigmoid gives P(person)' };
+      : format === 'tflite'
+        ? {
+            input: TFLITE_INPUT,
+            output: TFLITE_OUTPUT,
+            signature: TFLITE_SIGNATURE,
+            inputShape: [1, h, w, 3],
+            outputShape: [1, h, w, 1],
+            layout: `NHWC, fixed shape: [1,${h},${w},3] RGB 0..1 in (the frame size), [1,${h},${w},1] logits out; resize frames to ${h}x${w} before, and the mask back after`,
+          }
+        : { input: 'RGB 0..1 [N,H,W,3] (any H, W)', output: 'logits [N,H,W,1]; sigmoid gives P(person)' };
   return { ...meta, export: { format, quantize, ...layout, parity } };
 }
 
@@ -93,8 +112,13 @@ export async function exportModel(model: tf.LayersModel, meta: ModelMeta, opts: 
   const tolerance = opts.tolerance ?? 1e-4;
   const seed = opts.seed ?? 1234;
   if (opts.format === 'onnx' && quantize !== 'none') throw new Error(`--quantize ${quantize} applies to --format tfjs only (the ONNX export is float32)`);
+  if (opts.format === 'tflite' && quantize === 'uint8') throw new Error('--quantize uint8 is not available for --format tflite (use none or float16)');
   fs.mkdirSync(opts.out, { recursive: true });
-  const inputs = parityInputs(meta, seed);
+  // TFLite models have a fixed input shape: check them at the frame size only
+  const all = parityInputs(meta, seed);
+  const inputs = opts.format === 'tflite' ? all.slice(0, 1) : all;
+  tf.dispose(all.slice(inputs.length));
+  let unchecked: string | undefined;
   try {
     const refs = inputs.map((x) => predictData(model, x));
     let files: string[];
@@ -109,6 +133,25 @@ export async function exportModel(model: tf.LayersModel, meta: ModelMeta, opts: 
         inputs.forEach((x, i) => merge(compare(refs[i], predictData(back, x))));
       } finally {
         back.dispose();
+      }
+    } else if (opts.format === 'tflite') {
+      const bytes = modelToTflite(model, {
+        inputSize: meta.frameSize ?? meta.inputSize,
+        quantize: quantize as 'none' | 'float16',
+        description: `portraitseg ${meta.name}: image [1,H,W,3] RGB 0..1 -> logits [1,H,W,1]`,
+        metadata: { portraitseg: JSON.stringify(exportMeta(meta, 'tflite', quantize, null)) },
+      });
+      const file = path.join(opts.out, 'model.tflite');
+      fs.writeFileSync(`${file}.tmp-${process.pid}`, bytes);
+      fs.renameSync(`${file}.tmp-${process.pid}`, file);
+      files = ['model.tflite', META_FILE];
+      unchecked = (await tfliteRuntimeUnavailable()) ?? undefined;
+      if (!unchecked) {
+        const back = new Uint8Array(fs.readFileSync(file));
+        for (let i = 0; i < inputs.length; i++) {
+          const [got] = await runTflite(back, [{ data: inputs[i].dataSync() as Float32Array, shape: inputs[i].shape }]);
+          merge(compare(refs[i], got.data));
+        }
       }
     } else {
       const bytes = exportOnnxBytes(model, { portraitseg: JSON.stringify(exportMeta(meta, 'onnx', 'none', null)) });
@@ -130,12 +173,13 @@ export async function exportModel(model: tf.LayersModel, meta: ModelMeta, opts: 
       maxAbsProb: worst.prob,
       metric: quantized ? 'probability' : 'logits',
       tolerance: quantized ? QUANTIZED_PROB_TOLERANCE[quantize as Exclude<Quantize, 'none'>] : tolerance,
-      ok: (quantized ? worst.prob : worst.logits) <= (quantized ? QUANTIZED_PROB_TOLERANCE[quantize as Exclude<Quantize, 'none'>] : tolerance),
+      ok: !unchecked && (quantized ? worst.prob : worst.logits) <= (quantized ? QUANTIZED_PROB_TOLERANCE[quantize as Exclude<Quantize, 'none'>] : tolerance),
     };
+    if (unchecked) parity.unchecked = `${unchecked} (the TFLite runtime used for the check is the optional dependency ${TFLITE_RUNTIME})`;
     const metaFile = path.join(opts.out, META_FILE);
     fs.writeFileSync(`${metaFile}.tmp-${process.pid}`, JSON.stringify(exportMeta(meta, opts.format, quantize, parity), null, 2) + '\n');
     fs.renameSync(`${metaFile}.tmp-${process.pid}`, metaFile);
-    if (!parity.ok) {
+    if (!parity.ok && !parity.unchecked) {
       throw new Error(`export parity check failed: ${describeParity(parity)} (files left in ${opts.out} for inspection)`);
     }
     return { dir: opts.out, files, parity };
@@ -147,6 +191,7 @@ export async function exportModel(model: tf.LayersModel, meta: ModelMeta, opts: 
 /** One line for the CLI: what was compared, on what, and the result. */
 export function describeParity(p: ParityCheck): string {
   const shapes = p.shapes.map((s) => s.join('x')).join(' and ');
+  if (p.unchecked) return `parity ${p.format}${p.quantize !== 'none' ? ` ${p.quantize}` : ''} NOT CHECKED: ${p.unchecked}`;
   const main = p.metric === 'logits' ? `max |logits diff| ${p.maxAbsLogits.toExponential(2)}` : `max |P(person) diff| ${p.maxAbsProb.toExponential(2)}`;
   const other = p.metric === 'logits' ? `max |P diff| ${p.maxAbsProb.toExponential(2)}` : `max |logits diff| ${p.maxAbsLogits.toExponential(2)}`;
   return `parity ${p.format}${p.quantize !== 'none' ? ` ${p.quantize}` : ''} on seeded inputs ${shapes}: ${main} (tolerance ${p.tolerance}, ${other}) ${p.ok ? 'OK' : 'FAILED'}`;
