@@ -4,7 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend';
-import { createModel } from '../../src/models';
+import { createModel, modelNames } from '../../src/models';
 import { saveModel } from '../../src/train/checkpoint';
 import {
   describeParity,
@@ -159,6 +159,28 @@ describe('export tflite', function () {
       }
     });
   }
+
+  it('every registered model exports and matches in the runtime (float32, tiny sizes)', async function () {
+    needRuntime(this);
+    const names = modelNames();
+    assert.ok(names.length >= 7);
+    for (const name of names) {
+      const { model, meta } = createModel(name, name.startsWith('unet') ? TEACHER : STUDENT, { seed: 11 });
+      randomiseBatchNorm(model);
+      const [h, w] = meta.frameSize;
+      const x = tf.randomUniform([1, h, w, 3], 0, 1, 'float32', 3);
+      const ref = model.predict(x) as tf.Tensor;
+      const bytes = modelToTflite(model, { inputSize: meta.frameSize });
+      assert.deepEqual(parse(bytes).ops.custom, [], name);
+      const [got] = await runTflite(bytes, [{ data: x.dataSync() as Float32Array, shape: [1, h, w, 3] }]);
+      const r = ref.dataSync();
+      let m = 0;
+      for (let i = 0; i < r.length; i++) m = Math.max(m, Math.abs(r[i] - got.data[i]));
+      assert.ok(m <= 1e-4, `${name}: max |logits diff| ${m}`);
+      tf.dispose([x, ref]);
+      model.dispose();
+    }
+  });
 
   it('the imported-layer model really contains every imported layer class', () => {
     const model = importedLayersModel(1);
