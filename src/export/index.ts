@@ -140,6 +140,7 @@ export async function exportModel(model: tf.LayersModel, meta: ModelMeta, opts: 
         quantize: quantize as 'none' | 'float16',
         description: `portraitseg ${meta.name}: image [1,H,W,3] RGB 0..1 -> logits [1,H,W,1]`,
         metadata: { portraitseg: JSON.stringify(exportMeta(meta, 'tflite', quantize, null)) },
+        segmenter: { name: meta.name, description: 'portraitseg person segmentation', version: meta.version },
       });
       const file = path.join(opts.out, 'model.tflite');
       fs.writeFileSync(`${file}.tmp-${process.pid}`, bytes);

@@ -41,9 +41,11 @@
  *   ConstantOp -> ADD / MUL with a constant tensor.
  *   Any other layer fails with an error naming it.
  */
+import * as flatbuffers from 'flatbuffers';
 import * as tf from '@tensorflow/tfjs';
 import { tfl, TFLITE_SCHEMA_VERSION, writeTfliteModel } from '../util/tflite';
 import { toHalf } from './tfjs';
+import { segmenterMetadata, SegmenterMetadataOptions, TFLITE_METADATA_NAME } from './tflite-metadata';
 
 export const TFLITE_INPUT = 'image';
 export const TFLITE_OUTPUT = 'logits';
@@ -66,6 +68,11 @@ export interface TfliteExportOptions {
   description?: string;
   /** Name -> UTF-8 text, written as Model.metadata buffers (e.g. portraitseg.json). */
   metadata?: Record<string, string>;
+  /**
+   * TFLite Support segmenter metadata (TFLITE_METADATA), which MediaPipe Tasks' ImageSegmenter
+   * needs: input normalisation, and the sigmoid it applies to our logits.
+   */
+  segmenter?: Omit<SegmenterMetadataOptions, 'input' | 'output' | 'activation'>;
 }
 
 // Internal tfjs-layers graph structures (not in the public typings).
@@ -84,6 +91,20 @@ const Act = tfl.ActivationFunctionType;
 function bytesOf(a: Float32Array | Int32Array | Uint16Array): number[] {
   // the bindings accept a Uint8Array where they declare number[] (createDataVector)
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength).slice() as unknown as number[];
+}
+
+/**
+ * An operator that packs without the empty vectors flatc's object API writes for unset
+ * fields: stock TFLite reports "Found builtin operator X with custom options" for a builtin
+ * op whose custom_options is present, even when empty (seen in MediaPipe's runtime).
+ */
+class BuiltinOperatorT extends tfl.OperatorT {
+  pack(builder: flatbuffers.Builder): flatbuffers.Offset {
+    const inputs = tfl.Operator.createInputsVector(builder, this.inputs);
+    const outputs = tfl.Operator.createOutputsVector(builder, this.outputs);
+    const options = builder.createObjectOffset(this.builtinOptions);
+    return tfl.Operator.createOperator(builder, this.opcodeIndex, inputs, outputs, this.builtinOptionsType, options, 0, this.customOptionsFormat, 0, 0, BigInt(0), BigInt(0), tfl.BuiltinOptions2.NONE, 0, -1);
+  }
 }
 
 /** Collects tensors, buffers and operators of one subgraph. */
@@ -152,7 +173,7 @@ class TfliteBuilder {
       this.codeIndex.set(code, idx);
     }
     this.codes[idx].version = Math.max(this.codes[idx].version, version);
-    this.ops.push(new tfl.OperatorT(idx, inputs, outputs, optType, options as never));
+    this.ops.push(new BuiltinOperatorT(idx, inputs, outputs, optType, options as never));
   }
 
   /** Emits a one-output op and returns its new output tensor. */
@@ -386,10 +407,23 @@ export function modelToTflite(model: tf.LayersModel, opts: TfliteExportOptions):
   const sub = new tfl.SubGraphT(b.tensors, [input], [output], b.ops, 'main');
   const sig = new tfl.SignatureDefT([new tfl.TensorMapT(TFLITE_INPUT, input)], [new tfl.TensorMapT(TFLITE_OUTPUT, output)], TFLITE_SIGNATURE, 0);
   const metadata: InstanceType<typeof tfl.MetadataT>[] = [];
-  for (const [name, text] of Object.entries(opts.metadata ?? {})) {
-    b.buffers.push(new tfl.BufferT(Array.from(Buffer.from(text, 'utf8'))));
+  const addMetadata = (name: string, bytes: Uint8Array) => {
+    b.buffers.push(new tfl.BufferT(bytes as unknown as number[]));
     metadata.push(new tfl.MetadataT(name, b.buffers.length - 1));
+  };
+  if (opts.segmenter) {
+    const [h, w] = opts.inputSize;
+    addMetadata(
+      TFLITE_METADATA_NAME,
+      segmenterMetadata({
+        ...opts.segmenter,
+        input: { name: TFLITE_INPUT, description: `RGB frame ${w}x${h}, values 0..1`, width: w, height: h },
+        output: { name: TFLITE_OUTPUT, description: 'person logits (sigmoid gives P(person))' },
+        activation: 'sigmoid',
+      }),
+    );
   }
+  for (const [name, text] of Object.entries(opts.metadata ?? {})) addMetadata(name, Uint8Array.from(Buffer.from(text, 'utf8')));
   const m = new tfl.ModelT(TFLITE_SCHEMA_VERSION, b.codes, [sub], opts.description ?? 'portraitseg', b.buffers, [], metadata, [sig]);
   const size = b.buffers.reduce((s, x) => s + x.data.length, 0);
   return writeTfliteModel(m, size + (1 << 16));

@@ -2,6 +2,7 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import * as flatbuffers from 'flatbuffers';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend';
 import { createModel, modelNames } from '../../src/models';
@@ -207,14 +208,33 @@ describe('export tflite', function () {
     }
   });
 
-  it('carries portraitseg.json inside the file as Model.metadata', async () => {
+  it('carries portraitseg.json and TFLite Support segmenter metadata (M001) as Model.metadata', async () => {
     const { model, meta } = createModel('mnv2_student_s', STUDENT, { seed: 1 });
-    const bytes = modelToTflite(model, { inputSize: meta.frameSize, metadata: { portraitseg: JSON.stringify({ name: meta.name }) } });
+    const bytes = modelToTflite(model, {
+      inputSize: meta.frameSize,
+      metadata: { portraitseg: JSON.stringify({ name: meta.name }) },
+      segmenter: { name: meta.name, description: 'd', version: '1' },
+    });
     model.dispose();
     const m = readTfliteModel(bytes);
     const entry = m.metadata.find((x) => x.name === 'portraitseg');
     assert.ok(entry);
     assert.deepEqual(JSON.parse(Buffer.from(m.buffers[entry.buffer].data).toString('utf8')), { name: 'mnv2_student_s' });
+    const support = m.metadata.find((x) => x.name === 'TFLITE_METADATA');
+    assert.ok(support);
+    const data = Buffer.from(m.buffers[support.buffer].data);
+    assert.equal(data.subarray(4, 8).toString('latin1'), 'M001', 'ModelMetadata file identifier');
+    // the nested ImageSegmenterOptions (identifier V001) and its custom-metadata name are inside
+    assert.ok(data.includes(Buffer.from('SEGMENTER_METADATA')));
+    assert.ok(data.includes(Buffer.from('V001')));
+    // no builtin operator carries custom_options, not even an empty vector (stock TFLite logs
+    // "Found builtin operator X with custom options" for those): field 5 -> vtable slot 14
+    const g = tfl.Model.getRootAsModel(new flatbuffers.ByteBuffer(bytes)).subgraphs(0)!;
+    assert.ok(g.operatorsLength() > 10);
+    for (let i = 0; i < g.operatorsLength(); i++) {
+      const op = g.operators(i)! as unknown as { bb: flatbuffers.ByteBuffer; bb_pos: number };
+      assert.equal(op.bb.__offset(op.bb_pos, 14), 0, `operator ${i} has a custom_options field`);
+    }
   });
 
   it('layers without a TFLite mapping fail with an error naming the layer', () => {
