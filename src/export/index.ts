@@ -17,14 +17,17 @@ import type { ModelMeta } from '../models/types';
 import { registerCustomLayers } from '../models/layers';
 import { Quantize, writeTfjs, fileHandler, META_FILE } from './tfjs';
 import { exportOnnxBytes, runOnnx, ONNX_INPUT, ONNX_OUTPUT, ONNX_OPSET } from './onnx';
-import { modelToTflite, TFLITE_INPUT, TFLITE_OUTPUT, TFLITE_SIGNATURE } from './tflite';
+import type * as TfliteWriter from './tflite';
+import { TFLITE_INPUT, TFLITE_OUTPUT, TFLITE_SIGNATURE } from './tflite-io';
 import { runTflite, tfliteRuntimeUnavailable, TFLITE_RUNTIME } from './tflite-runtime';
 
 export { writeTfjs, fileHandler, readMeta, quantizeWeight, toHalf, META_FILE } from './tfjs';
 export type { Quantize } from './tfjs';
 export { modelToOnnx, exportOnnxBytes, runOnnx, loadOrt, UnsupportedLayerError, ONNX_INPUT, ONNX_OUTPUT, ONNX_OPSET } from './onnx';
 export { encodeModel } from './onnx-proto';
-export { modelToTflite, tfliteOperators, TfliteUnsupportedLayerError, TFLITE_INPUT, TFLITE_OUTPUT } from './tflite';
+// the TFLite writer (and the schema bindings it loads) is required only when used: import
+// modelToTflite / tfliteOperators from './tflite'
+export { TFLITE_INPUT, TFLITE_OUTPUT } from './tflite-io';
 export { runTflite, tfliteIo, tfliteRuntimeUnavailable, TfliteRuntimeUnavailableError } from './tflite-runtime';
 
 export type ExportFormat = 'tfjs' | 'onnx' | 'tflite';
@@ -135,6 +138,8 @@ export async function exportModel(model: tf.LayersModel, meta: ModelMeta, opts: 
         back.dispose();
       }
     } else if (opts.format === 'tflite') {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { modelToTflite } = require('./tflite') as typeof TfliteWriter;
       const bytes = modelToTflite(model, {
         inputSize: meta.frameSize ?? meta.inputSize,
         quantize: quantize as 'none' | 'float16',

@@ -47,9 +47,9 @@ import { tfl, TFLITE_SCHEMA_VERSION, writeTfliteModel } from '../util/tflite';
 import { toHalf } from './tfjs';
 import { segmenterMetadata, SegmenterMetadataOptions, TFLITE_METADATA_NAME } from './tflite-metadata';
 
-export const TFLITE_INPUT = 'image';
-export const TFLITE_OUTPUT = 'logits';
-export const TFLITE_SIGNATURE = 'serving_default';
+import { TFLITE_INPUT, TFLITE_OUTPUT, TFLITE_SIGNATURE } from './tflite-io';
+
+export { TFLITE_INPUT, TFLITE_OUTPUT, TFLITE_SIGNATURE };
 
 export type TfliteQuantize = 'none' | 'float16';
 

@@ -11,7 +11,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend';
 import { createModel } from '../../src/models';
-import { modelToTflite } from '../../src/export';
+import { modelToTflite } from '../../src/export/tflite';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const STUDENT = { inputSize: 32, width: 0.35, expansion: 2, decoderChannels: 8 };

@@ -11,14 +11,13 @@ import {
   describeParity,
   exportModel,
   META_FILE,
-  modelToTflite,
   ParityCheck,
   runTflite,
   tfliteIo,
-  tfliteOperators,
   tfliteRuntimeUnavailable,
   QUANTIZED_PROB_TOLERANCE,
 } from '../../src/export';
+import { modelToTflite, tfliteOperators } from '../../src/export/tflite';
 import { readTfliteModel, tfl } from '../../src/util/tflite';
 import { cli } from '../helpers/cli';
 import { IMPORTED_MODEL_CLASSES, importedLayersModel, importedModelMeta, layerVariants } from '../helpers/imported-model';
