@@ -156,6 +156,8 @@ export function importedLayersModel(seed = 1, size = 32): tf.LayersModel {
   y = new C.ConstantOp({ op: 'mul', shape: [], name: 'const_mul' }).apply(y) as Sym;
   // down by pooling, back up by a transposed conv, concat with the skip
   y = tf.layers.averagePooling2d({ poolSize: 2, strides: 2, padding: 'valid', name: 'pool' }).apply(y) as Sym;
+  // a per-position constant [oh, ow, 1] (how the importer writes SAME average pooling's count factor)
+  y = new C.ConstantOp({ op: 'mul', shape: [size / 4, size / 4, 1], valueTrainable: false, name: 'const_pos' }).apply(y) as Sym;
   y = tf.layers.conv2dTranspose({ filters: 4, kernelSize: 2, strides: 2, padding: 'same', kernelInitializer: init(), biasInitializer: init(), name: 'deconv' }).apply(y) as Sym;
   y = tf.layers.concatenate({ axis: -1, name: 'concat' }).apply([y, skip]) as Sym; // [B,16,16,12]
   y = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', kernelInitializer: init(), biasInitializer: init(), name: 'fuse' }).apply(y) as Sym;
