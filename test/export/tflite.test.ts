@@ -6,7 +6,7 @@ import * as flatbuffers from 'flatbuffers';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend';
 import { createModel, modelNames } from '../../src/models';
-import { saveModel } from '../../src/train/checkpoint';
+import { saveModel } from '../../src/models/io';
 import {
   describeParity,
   exportModel,
