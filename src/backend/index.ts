@@ -3,6 +3,8 @@
  * tfjs-node, then wasm (with portraitseg's own kernels), then cpu, and reports why.
  * Issue #3 extends this module with our wasm gradient kernels and multi-core training.
  */
+import * as fs from 'fs';
+import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendName } from '../config/config';
 import { registerBatchNormGradient, registerWasmTrainingKernels } from './wasm-kernels';
@@ -45,6 +47,25 @@ export async function useWasm(): Promise<boolean> {
   return activate('wasm');
 }
 
+/**
+ * Why an installed tfjs-node(-gpu) cannot work, before requiring it: its native addon
+ * (lib/napi-vN/tfjs_binding.node) is written by its install script, which does not run here
+ * (.npmrc ignore-scripts). Requiring the package anyway registers all its kernels first (and a
+ * second time for the other package: ~700 "already registered" lines), then fails. Null when
+ * the addon is there (or the package is absent: the require then says so).
+ */
+function missingNativeLibrary(mod: string): string | null {
+  let dir: string;
+  try {
+    dir = path.dirname(require.resolve(`${mod}/package.json`));
+  } catch {
+    return null;
+  }
+  const lib = path.join(dir, 'lib');
+  const found = fs.existsSync(lib) && fs.readdirSync(lib).some((d) => /^napi-v\d+$/.test(d) && fs.existsSync(path.join(lib, d, 'tfjs_binding.node')));
+  return found ? null : `installed without its native library; run once: npm rebuild ${mod} --ignore-scripts=false`;
+}
+
 /** Selects and initialises a backend. Idempotent for the same request. */
 export async function selectBackend(requested: BackendName = 'auto', log: (line: string) => void = () => {}): Promise<BackendChoice> {
   // Gradients are global in tfjs, not per backend: use our batch-norm gradient on every backend,
@@ -56,6 +77,11 @@ export async function selectBackend(requested: BackendName = 'auto', log: (line:
   const attempt = async (which: Exclude<BackendName, 'auto'>): Promise<string | null> => {
     if (which === 'tensorflow-gpu' || which === 'tensorflow') {
       const mod = which === 'tensorflow-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
+      const missing = missingNativeLibrary(mod);
+      if (missing) {
+        skipped.push(`${mod} not usable (${missing})`);
+        return null;
+      }
       const r = tryRequire(mod);
       if (!r.ok) {
         skipped.push(`${mod} not usable (${r.error})`);

@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { HostBatch } from '../data/types';
 import type { ModelMeta } from '../models/types';
-import { FrozenRuntime, nativePredictor, NativePredictor } from '../backend/native';
+import { FrozenRuntime, nativePredictor, NativePredictor } from '../export/native';
 
 /** Teacher outputs for a batch: logits [B,H,W,1] at the frame size; features [B,h,w,C] when asked. */
 export interface TeacherOutputs {
@@ -75,7 +75,7 @@ function checksum(vars: tf.Tensor[]): number {
 /**
  * Freezes one of our models: non-trainable, inference-mode, with its `features` layer exposed.
  * `runtime` (config runtime.frozen; tfjs when not given) may put its logits-only forward on
- * onnxruntime-node (src/backend/native.ts); `describe` then says which runtime runs it.
+ * onnxruntime-node (src/export/native.ts); `describe` then says which runtime runs it.
  */
 export function freezeModel(model: tf.LayersModel, meta: ModelMeta | null, describe = meta ? `${meta.name} (portraitseg)` : 'teacher', runtime: FrozenRuntime = 'tfjs'): FrozenTeacher {
   model.trainable = false;

@@ -21,7 +21,7 @@ export interface SegmenterInfo {
   params: number | null;
   maskFilter: boolean;
   meta?: ModelMeta;
-  /** Which runtime runs the model and why (src/backend/native.ts), when chosen at load. */
+  /** Which runtime runs the model and why (src/export/native.ts), when chosen at load. */
   runtime?: string;
 }
 

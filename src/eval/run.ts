@@ -8,7 +8,7 @@ import { openDataset, resolveSpec } from '../data/dataset';
 import { splitRefs } from '../data/split';
 import { DataError } from '../data/errors';
 import { selectBackend } from '../backend';
-import { nativePredictor } from '../backend/native';
+import { nativePredictor } from '../export/native';
 import { loadModel, resolveModelJson, META_FILE } from '../models/io';
 import { evaluate, EvalReport, modelSegmenter, samplesFromRefs, Segmenter } from './evaluate';
 import { loadExternalModel } from './external';

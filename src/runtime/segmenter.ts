@@ -53,6 +53,12 @@ export interface SegmenterOptions {
    * 1920x1080 video frame stays on the tf path).
    */
   maxPixels?: number;
+  /**
+   * Runs the network instead of `model.predict`: frames [B,H,W,3] in 0..1 -> person logits
+   * [B,h,w,1] (brought to H, W here when they differ). For a native runtime in Node (the blur
+   * command runs the model's ONNX export on onnxruntime-node this way). Default model.predict.
+   */
+  forward?: (frames: tf.Tensor4D) => tf.Tensor4D;
 }
 
 export const DEFAULT_MAX_PIXELS = 2 ** 21;
@@ -135,6 +141,7 @@ export async function createSegmenter(source: ModelSource, opts: SegmenterOption
   const check = () => {
     if (disposed) throw new Error('segmenter was disposed');
   };
+  const forward = opts.forward ?? ((x: tf.Tensor4D) => model.predict(x) as tf.Tensor4D);
 
   const maskTensor = (x: tf.Tensor4D): tf.Tensor4D =>
     tf.tidy(() => {
@@ -145,7 +152,7 @@ export async function createSegmenter(source: ModelSource, opts: SegmenterOption
         const s = Math.min(max[0] / H, max[1] / W);
         input = tf.image.resizeBilinear(x, [Math.max(1, Math.round(H * s)), Math.max(1, Math.round(W * s))], false, true);
       }
-      let logits = model.predict(input) as tf.Tensor4D;
+      let logits = forward(input);
       if (logits.shape[1] !== H || logits.shape[2] !== W) logits = tf.image.resizeBilinear(logits, [H, W], false, true);
       return tf.sigmoid(logits) as tf.Tensor4D;
     });
@@ -161,7 +168,7 @@ export async function createSegmenter(source: ModelSource, opts: SegmenterOption
     const [h, w] = fitSize(width, height, maxPixels, opts.maxSize ?? null);
     const p = tf.tidy(() => {
       const x = tf.tensor4d(downscaleToFloat(frame, h, w), [1, h, w, 3]);
-      let logits = model.predict(x) as tf.Tensor4D;
+      let logits = forward(x);
       if (logits.shape[1] !== h || logits.shape[2] !== w) logits = tf.image.resizeBilinear(logits, [h, w], false, true);
       return tf.sigmoid(logits);
     });

@@ -1,4 +1,6 @@
 import { strict as assert } from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { currentBackend, selectBackend, wasmTrainingKernelsRegistered } from '../../src/backend';
 
@@ -38,5 +40,25 @@ describe('backend/select: choosing and reporting the backend', function () {
 
   it('an unavailable backend is an error naming what failed', async () => {
     await assert.rejects(selectBackend('tensorflow'), /backend "tensorflow" is not available: @tensorflow\/tfjs-node not usable/);
+  });
+
+  it('tfjs-node without tfjs_binding.node is skipped with the fix, before its kernels are registered', async function () {
+    let dir: string;
+    try {
+      dir = path.dirname(require.resolve('@tensorflow/tfjs-node/package.json'));
+    } catch {
+      this.skip(); // not installed at all: the require's own message is the reason
+    }
+    const lib = path.join(dir!, 'lib');
+    if (fs.existsSync(lib) && fs.readdirSync(lib).some((d) => fs.existsSync(path.join(lib, d, 'tfjs_binding.node')))) this.skip(); // a working install
+    const warned: string[] = [];
+    const warn = console.warn;
+    console.warn = (...a: unknown[]) => void warned.push(a.join(' '));
+    try {
+      await assert.rejects(selectBackend('tensorflow'), /@tensorflow\/tfjs-node not usable \(installed without its native library; run once: npm rebuild @tensorflow\/tfjs-node --ignore-scripts=false\)/);
+    } finally {
+      console.warn = warn;
+    }
+    assert.deepEqual(warned.filter((w) => /already registered/.test(w)), [], 'no kernel was registered');
   });
 });

@@ -52,6 +52,14 @@ describe('cli blur', function () {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /wrote 1 image to/);
     assert.match(r.stderr, /blur: 1\/1 frames, [\d.]+ frames\/s/);
+    // which runtime runs the model: onnxruntime-node (ONNX export, parity checked) when installed
+    let ort = true;
+    try {
+      require.resolve('onnxruntime-node');
+    } catch {
+      ort = false;
+    }
+    assert.match(r.stderr, ort ? /^runtime: onnxruntime-node .* \(ONNX parity at load: max \|p\| diff /m : /^runtime: tfjs \(/m);
     const img = await readRgb(out);
     assert.equal(img.width, 64);
     const inside = interior(scene, 4);

@@ -163,6 +163,27 @@ describe('runtime/segmenter', function () {
     }
   });
 
+  it('an injected forward replaces model.predict on both paths (native runtimes in Node)', async () => {
+    let calls = 0;
+    // the same network, run by the caller: identical masks
+    const same = await createSegmenter(oracle, { forward: (x) => (calls++, oracle.model.predict(x) as tf.Tensor4D) });
+    const ref = await seg.segment(scene);
+    assert.deepEqual((await same.segment(scene)).data, ref.data);
+    assert.equal(calls, 1);
+    // a forward that says "person everywhere" at a quarter of the size: brought back to the frame, P = sigmoid(4)
+    const everywhere = await createSegmenter(oracle, { forward: (x) => tf.fill([x.shape[0], x.shape[1] >> 2, x.shape[2] >> 2, 1], 4) as tf.Tensor4D, maxPixels: 1000 });
+    for (const frame of [scene]) {
+      const m = await everywhere.segment(frame); // 64x48 > maxPixels: the bounded path
+      assert.equal(m.data.length, 64 * 48);
+      assert.ok(m.data.every((v) => Math.abs(v - 255 / (1 + Math.exp(-4))) <= 1), 'bounded path uses the injected forward');
+    }
+    const t = tf.tidy(() => everywhere.maskTensor(frameToTensor(scene)));
+    assert.ok(Math.abs(t.min().dataSync()[0] - 1 / (1 + Math.exp(-4))) < 1e-6, 'tf path uses the injected forward');
+    t.dispose();
+    same.dispose();
+    everywhere.dispose();
+  });
+
   it('no tensor leaks over 100 frames', async () => {
     const small = makeScene(24, 16);
     await seg.blur(small); // warm-up (kernels may cache constants)

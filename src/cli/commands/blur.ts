@@ -4,7 +4,11 @@ import * as path from 'path';
 import type { CommandModule } from 'yargs';
 import { CommonArgs, configFromArgs, UsageError, withConfigOptions } from '../common';
 import { selectBackend } from '../../backend';
+import * as tf from '@tensorflow/tfjs';
 import { createSegmenter, Segmenter, RgbResult } from '../../runtime';
+import { loadModel } from '../../models/io';
+import type { ModelMeta } from '../../models/types';
+import { nativePredictor } from '../../export/native';
 import { readRgb, writePng, writeJpeg, RgbImage } from '../../util/image';
 import { VIDEO_EXTENSIONS, hasFfmpeg, NO_FFMPEG, readFrames, writeChunk, probeVideo, decoder, encoder, encodedSize, finished, guardPipe, VideoInputError } from '../../runtime/video';
 
@@ -185,12 +189,23 @@ export const blurCommand: CommandModule<object, BlurArgs> = {
     const rawSize = raw ? parseSize(argv.size) : null;
 
     await selectBackend(cfg.backend, (l) => process.stderr.write(`${l}\n`));
-    let seg: Segmenter;
+    let loaded: { model: tf.LayersModel; meta: ModelMeta };
     try {
-      seg = await createSegmenter(argv.model);
+      loaded = await loadModel(argv.model);
     } catch (e) {
       throw modelError(argv.model, e);
     }
+    // runtime.frozen: the model's ONNX export on onnxruntime-node (parity checked here) when installed, else tfjs
+    const native = nativePredictor(loaded.model, { runtime: cfg.runtime.frozen, frameSize: [loaded.meta.frameSize[0], loaded.meta.frameSize[1]] });
+    process.stderr.write(`runtime: ${native.reason}\n`);
+    const predictor = native.predictor;
+    const forward = predictor
+      ? (x: tf.Tensor4D) => {
+          const r = predictor.predict(x.dataSync() as Float32Array, x.shape);
+          return tf.tensor4d(r.data, r.dims as [number, number, number, number]);
+        }
+      : undefined;
+    const seg: Segmenter = await createSegmenter(loaded, { forward });
     const opts = { strength: cfg.blur.strength, edgeFeather: cfg.blur.edgeFeather };
     const apply = (frame: RgbImage) => (background ? seg.replace(frame, background, opts) : seg.blur(frame, opts));
 
@@ -249,6 +264,8 @@ export const blurCommand: CommandModule<object, BlurArgs> = {
       }
     } finally {
       seg.dispose();
+      predictor?.dispose();
+      loaded.model.dispose();
     }
   },
 };

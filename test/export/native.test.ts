@@ -1,7 +1,7 @@
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend';
-import { nativePredictor } from '../../src/backend/native';
+import { nativePredictor } from '../../src/export/native';
 import { freezeModel } from '../../src/distill/teacher';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -32,7 +32,7 @@ function frames(n: number, h: number, w: number, seed: number): Float32Array {
 
 const sig = (v: number) => 1 / (1 + Math.exp(-v));
 
-describe('backend/native: frozen models on onnxruntime-node with a parity check, tfjs otherwise', function () {
+describe('export/native: frozen models on onnxruntime-node with a parity check, tfjs otherwise', function () {
   this.timeout(120000);
   let built: ReturnType<typeof createModel>;
   before(async () => {

@@ -1,11 +1,11 @@
 /**
- * Worker side of src/backend/native.ts: owns one onnxruntime-node session and answers each
+ * Worker side of src/export/native.ts: owns one onnxruntime-node session and answers each
  * request on the request's MessagePort, then wakes the (blocked) caller through the shared flag.
  */
 import { parentPort, MessagePort } from 'worker_threads';
 
 interface Request {
-  type: 'init' | 'run' | 'close';
+  type: 'ping' | 'init' | 'run' | 'close';
   port: MessagePort;
   flag: Int32Array;
   bytes?: Uint8Array;
@@ -28,6 +28,7 @@ function reply(r: Request, msg: unknown, transfer: ArrayBuffer[] = []): void {
 }
 
 async function handle(r: Request): Promise<unknown> {
+  if (r.type === 'ping') return { ok: true };
   if (r.type === 'init') {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     ort = require('onnxruntime-node') as Ort;

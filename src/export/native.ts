@@ -14,7 +14,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'worker_threads';
 import * as tf from '@tensorflow/tfjs';
-import { exportOnnxBytes, ONNX_INPUT, ONNX_OUTPUT } from '../export/onnx';
+import { exportOnnxBytes, ONNX_INPUT, ONNX_OUTPUT } from './onnx';
 
 /** `runtime.frozen`: auto = onnxruntime-node when it loads and passes parity, else tfjs. */
 export type FrozenRuntime = 'auto' | 'onnx' | 'tfjs';
@@ -54,8 +54,12 @@ export interface NativeOptions {
 
 function workerScript(): { file: string; execArgv: string[] } {
   const ext = path.extname(__filename);
-  return { file: path.join(__dirname, `native-worker${ext}`), execArgv: ext === '.ts' ? ['--require', 'tsx/cjs'] : [] };
+  // from the sources, the worker compiles through tsx: resolved here, so any working directory works
+  return { file: path.join(__dirname, `native-worker${ext}`), execArgv: ext === '.ts' ? ['--require', require.resolve('tsx/cjs')] : [] };
 }
+
+/** How long a new worker may take to answer its first message (start, tsx compile on a busy machine). */
+const STARTUP_TIMEOUT_MS = 60000;
 
 class SyncOrt {
   private readonly worker: Worker;
@@ -64,15 +68,21 @@ class SyncOrt {
     const { file, execArgv } = workerScript();
     this.worker = new Worker(file, { execArgv });
     this.worker.unref();
+    // A worker that dies while starting can never answer, and the blocked caller would wait the
+    // whole timeout: a start-up handshake with a short timeout turns that into an error.
+    this.call({ type: 'ping' }, STARTUP_TIMEOUT_MS, 'the onnxruntime worker did not start');
   }
 
-  call(msg: Record<string, unknown>): { data?: Float32Array; dims?: number[] } {
+  call(msg: Record<string, unknown>, timeoutMs = this.timeoutMs, what = 'onnxruntime did not answer'): { data?: Float32Array; dims?: number[] } {
     if (this.closed) throw new Error('native predictor: already disposed');
     const { port1, port2 } = new MessageChannel();
     const flag = new Int32Array(new SharedArrayBuffer(4));
     try {
       this.worker.postMessage({ ...msg, port: port2, flag }, [port2]);
-      if (Atomics.wait(flag, 0, 0, this.timeoutMs) === 'timed-out') throw new Error(`native predictor: onnxruntime did not answer within ${this.timeoutMs} ms`);
+      if (Atomics.wait(flag, 0, 0, timeoutMs) === 'timed-out') {
+        if (msg.type === 'ping') void this.worker.terminate();
+        throw new Error(`native predictor: ${what} within ${timeoutMs} ms`);
+      }
       const got = receiveMessageOnPort(port1);
       const r = got?.message as { ok: boolean; error?: string; data?: Float32Array; dims?: number[] } | undefined;
       if (!r) throw new Error('native predictor: no answer from the onnxruntime worker');
@@ -149,7 +159,12 @@ export function nativePredictor(model: tf.LayersModel, o: NativeOptions): Native
     return fail(`the model has no ONNX export: ${(e as Error).message.split('\n')[0]}`);
   }
   const threads = Math.max(1, o.threads ?? os.cpus().length);
-  const ort = new SyncOrt(o.timeoutMs ?? 600_000);
+  let ort: SyncOrt;
+  try {
+    ort = new SyncOrt(o.timeoutMs ?? 600_000);
+  } catch (e) {
+    return fail(`onnxruntime-node failed: ${(e as Error).message.split('\n')[0]}`);
+  }
   try {
     ort.call({ type: 'init', bytes, threads, inputName: ONNX_INPUT, outputName: ONNX_OUTPUT });
     const [h, w] = o.frameSize;
