@@ -10,6 +10,7 @@ import { blurCommand } from './blur';
 import { benchCommand } from './bench';
 import { quickstartCommand } from './quickstart';
 import { webCommand } from './web';
+import { labelCommand } from './label';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const commands: CommandModule<any, any>[] = [
@@ -18,6 +19,7 @@ export const commands: CommandModule<any, any>[] = [
   augmentCommand,
   trainCommand,
   distillCommand,
+  labelCommand,
   evalCommand,
   exportCommand,
   blurCommand,
