@@ -24,6 +24,8 @@
  * Every intermediate tensor is freed before the kernel returns.
  */
 import * as tf from '@tensorflow/tfjs';
+import { fusedBatchNormGrad, registerFusedKernels, unregisterFusedKernels } from './fused';
+import { simdKernels } from './simd';
 
 /** The subset of tfjs-backend-wasm's BackendWasm that the kernels use. */
 interface WasmBackend {
@@ -46,6 +48,7 @@ export const WASM_TRAINING_KERNELS = [
   'Concat',
   'Sum',
   'Mean',
+  'Identity',
 ] as const;
 
 /** Stock wasm kernel configs we replaced, restored by `unregisterWasmTrainingKernels`. */
@@ -142,7 +145,27 @@ function filterGradByConv(backend: WasmBackend, x: tf.TensorInfo, dy: tf.TensorI
   }
   const pad = [[0, 0], [pt, pb], [pl, pr], [0, 0]];
   let out: tf.TensorInfo;
-  if (!depthwise) {
+  if (!depthwise && fh === 1 && fw === 1 && sh === 1 && sw === 1 && pt === 0 && pl === 0 && OH === H && OW === W) {
+    // 1x1 stride 1: dW = x^T [Ci, P] . dy [P, Co], one matrix product; the narrower of x and dy
+    // is the one transposed (dW^T = dy^T . x, then a small transpose, when dy is narrower).
+    const P = B * H * W;
+    const x2 = call('Reshape', backend, { x }, { shape: [P, Ci] });
+    const dy2 = call('Reshape', backend, { x: dy }, { shape: [P, Co] });
+    owned.push(x2, dy2);
+    const [narrow, wide, n, w] = Ci <= Co ? [x2, dy2, Ci, Co] : [dy2, x2, Co, Ci];
+    const nT = call('Transpose', backend, { x: narrow }, { perm: [1, 0] });
+    const nT3 = call('Reshape', backend, { x: nT }, { shape: [1, n, P] });
+    const w3 = call('Reshape', backend, { x: wide }, { shape: [1, P, w] });
+    const g = call('BatchMatMul', backend, { a: nT3, b: w3 }, { transposeA: false, transposeB: false }); // [1, n, w]
+    owned.push(nT, nT3, w3, g);
+    let g2 = call('Reshape', backend, { x: g }, { shape: [n, w] });
+    owned.push(g2);
+    if (Ci > Co) {
+      g2 = call('Transpose', backend, { x: g2 }, { perm: [1, 0] }); // [Ci, Co]
+      owned.push(g2);
+    }
+    out = call('Reshape', backend, { x: g2 }, { shape: [1, 1, Ci, Co] });
+  } else if (!depthwise) {
     const xT = call('Transpose', backend, { x: xs }, { perm: [3, 1, 2, 0] }); // [Ci, H, W, B]
     const dyT = call('Transpose', backend, { x: dy }, { perm: [1, 2, 0, 3] }); // [OH, OW, B, Co]
     owned.push(xT, dyT);
@@ -167,6 +190,85 @@ function filterGradByConv(backend: WasmBackend, x: tf.TensorInfo, dy: tf.TensorI
   return out;
 }
 
+/**
+ * Strided dx by phase (sub-pixel) decomposition: for stride s, the dx pixels i with
+ * (i + pad) mod s = a only meet the filter taps a, a + s, a + 2s, ...; each of the s*s phases
+ * is a stride-1 convolution of dy with that sub-filter (flipped), scattered back into dx. The
+ * arithmetic is the forward's, where zero-dilation multiplied it by s*s. Null (then the
+ * dilation path runs) for dilated filters or a geometry that would need negative padding.
+ */
+function phaseInputGrad(backend: WasmBackend, dy: tf.TensorInfo, filter: tf.TensorInfo, c: Conv2DInfo, depthwise: boolean): tf.TensorInfo | null {
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Ci, outHeight: OH, outWidth: OW, outChannels: Co } = c;
+  const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = c;
+  if (c.dilationHeight !== 1 || c.dilationWidth !== 1) return null;
+  const pt = c.padInfo.top;
+  const pl = c.padInfo.left;
+  // One axis: for phase a, taps k = a + s*j (j < J) and outputs m in [mMin, mMax] with i = m*s + a - p.
+  const axis = (a: number, s: number, f: number, p: number, n: number, on: number) => {
+    const J = a < f ? Math.ceil((f - a) / s) : 0;
+    const mMin = Math.ceil((p - a) / s);
+    const mMax = Math.floor((n - 1 + p - a) / s);
+    const count = Math.max(0, mMax - mMin + 1);
+    const padLo = J - 1 - mMin;
+    const padHi = count + J - 1 - on - padLo;
+    return { J, mMin, count, padLo, padHi };
+  };
+  const phasesY = Array.from({ length: sh }, (_, a) => axis(a, sh, fh, pt, H, OH));
+  const phasesX = Array.from({ length: sw }, (_, a) => axis(a, sw, fw, pl, W, OW));
+  for (const p of [...phasesY, ...phasesX]) if (p.J > 0 && p.count > 0 && (p.padLo < 0 || p.padHi < 0)) return null;
+  const mult = depthwise ? Co / Ci : 1;
+  if (depthwise && mult !== 1) return null;
+  const fv = backend.typedArrayFromHeap(filter).slice(); // [fh, fw, Ci, Co] (depthwise: [fh, fw, C, 1])
+  const dx = backend.makeOutput([B, H, W, Ci], 'float32');
+  backend.typedArrayFromHeap(dx).fill(0);
+  for (let ay = 0; ay < sh; ay++) {
+    const py = phasesY[ay];
+    if (py.J === 0 || py.count === 0) continue;
+    for (let ax = 0; ax < sw; ax++) {
+      const px = phasesX[ax];
+      if (px.J === 0 || px.count === 0) continue;
+      // Sub-filter, flipped: conv filter [Jy, Jx, Co, Ci] (depthwise [Jy, Jx, C, 1]).
+      const sub = backend.makeOutput(depthwise ? [py.J, px.J, Ci, 1] : [py.J, px.J, Co, Ci], 'float32');
+      const sv = backend.typedArrayFromHeap(sub);
+      for (let jy = 0; jy < py.J; jy++) {
+        const ky = ay + sh * (py.J - 1 - jy);
+        for (let jx = 0; jx < px.J; jx++) {
+          const kx = ax + sw * (px.J - 1 - jx);
+          const per = depthwise ? Ci : Ci * Co; // values per tap
+          const src = (ky * fw + kx) * per;
+          const dst = (jy * px.J + jx) * per;
+          if (depthwise) {
+            for (let ch = 0; ch < Ci; ch++) sv[dst + ch] = fv[src + ch];
+          } else {
+            for (let ci = 0; ci < Ci; ci++) for (let co = 0; co < Co; co++) sv[dst + co * Ci + ci] = fv[src + ci * Co + co];
+          }
+        }
+      }
+      const pad = [[0, 0], [py.padLo, py.padHi], [px.padLo, px.padHi], [0, 0]];
+      const part = depthwise
+        ? call('DepthwiseConv2dNative', backend, { x: dy, filter: sub }, { strides: [1, 1], pad, dilations: [1, 1] })
+        : call('Conv2D', backend, { x: dy, filter: sub }, { strides: [1, 1], pad, dataFormat: 'NHWC', dilations: [1, 1] });
+      // part [B, count_y, count_x, Ci] -> dx[b, m*s + a - p, ...]
+      const pv = backend.typedArrayFromHeap(part);
+      const o = backend.typedArrayFromHeap(dx);
+      for (let b = 0; b < B; b++) {
+        for (let my = 0; my < py.count; my++) {
+          const iy = (py.mMin + my) * sh + ay - pt;
+          for (let mx = 0; mx < px.count; mx++) {
+            const ix = (px.mMin + mx) * sw + ax - pl;
+            const si = ((b * py.count + my) * px.count + mx) * Ci;
+            const di = ((b * H + iy) * W + ix) * Ci;
+            if (Ci >= 8) o.set(pv.subarray(si, si + Ci), di);
+            else for (let k = 0; k < Ci; k++) o[di + k] = pv[si + k];
+          }
+        }
+      }
+      free(backend, sub, part);
+    }
+  }
+  return dx;
+}
+
 /** dx as a forward convolution of (zero-dilated) dy with the flipped, transposed filter. */
 function inputGradByConv(backend: WasmBackend, dy: tf.TensorInfo, filter: tf.TensorInfo, c: Conv2DInfo, depthwise: boolean): tf.TensorInfo | null {
   const { inHeight: H, inWidth: W, outHeight: OH, outWidth: OW } = c;
@@ -178,6 +280,10 @@ function inputGradByConv(backend: WasmBackend, dy: tf.TensorInfo, filter: tf.Ten
   const pb = H - Hd + c.padInfo.top;
   const pr = W - Wd + c.padInfo.left;
   if (pt < 0 || pl < 0 || pb < 0 || pr < 0) return null; // padding larger than the kernel: no direct form
+  if (sh > 1 || sw > 1) {
+    const byPhase = phaseInputGrad(backend, dy, filter, c, depthwise);
+    if (byPhase) return byPhase;
+  }
   const owned: tf.TensorInfo[] = [];
   const dyD = sh > 1 || sw > 1 ? dilateZeros(backend, dy, sh, sw) : dy;
   if (dyD !== dy) owned.push(dyD);
@@ -235,18 +341,73 @@ function depthwiseLoop(backend: WasmBackend, x: tf.TensorInfo | null, dy: tf.Ten
   return out;
 }
 
+/**
+ * Runs tfjs' own cpu kernel on copies of the inputs and returns its result on wasm: the reference
+ * semantics (same result, same throw) for any case outside a fast path of a kernel that has no
+ * stock wasm version. Slow, but only reached by shapes the models never produce.
+ */
+function viaCpu(name: string, backend: WasmBackend, inputs: Record<string, tf.TensorInfo>, attrs: Attrs): tf.TensorInfo {
+  const cpu = tf.findBackend('cpu') as unknown as {
+    write(values: Float32Array | Int32Array, shape: number[], dtype: tf.DataType): tf.DataId;
+    readSync(dataId: tf.DataId): Float32Array | Int32Array;
+    disposeData(dataId: tf.DataId): void;
+  } | null;
+  const k = tf.getKernel(name, 'cpu');
+  if (!cpu || !k) throw new Error(`portraitseg wasm ${name}: this case is outside the fast path and the cpu reference kernel is not available`);
+  const copies: Record<string, tf.TensorInfo> = {};
+  try {
+    for (const [key, t] of Object.entries(inputs)) {
+      copies[key] = { dataId: cpu.write(backend.typedArrayFromHeap(t).slice(), t.shape, t.dtype), shape: t.shape, dtype: t.dtype };
+    }
+    const r = k.kernelFunc({ inputs: copies, attrs, backend: cpu } as never) as tf.TensorInfo;
+    try {
+      const vals = cpu.readSync(r.dataId);
+      const out = backend.makeOutput(r.shape, r.dtype);
+      backend.typedArrayFromHeap(out).set(vals as Float32Array);
+      return out;
+    } finally {
+      cpu.disposeData(r.dataId);
+    }
+  } finally {
+    for (const t of Object.values(copies)) cpu.disposeData(t.dataId);
+  }
+}
+
+/** True when `t` has exactly `shape`. */
+function hasShape(t: tf.TensorInfo, shape: number[]): boolean {
+  return t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]);
+}
+
+/**
+ * The fast paths assume what the geometry implies: float32, rank-4 tensors, dy of shape
+ * [B, OH, OW, Co] from the conv info, and the given other tensor's channels agreeing with it.
+ */
+function convFastPathOk(name: string, c: Conv2DInfo, dy: tf.TensorInfo, ...others: tf.TensorInfo[]): boolean {
+  const want = [c.batchSize, c.outHeight, c.outWidth, c.outChannels];
+  // A dy smaller than the geometry implies has no defined gradient (the cpu kernel reads past
+  // its end: an error or NaN): one clear line instead.
+  if (dy.shape.length === 4 && dy.shape.some((d, i) => d < want[i])) {
+    throw new Error(`portraitseg wasm ${name}: dy has shape [${dy.shape}] but the geometry implies [${want}]`);
+  }
+  if (dy.dtype !== 'float32' || others.some((t) => t.dtype !== 'float32' || t.shape.length !== 4)) return false;
+  return hasShape(dy, want);
+}
+
 function conv2DBackpropFilter({ inputs, backend, attrs }: { inputs: Record<string, tf.TensorInfo>; backend: unknown; attrs: Attrs }): tf.TensorInfo {
   const be = backend as WasmBackend;
   const { x, dy } = inputs;
+  if (x.shape.length !== 4 || dy.shape.length !== 4) return viaCpu('Conv2DBackpropFilter', be, inputs, attrs);
   const c = info('Conv2DBackpropFilter', x.shape, attrs.filterShape as number[], attrs, false);
+  if (!convFastPathOk('Conv2DBackpropFilter', c, dy, x)) return viaCpu('Conv2DBackpropFilter', be, inputs, attrs);
   return filterGradByConv(be, x, dy, c, false);
 }
 
 function conv2DBackpropInput({ inputs, backend, attrs }: { inputs: Record<string, tf.TensorInfo>; backend: unknown; attrs: Attrs }): tf.TensorInfo {
   const be = backend as WasmBackend;
   const { dy, filter } = inputs;
-  const c = info('Conv2DBackpropInput', attrs.inputShape as number[], filter.shape, attrs, false);
-  const out = inputGradByConv(be, dy, filter, c, false);
+  const inShape = attrs.inputShape as number[];
+  const c = inShape.length === 4 && dy.shape.length === 4 && filter.shape.length === 4 ? info('Conv2DBackpropInput', inShape, filter.shape, attrs, false) : null;
+  const out = c && convFastPathOk('Conv2DBackpropInput', c, dy, filter) && filter.shape[2] === inShape[3] ? inputGradByConv(be, dy, filter, c, false) : null;
   if (out) return out;
   const fallback = stock.get('Conv2DBackpropInput');
   if (!fallback) throw new Error(`portraitseg wasm Conv2DBackpropInput: padding ${JSON.stringify(attrs.pad)} is larger than the filter; not supported`);
@@ -257,15 +418,50 @@ function depthwiseBackpropFilter({ inputs, backend, attrs }: { inputs: Record<st
   const be = backend as WasmBackend;
   const { x, dy } = inputs;
   const fs = attrs.filterShape as number[];
+  if (x.shape.length !== 4 || dy.shape.length !== 4 || fs.length !== 4) return viaCpu('DepthwiseConv2dNativeBackpropFilter', be, inputs, attrs);
   const c = info('DepthwiseConv2dNativeBackpropFilter', x.shape, fs, attrs, true);
+  if (!convFastPathOk('DepthwiseConv2dNativeBackpropFilter', c, dy, x) || fs[2] !== x.shape[3]) return viaCpu('DepthwiseConv2dNativeBackpropFilter', be, inputs, attrs);
   if (fs[3] !== 1) return depthwiseLoop(be, x, dy, null, c, 'filter');
+  const simd = c.inChannels % 4 === 0 && c.dilationHeight === 1 && c.dilationWidth === 1 ? simdKernels(be) : null;
+  if (simd) return depthwiseFilterGradSimd(be, simd, x, dy, c);
   return filterGradByConv(be, x, dy, c, true);
+}
+
+/**
+ * Depthwise filter gradient (multiplier 1) as one direct SIMD pass over x and dy (simd/kernels.wat
+ * dw_filter_grad: rows summed in f32, taps accumulated in f64), where the conv form runs an
+ * XNNPACK depthwise conv whose "filter" is all of dy (OH x OW taps).
+ */
+function depthwiseFilterGradSimd(be: WasmBackend, simd: NonNullable<ReturnType<typeof simdKernels>>, x: tf.TensorInfo, dy: tf.TensorInfo, c: Conv2DInfo): tf.TensorInfo {
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = c;
+  const pt = c.padInfo.top;
+  const pl = c.padInfo.left;
+  const taps = fh * fw * C;
+  // scratch: f64 acc [taps] (2 f32 slots each), then owLo, owHi (i32 [fw] each)
+  const scratch = be.makeOutput([2 * taps + 2 * fw], 'float32');
+  const sv = be.typedArrayFromHeap(scratch);
+  sv.fill(0);
+  const ints = new Int32Array(sv.buffer, sv.byteOffset + 8 * taps, 2 * fw);
+  for (let kw = 0; kw < fw; kw++) {
+    ints[kw] = Math.max(0, Math.ceil((pl - kw) / sw));
+    ints[fw + kw] = Math.min(OW - 1, Math.floor((W - 1 + pl - kw) / sw));
+  }
+  const base = sv.byteOffset;
+  simd.dw_filter_grad(be.typedArrayFromHeap(x).byteOffset, be.typedArrayFromHeap(dy).byteOffset, base, B, H, W, C, OH, OW, fh, fw, sh, sw, pt, pl, base + 8 * taps, base + 8 * taps + 4 * fw);
+  const out = be.makeOutput([fh, fw, C, 1], 'float32');
+  const acc = new Float64Array(be.typedArrayFromHeap(scratch).buffer, base, taps);
+  be.typedArrayFromHeap(out).set(acc);
+  free(be, scratch);
+  return out;
 }
 
 function depthwiseBackpropInput({ inputs, backend, attrs }: { inputs: Record<string, tf.TensorInfo>; backend: unknown; attrs: Attrs }): tf.TensorInfo {
   const be = backend as WasmBackend;
   const { dy, filter } = inputs;
-  const c = info('DepthwiseConv2dNativeBackpropInput', attrs.inputShape as number[], filter.shape, attrs, true);
+  const inShape = attrs.inputShape as number[];
+  if (inShape.length !== 4 || dy.shape.length !== 4 || filter.shape.length !== 4) return viaCpu('DepthwiseConv2dNativeBackpropInput', be, inputs, attrs);
+  const c = info('DepthwiseConv2dNativeBackpropInput', inShape, filter.shape, attrs, true);
+  if (!convFastPathOk('DepthwiseConv2dNativeBackpropInput', c, dy, filter) || filter.shape[2] !== inShape[3]) return viaCpu('DepthwiseConv2dNativeBackpropInput', be, inputs, attrs);
   if (filter.shape[3] !== 1) return depthwiseLoop(be, null, dy, filter, c, 'input');
   const out = inputGradByConv(be, dy, filter, c, true);
   if (out) return out;
@@ -282,6 +478,7 @@ function slice({ inputs, backend, attrs }: { inputs: Record<string, tf.TensorInf
   const be = backend as WasmBackend;
   const { x } = inputs;
   const [begin, size] = tf.slice_util.parseSliceParams(x as unknown as tf.Tensor, attrs.begin as number[], attrs.size as number[]);
+  tf.slice_util.assertParamsValid(x as unknown as tf.Tensor, begin, size); // as the stock kernel: out-of-range slices throw
   const rank = x.shape.length;
   const inner = size[rank - 1];
   if (x.dtype !== 'float32' || rank < 2 || rank > 4 || tf.slice_util.isSliceContinous(x.shape, begin, size)) {
@@ -338,8 +535,12 @@ function splitV({ inputs, backend, attrs }: { inputs: Record<string, tf.TensorIn
 /** Concat with element loops when some input's run is under 8 values; stock otherwise. */
 function concat({ inputs, backend, attrs }: { inputs: tf.TensorInfo[] | Record<string, tf.TensorInfo>; backend: unknown; attrs: Attrs }): tf.TensorInfo {
   const be = backend as WasmBackend;
-  const list = (Array.isArray(inputs) ? inputs : Object.values(inputs)).filter((t) => tf.util.sizeFromShape(t.shape) > 0);
-  const axis = list.length ? tf.util.parseAxisParam(attrs.axis as number, list[0].shape)[0] : 0;
+  const all = Array.isArray(inputs) ? inputs : Object.values(inputs);
+  if (all.length === 0) return kernel('Concat')({ inputs, attrs, backend: backend as tf.KernelBackend } as never) as tf.TensorInfo;
+  const axis = tf.util.parseAxisParam(attrs.axis as number, all[0].shape)[0];
+  // As the stock kernel: inputs whose ranks or non-axis dimensions disagree throw.
+  tf.backend_util.assertParamsConsistent(all.map((t) => t.shape), axis);
+  const list = all.filter((t) => tf.util.sizeFromShape(t.shape) > 0);
   const inner = list.map((t) => tf.util.sizeFromShape(t.shape.slice(axis)));
   // The stock kernel copies one run per (row, input) in output order; it is as fast as ours
   // unless some run is a handful of values.
@@ -384,11 +585,21 @@ function reduceLeading(name: 'Sum' | 'Mean') {
       return kernel(name)({ inputs, attrs, backend: backend as tf.KernelBackend } as never) as tf.TensorInfo;
     }
     const rows = tf.util.sizeFromShape(x.shape.slice(0, k));
-    const v = be.typedArrayFromHeap(x);
-    const acc = new Float64Array(cols);
-    for (let r = 0; r < rows; r++) {
-      let i = r * cols;
-      for (let c = 0; c < cols; c++) acc[c] += v[i++];
+    const simd = cols % 4 === 0 ? simdKernels(be) : null;
+    let acc = new Float64Array(cols);
+    if (simd) {
+      const scratch = be.makeOutput([2 * cols], 'float32'); // f64 [cols]
+      const sv = be.typedArrayFromHeap(scratch);
+      sv.fill(0);
+      simd.col_sum(be.typedArrayFromHeap(x).byteOffset, rows, cols, sv.byteOffset);
+      acc = new Float64Array(be.typedArrayFromHeap(scratch).buffer, sv.byteOffset, cols).slice();
+      be.disposeData(scratch.dataId);
+    } else {
+      const v = be.typedArrayFromHeap(x);
+      for (let r = 0; r < rows; r++) {
+        let i = r * cols;
+        for (let c = 0; c < cols; c++) acc[c] += v[i++];
+      }
     }
     if (name === 'Mean') for (let c = 0; c < cols; c++) acc[c] /= rows;
     const shape = attrs.keepDims ? x.shape.map((d, i) => (i < k ? 1 : d)) : x.shape.slice(k);
@@ -396,6 +607,19 @@ function reduceLeading(name: 'Sum' | 'Mean') {
     be.typedArrayFromHeap(out).set(acc);
     return out;
   };
+}
+
+/**
+ * Identity (tf.clone; the engine clones every tensor a gradient saves: ~1000 per student step)
+ * shares the buffer and counts a reference, as the cpu backend does, where the stock wasm kernel
+ * copies it. Safe because tensors are immutable (a variable's assign swaps its buffer).
+ */
+function identity({ inputs, backend, attrs }: { inputs: Record<string, tf.TensorInfo>; backend: unknown; attrs: Attrs }): tf.TensorInfo {
+  const { x } = inputs;
+  const be = backend as { incRef?: (id: tf.DataId) => void };
+  if (x.dtype === 'string' || typeof be.incRef !== 'function') return kernel('Identity')({ inputs, attrs, backend: backend as tf.KernelBackend } as never) as tf.TensorInfo;
+  be.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape.slice(), dtype: x.dtype };
 }
 
 const KERNELS: Record<(typeof WASM_TRAINING_KERNELS)[number], tf.KernelFunc> = {
@@ -408,6 +632,7 @@ const KERNELS: Record<(typeof WASM_TRAINING_KERNELS)[number], tf.KernelFunc> = {
   Concat: concat as unknown as tf.KernelFunc,
   Sum: reduceLeading('Sum') as unknown as tf.KernelFunc,
   Mean: reduceLeading('Mean') as unknown as tf.KernelFunc,
+  Identity: identity as unknown as tf.KernelFunc,
 };
 
 /**
@@ -416,6 +641,7 @@ const KERNELS: Record<(typeof WASM_TRAINING_KERNELS)[number], tf.KernelFunc> = {
  */
 export function registerWasmTrainingKernels(): void {
   registerBatchNormGradient();
+  registerFusedKernels();
   if (registered) return;
   for (const name of WASM_TRAINING_KERNELS) {
     const existing = tf.getKernel(name, 'wasm');
@@ -432,6 +658,7 @@ export function registerWasmTrainingKernels(): void {
 
 /** Restores the stock wasm kernels (for `bench train` baselines and tests). */
 export function unregisterWasmTrainingKernels(): void {
+  unregisterFusedKernels();
   if (!registered) return;
   for (const name of WASM_TRAINING_KERNELS) {
     tf.unregisterKernel(name, 'wasm');
@@ -462,6 +689,12 @@ export function registerBatchNormGradient(): void {
       const g = dy as tf.Tensor;
       const eps = (attrs as { varianceEpsilon: number }).varianceEpsilon;
       const [x, mean, variance, scale] = saved;
+      // One pass on wasm (src/backend/fused.ts), where the inputs are inside its fast path.
+      const fused = fusedBatchNormGrad(g, x, mean, variance, scale, eps);
+      if (fused) {
+        const [dx, dmean, dvar, dscale, doffset] = fused;
+        return { x: () => dx, mean: () => dmean, variance: () => dvar, scale: () => dscale, offset: () => doffset };
+      }
       const scaleValue = scale == null ? tf.scalar(1) : scale;
       const axes = tf.backend_util.getReductionAxes(mean.shape, x.shape);
       const reduce = (t: tf.Tensor): tf.Tensor => (axes.length > 0 ? tf.sum(t, axes) : t).reshape(mean.shape);

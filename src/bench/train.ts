@@ -4,7 +4,7 @@
  *
  * One "step" is what the training loop does per batch: forward, sigmoid cross-entropy on
  * random masks, backward (src/train/loop.ts makeTrainStep, micro-batched as planned by
- * src/backend/memory.ts), Adam update. Warm-up steps (kernel setup, XNNPACK operator
+ * src/backend/memory.ts), Adam update (src/train/optim.ts, as the loop). Warm-up steps (kernel setup, XNNPACK operator
  * creation, heap growth) are not timed.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -15,6 +15,7 @@ import type { HostBatch } from '../data/types';
 import { LossFn, makeTrainStep, TrainStep } from '../train/loop';
 import { makeParallelTrainStep, ParallelTrainStep } from '../backend/parallel';
 import { makeRng, Rng } from '../util/rng';
+import { createOptimizer, Optimizer } from '../train/optim';
 
 /** 'wasm' = wasm + portraitseg kernels; 'wasm-stock' = tfjs' own wasm kernels only. */
 /** 'wasm-parallel' = wasm + our kernels, batch split with one worker thread (src/backend/parallel.ts). */
@@ -74,6 +75,10 @@ export interface BenchTrainResult {
   peakRssBytes: number;
   /** Per-kernel time of one profiled step, largest first (with --profile). */
   profile: KernelTime[] | null;
+  /** The PyTorch twin run right after this case (with --twin), or why it could not run. */
+  twin?: TwinResult | { error: string } | null;
+  /** imgPerSec / twin imgPerSec. */
+  twinRatio?: number | null;
 }
 
 async function activate(backend: BenchBackend): Promise<void> {
@@ -108,11 +113,16 @@ function oneLine(e: unknown): string {
   return String((e as Error)?.message ?? e).split('\n')[0];
 }
 
-/** Aggregates tf.profile kernel records by kernel name. */
-function aggregate(kernels: { name: string; kernelTimeMs: number | { error: string } }[]): KernelTime[] {
+/**
+ * Aggregates tf.profile kernel records by kernel name. Records named `*__op` (e.g.
+ * fusedConv2d__op) are op wrappers whose time already contains their inner kernel
+ * (FusedConv2D): left out, so no time is counted twice.
+ */
+export function aggregate(kernels: { name: string; kernelTimeMs: number | { error: string } }[]): KernelTime[] {
   const by = new Map<string, { ms: number; calls: number }>();
   let total = 0;
   for (const k of kernels) {
+    if (k.name.endsWith('__op')) continue;
     const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
     const e = by.get(k.name) ?? { ms: 0, calls: 0 };
     e.ms += ms;
@@ -144,7 +154,7 @@ export async function benchTrainCase(c: BenchTrainCase, log: (line: string) => v
   };
   const tensorsBefore = tf.memory().numTensors;
   let built: ReturnType<typeof createModel> | null = null;
-  let optimizer: tf.Optimizer | null = null;
+  let optimizer: Optimizer | null = null;
   let parallel: ParallelTrainStep | null = null;
   try {
     built = createModel(c.model, { inputSize: [c.size, c.size] }, { seed: c.seed });
@@ -161,11 +171,12 @@ export async function benchTrainCase(c: BenchTrainCase, log: (line: string) => v
       parallel = await makeParallelTrainStep({ workers: 1, model: { name: c.model, args: meta.args }, loss: { module: __filename, exportName: 'benchLoss' } });
       step = parallel;
     }
-    optimizer = tf.train.adam(1e-3);
+    // The training loop's optimizer (src/train/optim.ts; fused on wasm), as train teacher uses it.
+    optimizer = createOptimizer({ name: 'adam' });
     const lossFn = benchLoss();
     const runStep = async (i: number) => {
       const out = await step({ model, vars, batch, lossFn, microBatch: micro, step: i });
-      optimizer!.applyGradients(vars.map((v, k) => ({ name: v.name, tensor: out.grads[k] })));
+      optimizer!.apply(vars, out.grads, 1e-3);
       tf.dispose(out.grads);
       sample();
       return out.loss;
@@ -207,15 +218,55 @@ export async function benchTrainCase(c: BenchTrainCase, log: (line: string) => v
   return result;
 }
 
-/** PyTorch 1.13 CPU, 2 threads, same nets, this machine (issue #3), 128x128 batch 8. */
-export const PYTORCH_IMG_PER_SEC: Record<string, number> = { teacher: 22.5, student: 40 };
+/** The PyTorch twin's result for the same net, batch, size and threads (../shared/bench/torch_twins.py). */
+export interface TwinResult {
+  net: string;
+  threads: number;
+  /** batch * steps / total time of the timed steps (as our imgPerSec). */
+  imgPerSec: number;
+  /** batch / median step time. */
+  imgPerSecMedian: number;
+  cpuMsPerStep: number;
+  torch: string;
+}
+
+/** The twin's name of one of our default nets; null for nets without a twin. */
+export function twinNet(model: string): 'unet' | 'mnv2' | null {
+  return model === 'unet_teacher_s' ? 'unet' : model === 'mnv2_student_s' ? 'mnv2' : null;
+}
+
+/** Threads of a bench backend (wasm: 1; wasm-parallel: this thread + 1 worker); null for others. */
+export function twinThreads(backend: BenchBackend): number | null {
+  return backend === 'wasm' ? 1 : backend === 'wasm-parallel' ? 2 : null;
+}
+
+/**
+ * Runs the PyTorch twin once for the same configuration (`bench train --twin`), right after our
+ * case, so the two alternate on a shared machine. Returns an error line when it cannot run.
+ */
+export function runTwin(o: { python: string; script: string; net: string; threads: number; batch: number; size: number; steps: number; warmup: number; seed: number }): TwinResult | { error: string } {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { spawnSync } = require('child_process') as typeof import('child_process');
+  const args = [o.script, 'bench', '--net', o.net, '--threads', String(o.threads), '--batch', String(o.batch), '--size', String(o.size), '--steps', String(o.steps), '--warmup', String(o.warmup), '--seed', String(o.seed)];
+  const r = spawnSync(o.python, args, { encoding: 'utf8', maxBuffer: 16 * 2 ** 20 });
+  if (r.error) return { error: `${o.python}: ${r.error.message}` };
+  const last = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+  if (r.status !== 0 || !last.startsWith('{')) return { error: `twin exited ${r.status}: ${(r.stderr ?? '').trim().split('\n').pop() ?? ''}` };
+  const j = JSON.parse(last) as { net: string; threads: number; img_s: number; img_s_mean: number; cpu_ms_step: number; torch: string };
+  return { net: j.net, threads: j.threads, imgPerSec: j.img_s_mean, imgPerSecMedian: j.img_s, cpuMsPerStep: j.cpu_ms_step, torch: j.torch };
+}
 
 export function formatTable(results: BenchTrainResult[]): string {
-  const lines = ['| model | frame | batch (micro) | backend | img/s | ms/step | CPU ms/step | peak wasm heap | peak RSS | note |', '|---|---|---|---|---|---|---|---|---|---|'];
+  const withTwin = results.some((r) => r.twin != null);
+  const twinHead = withTwin ? ' twin img/s | ratio | twin CPU ms/step |' : '';
+  const lines = [`| model | frame | batch (micro) | backend | img/s | ms/step | CPU ms/step |${twinHead} peak wasm heap | peak RSS | note |`, `|---|---|---|---|---|---|---|${withTwin ? '---|---|---|' : ''}---|---|---|`];
   const mb = (b: number | null) => (b == null ? '-' : `${(b / 2 ** 20).toFixed(0)} MiB`);
   for (const r of results) {
+    const t = r.twin && !('error' in r.twin) ? r.twin : null;
+    const twinCols = withTwin ? ` ${t ? t.imgPerSec : '-'} | ${r.twinRatio != null ? `${r.twinRatio.toFixed(2)}x` : '-'} | ${t ? t.cpuMsPerStep : '-'} |` : '';
+    const note = r.error ? `cannot train: ${r.error.slice(0, 120)}` : r.twin && 'error' in r.twin ? `twin: ${r.twin.error.slice(0, 120)}` : '';
     lines.push(
-      `| ${r.model} | ${r.size} | ${r.batch} (${r.microBatch ?? '-'}) | ${r.backend} | ${r.imgPerSec ?? '-'} | ${r.msPerStep ?? '-'} | ${r.cpuMsPerStep ?? '-'} | ${mb(r.peakWasmHeapBytes)} | ${mb(r.peakRssBytes)} | ${r.error ? `cannot train: ${r.error.slice(0, 120)}` : ''} |`,
+      `| ${r.model} | ${r.size} | ${r.batch} (${r.microBatch ?? '-'}) | ${r.backend} | ${r.imgPerSec ?? '-'} | ${r.msPerStep ?? '-'} | ${r.cpuMsPerStep ?? '-'} |${twinCols} ${mb(r.peakWasmHeapBytes)} | ${mb(r.peakRssBytes)} | ${note} |`,
     );
   }
   return lines.join('\n');

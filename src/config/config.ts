@@ -118,6 +118,11 @@ export interface Config {
     quantize: 'none' | 'float16' | 'uint8';
     tolerance: number;
   };
+  /** Where frozen models run (issue #13): the distillation teacher (src/backend/native.ts). */
+  runtime: {
+    /** auto: onnxruntime-node when installed and its ONNX export passes parity at load, else tfjs. */
+    frozen: 'auto' | 'onnx' | 'tfjs';
+  };
   /** Background blur / replacement (runtime, `blur` command, web page). */
   blur: {
     /** Blur radius in pixels. */
@@ -228,6 +233,9 @@ export const CONFIG_SCHEMA: Schema = s.obj({
     format: s.oneOf(['tfjs', 'onnx'] as const, 'tfjs'),
     quantize: s.oneOf(['none', 'float16', 'uint8'] as const, 'none'),
     tolerance: s.num(1e-4, { min: 0 }),
+  }),
+  runtime: s.obj({
+    frozen: s.oneOf(['auto', 'onnx', 'tfjs'] as const, 'auto', 'runtime of frozen models (distillation teacher): auto = onnxruntime-node if installed and parity passes, else tfjs'),
   }),
   blur: s.obj({
     strength: s.num(12, { min: 0, doc: 'background blur radius in pixels' }),

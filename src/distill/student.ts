@@ -86,7 +86,7 @@ export async function loadTeacher(spec: string, cfg: Config, opts: { forceExtern
   if (!fs.existsSync(spec)) throw new DistillError(`--teacher ${spec}: not found (expected a run folder, a checkpoint folder or a model.json)`);
   if (!opts.forceExternal && isPortraitsegModel(spec)) {
     const { model, meta, path: where } = await loadModel(spec);
-    return freezeModel(model, meta, `${meta.name} from ${where}`);
+    return freezeModel(model, meta, `${meta.name} from ${where}`, cfg.runtime.frozen);
   }
   const ext = await (opts.loadExternal ?? defaultExternalLoader)(spec, cfg.external);
   return freezeExternal(ext);

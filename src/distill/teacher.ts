@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { HostBatch } from '../data/types';
 import type { ModelMeta } from '../models/types';
 import { areaResize } from './area';
+import { FrozenRuntime, nativePredictor, NativePredictor } from '../backend/native';
 
 /** Teacher outputs for a batch: logits [B,H,W,1] at the frame size; features [B,h,w,C] when asked. */
 export interface TeacherOutputs {
@@ -72,9 +73,19 @@ function checksum(vars: tf.Tensor[]): number {
   return s;
 }
 
-/** Freezes one of our models: non-trainable, inference-mode, with its `features` layer exposed. */
-export function freezeModel(model: tf.LayersModel, meta: ModelMeta | null, describe = meta ? `${meta.name} (portraitseg)` : 'teacher'): FrozenTeacher {
+/**
+ * Freezes one of our models: non-trainable, inference-mode, with its `features` layer exposed.
+ * `runtime` (config runtime.frozen; tfjs when not given) may put its logits-only forward on
+ * onnxruntime-node (src/backend/native.ts); `describe` then says which runtime runs it.
+ */
+export function freezeModel(model: tf.LayersModel, meta: ModelMeta | null, describe = meta ? `${meta.name} (portraitseg)` : 'teacher', runtime: FrozenRuntime = 'tfjs'): FrozenTeacher {
   model.trainable = false;
+  let native: NativePredictor | null = null;
+  if (runtime !== 'tfjs' && meta) {
+    const choice = nativePredictor(model, { runtime, frameSize: [meta.frameSize[0], meta.frameSize[1]] });
+    native = choice.predictor;
+    describe = `${describe} on ${choice.reason}`;
+  }
   let featureModel: tf.LayersModel | null = null;
   let featureChannels: number | null = null;
   try {
@@ -100,12 +111,17 @@ export function freezeModel(model: tf.LayersModel, meta: ModelMeta | null, descr
             const [logits, features] = featureModel.apply(frames, { training: false }) as tf.Tensor4D[];
             return { logits, features };
           }
+          if (native) {
+            const r = native.predict(frames.dataSync() as Float32Array, frames.shape);
+            return { logits: tf.tensor4d(r.data, r.dims as [number, number, number, number]) };
+          }
           return { logits: model.apply(frames, { training: false }) as tf.Tensor4D };
         }),
       );
     },
     weightChecksum: () => checksum(model.getWeights()),
     dispose() {
+      native?.dispose();
       model.dispose();
     },
   };

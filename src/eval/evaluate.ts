@@ -21,6 +21,8 @@ export interface SegmenterInfo {
   params: number | null;
   maskFilter: boolean;
   meta?: ModelMeta;
+  /** Which runtime runs the model and why (src/backend/native.ts), when chosen at load. */
+  runtime?: string;
 }
 
 /** The interface eval, stability and distillation use for our models and external ones alike. */

@@ -1,12 +1,14 @@
 /** The `eval` command's work: load a model (ours or external), pick the data, evaluate, report. */
 import * as fs from 'fs';
 import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
 import type { Config } from '../config/config';
 import { ConfigError } from '../config/schema';
 import { openDataset, resolveSpec } from '../data/dataset';
 import { splitRefs } from '../data/split';
 import { DataError } from '../data/errors';
 import { selectBackend } from '../backend';
+import { nativePredictor } from '../backend/native';
 import { loadModel, resolveModelJson, META_FILE } from '../models/io';
 import { evaluate, EvalReport, modelSegmenter, samplesFromRefs, Segmenter } from './evaluate';
 import { loadExternalModel } from './external';
@@ -69,7 +71,23 @@ export async function loadSegmenter(spec: string, cfg: Config, external: boolean
     throw new ConfigError(`${modelJson}: no ${META_FILE} beside it: for an external TensorFlow.js model give --input-size WxH --input-range 0..1|-1..1|0..255 --output sigmoid|softmax1|logits`);
   }
   const { model, meta } = await loadModel(spec);
-  return modelSegmenter(model, meta);
+  const seg = modelSegmenter(model, meta);
+  // runtime.frozen: onnxruntime-node (ONNX export, parity checked at load) when available.
+  const choice = nativePredictor(model, { runtime: cfg.runtime.frozen, frameSize: [meta.frameSize[0], meta.frameSize[1]] });
+  const native = choice.predictor;
+  return {
+    predictLogits: native
+      ? (frames) => {
+          const r = native.predict(frames.dataSync() as Float32Array, frames.shape);
+          return tf.tensor4d(r.data, r.dims as [number, number, number, number]);
+        }
+      : seg.predictLogits,
+    info: { ...seg.info, runtime: choice.reason },
+    dispose: () => {
+      native?.dispose();
+      seg.dispose();
+    },
+  };
 }
 
 export async function runEval(o: RunEvalOptions): Promise<EvalReport> {
@@ -118,6 +136,7 @@ export async function runEval(o: RunEvalOptions): Promise<EvalReport> {
   }
   const seg = ensembleSegmenter(members, !!o.flip);
   log(`model ${seg.info.name} (${seg.info.kind}${seg.info.inputSize ? `, input ${seg.info.inputSize[1]}x${seg.info.inputSize[0]}` : ''}${seg.info.maskFilter ? ', mask filter' : ''}); ${refs.length} images`);
+  if (seg.info.runtime) log(`runtime: ${seg.info.runtime}`);
   let lastLog = 0;
   const t0 = Date.now();
   try {

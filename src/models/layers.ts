@@ -13,6 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { GuidedFilter } from './guided_filter';
+import { IMPORTED_LAYERS, IMPORTED_LAYER_CLASSES } from './imported_layers';
 
 type Shape = (number | null)[];
 type LayerArgs = ConstructorParameters<typeof tf.layers.Layer>[0];
@@ -133,11 +134,11 @@ let registered = false;
 export function registerCustomLayers(): void {
   patchCpuResizeBilinearGrad();
   if (registered) return;
-  for (const cls of [Normalize, ResizeTo, ResizeLike, GuidedFilter]) {
+  for (const cls of [Normalize, ResizeTo, ResizeLike, GuidedFilter, ...IMPORTED_LAYERS]) {
     tf.serialization.registerClass(cls as unknown as tf.serialization.SerializableConstructor<tf.serialization.Serializable>);
   }
   registered = true;
 }
 
 /** Class names of our custom layers (for exporters that must map them to other formats). */
-export const CUSTOM_LAYER_CLASSES = ['Normalize', 'ResizeTo', 'ResizeLike', 'GuidedFilter'] as const;
+export const CUSTOM_LAYER_CLASSES = ['Normalize', 'ResizeTo', 'ResizeLike', 'GuidedFilter', ...IMPORTED_LAYER_CLASSES] as const;

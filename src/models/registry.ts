@@ -160,8 +160,36 @@ function metaFor(e: Entry, built: Built, params: number): ModelMeta {
  */
 export function createModel(name: string, args?: Record<string, unknown>, opts: { seed?: number } = {}): { model: tf.LayersModel; meta: ModelMeta } {
   registerCustomLayers();
+  if (name.startsWith(IMPORTED_PREFIX)) return rebuildImported(name, args ?? {}, opts.seed);
   const e = entry(name);
   const built = e.build(name, args, opts.seed);
   const model = wrapContract(name, built.args, built.init, built.body);
   return { model, meta: metaFor(e, built, model.countParams()) };
+}
+
+/** Names of models made by `portraitseg import` (src/models/import). */
+export const IMPORTED_PREFIX = 'imported:';
+
+/**
+ * An imported model has no registry entry: code that rebuilds a model from its meta (the
+ * micro-batch probe, the two-thread step's workers, FLOP counts) re-imports its source file,
+ * which gives the same architecture and the source's weights.
+ */
+function rebuildImported(name: string, args: Record<string, unknown>, seed: number | undefined): { model: tf.LayersModel; meta: ModelMeta } {
+  const imp = args.imported as { source?: string; inputRange?: string; output?: string } | undefined;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const fs = require('fs') as typeof import('fs');
+  if (!imp?.source || !fs.existsSync(imp.source)) {
+    throw new ConfigError(`model.name ${name}: an imported model is rebuilt from its source file (model.args.imported.source: ${imp?.source ?? 'missing'}), which is not there`);
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { importModel } = require('./import') as typeof import('./import');
+  const r = importModel(imp.source, {
+    inputSize: args.inputSize as [number, number],
+    inputRange: imp.inputRange as never,
+    output: imp.output as never,
+    maskFilter: !!args.maskFilter,
+    seed,
+  });
+  return { model: r.model, meta: { ...r.meta, name } };
 }

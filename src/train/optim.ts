@@ -7,6 +7,7 @@
  * order), not by name: tfjs variable names depend on how many layers a process created before.
  */
 import * as tf from '@tensorflow/tfjs';
+import { fusedAdamUpdate } from '../backend/fused';
 
 export type OptimizerName = 'adam' | 'adamw' | 'sgd';
 
@@ -53,7 +54,9 @@ class SlotOptimizer implements Optimizer {
     const key = `${kind}/${i}`;
     let s = this.slots.get(key);
     if (!s) {
-      s = tf.variable(tf.zerosLike(v), false);
+      const zeros = tf.zerosLike(v);
+      s = tf.variable(zeros, false); // shares the buffer; the initial tensor itself must go
+      zeros.dispose();
       this.slots.set(key, s);
     } else if (s.size !== v.size) {
       throw new Error(`optimizer slot ${key} has shape [${s.shape}], variable ${v.name} has [${v.shape}]: the optimizer state belongs to another model`);
@@ -82,13 +85,22 @@ class SlotOptimizer implements Optimizer {
       } else {
         const m = this.slot('m', i, v);
         const s = this.slot('v', i, v);
+        const c1 = 1 - Math.pow(beta1, t);
+        const c2 = 1 - Math.pow(beta2, t);
+        // One pass per variable on wasm (src/backend/fused.ts); the tensor ops below elsewhere.
+        const fused = fusedAdamUpdate(v, m, s, g, { lr, beta1, beta2, epsilon, c1, c2, decay: weightDecay > 0 && decays(v) ? lr * weightDecay : 0 });
+        if (fused) {
+          m.assign(fused[1]);
+          s.assign(fused[2]);
+          v.assign(fused[0]);
+          tf.dispose(fused);
+          continue;
+        }
         tf.tidy(() => {
           const m1 = m.mul(beta1).add(g.mul(1 - beta1));
           const v1 = s.mul(beta2).add(g.square().mul(1 - beta2));
           m.assign(m1);
           s.assign(v1);
-          const c1 = 1 - Math.pow(beta1, t);
-          const c2 = 1 - Math.pow(beta2, t);
           let next = v.sub(m1.div(c1).div(v1.div(c2).sqrt().add(epsilon)).mul(lr));
           // AdamW: decay decoupled from the adaptive step (createOptimizer gives plain adam weightDecay 0).
           if (weightDecay > 0 && decays(v)) next = next.sub(v.mul(lr * weightDecay));
@@ -112,7 +124,9 @@ class SlotOptimizer implements Optimizer {
       const i = Number(k.split('/')[1]);
       const v = vars[i];
       if (!v || v.size !== s.values.length) throw new Error(`optimizer state slot ${k} does not match the model's variable ${i}`);
-      this.slots.set(k, tf.variable(tf.tensor(s.values, v.shape, 'float32'), false));
+      const init = tf.tensor(s.values, v.shape, 'float32');
+      this.slots.set(k, tf.variable(init, false));
+      init.dispose();
     }
   }
 

@@ -46,10 +46,16 @@ const CONV_CASES: ConvCase[] = [
   { x: [2, 9, 7, 4], f: [3, 3, 4, 5], stride: 2, pad: 'same' },
   { x: [2, 10, 9, 3], f: [3, 3, 3, 2], stride: 2, pad: 'valid' },
   { x: [3, 7, 7, 2], f: [3, 3, 2, 3], stride: 1, pad: 'valid' },
-  { x: [2, 8, 8, 4], f: [1, 1, 4, 6], stride: 1, pad: 'same' },
+  { x: [2, 8, 8, 4], f: [1, 1, 4, 6], stride: 1, pad: 'same' }, // 1x1: dW as one matrix product
+  { x: [2, 7, 5, 12], f: [1, 1, 12, 5], stride: 1, pad: 'valid' }, // 1x1, dy narrower than x
+  { x: [2, 8, 8, 4], f: [1, 1, 4, 6], stride: 2, pad: 'same' }, // 1x1 strided: conv form
   { x: [2, 11, 11, 3], f: [5, 5, 3, 4], stride: 2, pad: 'same' },
   { x: [1, 8, 8, 3], f: [2, 2, 3, 4], stride: 2, pad: 'valid' },
   { x: [2, 16, 16, 16], f: [3, 3, 16, 16], stride: 1, pad: 'same' },
+  // stride-2 dx by phases: a 1x1 filter (phases without taps), odd sizes with >= 8 channels
+  { x: [2, 9, 9, 3], f: [1, 1, 3, 4], stride: 2, pad: 'valid' },
+  { x: [1, 7, 6, 8], f: [3, 3, 8, 8], stride: 2, pad: 'same' },
+  { x: [2, 6, 6, 3], f: [4, 4, 3, 2], stride: 2, pad: 'same' },
 ];
 
 const DW_CASES: ConvCase[] = [
@@ -59,6 +65,10 @@ const DW_CASES: ConvCase[] = [
   { x: [2, 10, 8, 3], f: [3, 3, 3, 1], stride: 2, pad: 'valid' },
   { x: [1, 7, 7, 2], f: [3, 3, 2, 1], stride: 1, pad: 'valid' },
   { x: [2, 12, 12, 6], f: [5, 5, 6, 1], stride: 2, pad: 'same' },
+  { x: [2, 9, 7, 8], f: [3, 3, 8, 1], stride: 2, pad: 'same' },
+  // channels % 4 == 0: the SIMD filter gradient (valid padding, 5x5, stride 2 odd sizes)
+  { x: [2, 10, 9, 4], f: [3, 3, 4, 1], stride: 2, pad: 'valid' },
+  { x: [1, 11, 11, 12], f: [5, 5, 12, 1], stride: 1, pad: 'same' },
   { x: [2, 6, 6, 3], f: [3, 3, 3, 2], stride: 1, pad: 'same' }, // multiplier 2: loop path
   { x: [2, 7, 7, 3], f: [3, 3, 3, 2], stride: 2, pad: 'same' },
 ];
@@ -153,6 +163,9 @@ describe('backend/wasm-kernels: gradients match the cpu reference', function () 
         tf.mean(x, [0, 1], true),
         tf.mean(x, 3),
         tf.sum(tf.tensor2d([1, 2, 3, 4], [2, 2], 'int32'), 0),
+        // 8 columns: the SIMD column sum
+        tf.sum(tf.tensor4d(hostRandom(2 * 5 * 6 * 8, 11), [2, 5, 6, 8]), [0, 1, 2]),
+        tf.mean(tf.tensor4d(hostRandom(2 * 5 * 6 * 8, 12), [2, 5, 6, 8]), [0, 1], true),
       ];
       return outs.map((t) => [t.shape.join('x'), t.dtype, Array.from(t.dataSync())] as const);
     });
@@ -167,6 +180,21 @@ describe('backend/wasm-kernels: gradients match the cpu reference', function () 
       const e = relErr(Float32Array.from(got[i][2]), Float32Array.from(want[i][2]));
       assert.ok(e <= 1e-5, `output ${i}: ${e}`);
     }
+  });
+
+  it('Identity (clone) shares the buffer: same values, outlives its source, frees it last', () => {
+    const backend = tf.engine().backend;
+    const ids = backend.numDataIds();
+    const x = tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3]);
+    const c = tf.clone(x);
+    const r = tf.reshape(c, [3, 2]);
+    x.dispose();
+    assert.deepEqual(Array.from(c.dataSync()), [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(c.shape, [2, 3]);
+    c.dispose();
+    assert.deepEqual(Array.from(r.dataSync()), [1, 2, 3, 4, 5, 6]);
+    r.dispose();
+    assert.equal(backend.numDataIds(), ids);
   });
 
   it('batch-norm gradient (tile-free) matches autodiff of the unfused formula on cpu', async () => {

@@ -22,11 +22,21 @@ describe('package: the packed tarball installs and its entry points load', funct
   before(function () {
     const npm = sh('npm', ['--version'], ROOT);
     if (npm.status !== 0) this.skip();
-    // dist/ is what the tarball ships; build it from these sources.
-    const tsc = sh(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], ROOT, 600000);
-    assert.equal(tsc.status, 0, tsc.stdout + tsc.stderr);
+    // dist/ is what the tarball ships; build it from these sources into a staging copy of the
+    // package, never into this checkout (bin/ prefers dist/ when it exists, so a dist/ left here
+    // by the test would shadow later source edits).
+    const hadDist = fs.existsSync(path.join(ROOT, 'dist'));
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'psg-pack-'));
-    const pack = sh('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', dir], ROOT);
+    const stage = path.join(dir, 'stage');
+    fs.mkdirSync(stage);
+    const files = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).files as string[];
+    for (const f of ['package.json', 'README.md', 'LICENSE', ...files.filter((f) => !f.startsWith('!') && f !== 'dist')]) {
+      if (fs.existsSync(path.join(ROOT, f))) fs.cpSync(path.join(ROOT, f), path.join(stage, f), { recursive: true });
+    }
+    const tsc = sh(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json', '--outDir', path.join(stage, 'dist')], ROOT, 600000);
+    assert.equal(tsc.status, 0, tsc.stdout + tsc.stderr);
+    assert.equal(fs.existsSync(path.join(ROOT, 'dist')), hadDist, 'the build went to the staging folder, not into the checkout');
+    const pack = sh('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', dir], stage);
     assert.equal(pack.status, 0, pack.stderr);
     const tgz = path.join(dir, pack.stdout.trim().split('\n').pop()!);
     assert.ok(fs.existsSync(tgz), tgz);

@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { CommandModule } from 'yargs';
 import { configFromArgs, UsageError, withConfigOptions, CommonArgs } from '../common';
-import { BENCH_BACKENDS, BenchBackend, benchTrainCase, BenchTrainResult, formatProfile, formatTable } from '../../bench/train';
+import { BENCH_BACKENDS, BenchBackend, benchTrainCase, BenchTrainResult, formatProfile, formatTable, runTwin, twinNet, twinThreads } from '../../bench/train';
 import { DEFAULT_STUDENT, DEFAULT_TEACHER, modelNames } from '../../models/registry';
 
 interface Args extends CommonArgs {
@@ -16,6 +16,8 @@ interface Args extends CommonArgs {
   profile: boolean;
   'micro-batch'?: number;
   json?: string;
+  twin?: string;
+  python: string;
 }
 
 function list(flag: string, v: string): string[] {
@@ -38,7 +40,10 @@ export const benchTrainCommand: CommandModule<object, Args> = {
       .option('micro-batch', { type: 'number', describe: 'rows per forward/backward pass (default: planned from memory)' })
       .option('profile', { type: 'boolean', default: false, describe: 'print where one step spends its time, per kernel' })
       .option('json', { type: 'string', describe: 'write all results to this JSON file' })
+      .option('twin', { type: 'string', describe: 'PyTorch twin script (../shared/bench/torch_twins.py): run it right after each case with the same net, batch, size, steps and threads (wasm = 1, wasm-parallel = 2) and print the ratio' })
+      .option('python', { type: 'string', default: '/usr/bin/python3', describe: 'Python with torch for --twin (Debian: apt-get install python3-torch)' })
       .example('$0 bench train --models unet_teacher_s --sizes 128 --backends wasm --steps 3 --profile', '')
+      .example('$0 bench train --sizes 128 --backends wasm,wasm-parallel --steps 10 --warmup 2 --twin ../shared/bench/torch_twins.py', 'side by side with the PyTorch twin')
       .check((a) => {
         if (!Number.isInteger(a.batch) || a.batch < 1) throw new UsageError(`--batch must be a positive integer, got ${a.batch}`);
         if (!Number.isInteger(a.steps) || a.steps < 1) throw new UsageError(`--steps must be a positive integer, got ${a.steps}`);
@@ -58,6 +63,7 @@ export const benchTrainCommand: CommandModule<object, Args> = {
     const backends = list('backends', args.backends) as BenchBackend[];
     for (const b of backends) if (!BENCH_BACKENDS.includes(b)) throw new UsageError(`--backends: unknown backend "${b}" (known: ${BENCH_BACKENDS.join(', ')})`);
     const log = (l: string) => process.stderr.write(l + '\n');
+    if (args.twin && !fs.existsSync(args.twin)) throw new UsageError(`--twin ${args.twin}: not found`);
     const results: BenchTrainResult[] = [];
     for (const backend of backends) {
       for (const model of models) {
@@ -66,6 +72,15 @@ export const benchTrainCommand: CommandModule<object, Args> = {
             { model, size, batch: args.batch, backend, steps: args.steps, warmup: args.warmup, profile: args.profile, seed: cfg.seed, microBatch: args['micro-batch'] ?? null },
             log,
           );
+          if (args.twin && !r.error) {
+            const net = twinNet(model);
+            const threads = twinThreads(backend);
+            if (net && threads) {
+              log(`bench train: PyTorch twin ${net}, ${threads} thread(s)`);
+              r.twin = runTwin({ python: args.python, script: args.twin, net, threads, batch: args.batch, size, steps: args.steps, warmup: args.warmup, seed: cfg.seed });
+              r.twinRatio = 'error' in r.twin || r.imgPerSec == null ? null : +(r.imgPerSec / r.twin.imgPerSec).toFixed(3);
+            }
+          }
           results.push(r);
           if (r.error) log(`bench train: ${model} ${size} on ${backend}: cannot train: ${r.error}`);
           if (r.profile) process.stdout.write(formatProfile(r) + '\n');

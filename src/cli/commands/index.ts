@@ -11,6 +11,7 @@ import { benchCommand } from './bench';
 import { quickstartCommand } from './quickstart';
 import { webCommand } from './web';
 import { labelCommand } from './label';
+import { importCommand } from './import';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const commands: CommandModule<any, any>[] = [
@@ -24,5 +25,6 @@ export const commands: CommandModule<any, any>[] = [
   exportCommand,
   blurCommand,
   benchCommand,
+  importCommand,
   webCommand,
 ];

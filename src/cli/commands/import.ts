@@ -1,0 +1,174 @@
+/**
+ * `portraitseg import`: a published segmenter (.tflite or a TensorFlow.js graph model) -> a
+ * trainable portraitseg model folder, reloaded from disk and compared with the original.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { CommandModule } from 'yargs';
+import * as tf from '@tensorflow/tfjs';
+import { CommonArgs, configFromArgs, parseWxH, UsageError, withConfigOptions } from '../common';
+import { selectBackend } from '../../backend';
+import type { InputRange, OutputKind } from '../../models/import';
+
+interface ImportArgs extends CommonArgs {
+  model?: string;
+  out?: string;
+  'input-size'?: string;
+  'input-range'?: string;
+  output?: string;
+  'mask-filter'?: boolean;
+}
+
+export interface ImportRunOptions {
+  model: string;
+  out: string;
+  inputSize: [number, number] | null;
+  inputRange: InputRange | null;
+  output: OutputKind | null;
+  maskFilter: boolean;
+  seed: number;
+  log: (line: string) => void;
+}
+
+/**
+ * Imports, writes the folder atomically, reloads it and checks it against the original
+ * (the net's logits before the mask filter when --mask-filter is on). Throws on failed parity
+ * and leaves nothing at `out` then.
+ */
+export async function runImport(o: ImportRunOptions) {
+  // loaded lazily, like the other commands, so `portraitseg --help` stays fast
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { importModel, loadReference, compareWithReference, describeImportParity, UnsupportedOpError } = require('../../models/import') as typeof import('../../models/import');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { saveModel, loadModel } = require('../../models/io') as typeof import('../../models/io');
+  if (fs.existsSync(o.out) && (!fs.statSync(o.out).isDirectory() || fs.readdirSync(o.out).length > 0)) {
+    throw new UsageError(`--out ${o.out} already exists and is not empty: choose a new folder (import never overwrites)`);
+  }
+  let imp;
+  try {
+    imp = importModel(o.model, { inputSize: o.inputSize, inputRange: o.inputRange, output: o.output, maskFilter: o.maskFilter, seed: o.seed });
+  } catch (e) {
+    if (e instanceof UnsupportedOpError) throw new UsageError((e as Error).message);
+    throw new UsageError(`--model ${o.model}: ${(e as Error).message}`);
+  }
+  const { meta } = imp;
+  o.log(
+    `import: ${imp.format} ${o.model}: ${imp.graph.nodes.length} ops, ${meta.params} params; input ${imp.inputSize[1]}x${imp.inputSize[0]}, ` +
+      `range ${imp.inputRange}${o.inputRange ? '' : ' (default; --input-range to change)'}, output ${imp.output}${o.output ? '' : ' (from the last op)'}` +
+      `${o.maskFilter ? `, mask filter on (frames ${meta.frameSize[1]}x${meta.frameSize[0]})` : ''}`,
+  );
+  const tmp = `${o.out.replace(/[\\/]+$/, '')}.import-tmp-${process.pid}`;
+  await saveModel(tmp, imp.model, meta);
+  imp.model.dispose();
+  // The check runs on tfjs' cpu backend (plain float32 kernels): it is about the conversion. On wasm,
+  // XNNPACK's own summation order alone moves P by up to ~1e-4 on MediaPipe's selfie net, whose
+  // logits reach +-900 (measured: the same imported model on cpu vs wasm differs by 1.1e-4).
+  const backend = tf.getBackend();
+  await tf.setBackend('cpu');
+  const reloaded = await loadModel(tmp);
+  const ref = await loadReference(o.model, imp);
+  try {
+    let net = reloaded.model;
+    if (o.maskFilter) {
+      // the filter starts untrained: compare the net's own logits, its first input
+      const gf = reloaded.model.getLayer('logits');
+      net = tf.model({ inputs: reloaded.model.inputs, outputs: (gf.input as tf.SymbolicTensor[])[0] });
+    }
+    const parity = compareWithReference(net, ref, imp.inputSize, { seed: o.seed, batch: 2 });
+    const lines = [describeImportParity(parity)];
+    let runtime: RuntimeParity | null = null;
+    if (imp.format === 'tflite') {
+      runtime = await runtimeParity(o.model, net, imp, o.seed);
+      lines.push(runtime.line);
+    }
+    if (!parity.ok || (runtime && runtime.ok === false)) {
+      fs.rmSync(tmp, { recursive: true, force: true });
+      throw new Error(`import parity check failed: ${lines.join('; ')}`);
+    }
+    fs.renameSync(tmp, o.out.replace(/[\\/]+$/, ''));
+    return { meta, parity, runtime, describe: lines.join('\n'), format: imp.format, out: o.out };
+  } finally {
+    ref.dispose();
+    reloaded.model.dispose();
+    if (fs.existsSync(tmp)) fs.rmSync(tmp, { recursive: true, force: true });
+    await tf.setBackend(backend);
+  }
+}
+
+interface RuntimeParity {
+  /** null: no TFLite runtime here (not checked). */
+  ok: boolean | null;
+  maxAbsProb: number | null;
+  line: string;
+}
+
+/**
+ * The same seeded frames through a real TFLite runtime (LiteRT.js, src/export/tflite-runtime.ts,
+ * an optional dependency): max |P(person) diff| against the reloaded import.
+ */
+async function runtimeParity(file: string, net: tf.LayersModel, imp: import('../../models/import').Imported, seed: number): Promise<RuntimeParity> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const rt = require('../../export/tflite-runtime') as typeof import('../../export/tflite-runtime');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { toRange, outputToProbability, seededFrames } = require('../../models/import') as typeof import('../../models/import');
+  const why = await rt.tfliteRuntimeUnavailable();
+  if (why) return { ok: null, maxAbsProb: null, line: `parity import vs a TFLite runtime: not checked (${why})` };
+  const bytes = new Uint8Array(fs.readFileSync(file));
+  const [h, w] = imp.inputSize;
+  const shape: [number, number, number, number] = [2, h, w, 3];
+  const x = seededFrames(shape, seed);
+  try {
+    let worst = 0;
+    for (let b = 0; b < shape[0]; b++) {
+      const row = x.slice([b, 0, 0, 0], [1, h, w, 3]);
+      const input = tf.tidy(() => toRange(row, imp.inputRange));
+      const [out] = await rt.runTflite(bytes, [{ data: input.dataSync() as Float32Array, shape: [1, h, w, 3] }]);
+      const d = tf.tidy(() => {
+        const theirs = outputToProbability(tf.tensor(out.data, out.shape), imp);
+        const ours = (net.predict(row) as tf.Tensor).sigmoid();
+        return ours.sub(theirs).abs().max().dataSync()[0];
+      });
+      worst = Math.max(worst, d);
+      tf.dispose([row, input]);
+    }
+    const ok = worst <= 1e-4;
+    return { ok, maxAbsProb: worst, line: `parity import vs the TFLite file in LiteRT.js (TFLite's interpreter) on seeded inputs ${shape.join('x')}: max |P(person) diff| ${worst.toExponential(2)} (tolerance 0.0001) ${ok ? 'OK' : 'FAILED'}` };
+  } finally {
+    x.dispose();
+  }
+}
+
+export const importCommand: CommandModule<object, ImportArgs> = {
+  command: 'import',
+  describe: 'turn a published segmenter (.tflite, TensorFlow.js graph model) into a trainable portraitseg model, with a parity check',
+  builder: (y) =>
+    withConfigOptions(y)
+      .option('model', { type: 'string', describe: '.tflite file, or a TensorFlow.js graph model.json (or its folder)' })
+      .option('out', { type: 'string', describe: 'new model folder to write (model.json, weights.bin, portraitseg.json)' })
+      .option('input-size', { type: 'string', describe: 'WIDTHxHEIGHT the net runs at (default: the file\'s input shape)' })
+      .option('input-range', { type: 'string', choices: ['0..1', '-1..1', '0..255'], describe: 'value range the net expects (default 0..1; files do not record it)' })
+      .option('output', { type: 'string', choices: ['sigmoid', 'softmax1', 'logits'], describe: 'what the output means (default: from the last op: sigmoid or softmax)' })
+      .option('mask-filter', { type: 'boolean', default: false, describe: 'add the deep guided filter on top (refines at 2x the net\'s size; starts untrained)' })
+      .example('$0 import --model node_modules/@mediapipe/selfie_segmentation/selfie_segmentation.tflite --out runs/selfie', '')
+      .example('$0 import --model selfie-tfjs/selfie.json --out runs/selfie-tfjs --input-range 0..1 --output sigmoid', '') as never,
+  handler: async (argv) => {
+    if (!argv.model) throw new UsageError('--model is required, e.g. --model node_modules/@mediapipe/selfie_segmentation/selfie_segmentation.tflite');
+    if (!argv.out) throw new UsageError('--out is required, e.g. --out runs/selfie');
+    const cfg = configFromArgs(argv);
+    const log = (l: string) => process.stderr.write(`${l}\n`);
+    await selectBackend(cfg.backend, log);
+    const t0 = Date.now();
+    const r = await runImport({
+      model: argv.model,
+      out: argv.out,
+      inputSize: argv['input-size'] !== undefined ? parseWxH('--input-size', argv['input-size']) : null,
+      inputRange: (argv['input-range'] as InputRange | undefined) ?? null,
+      output: (argv.output as OutputKind | undefined) ?? null,
+      maskFilter: !!argv['mask-filter'],
+      seed: cfg.seed,
+      log,
+    });
+    process.stdout.write(`imported ${r.meta.name} (${r.meta.params} params) from ${r.format} to ${path.resolve(r.out)} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+    process.stdout.write(`${r.describe}\n`);
+  },
+};

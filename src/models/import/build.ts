@@ -1,0 +1,305 @@
+/**
+ * The one builder: IrGraph -> a portraitseg model (tf.LayersModel + ModelMeta) made of
+ * tfjs-layers built-in classes plus Normalize / ResizeTo / ResizeLike / GuidedFilter and the
+ * three layers of imported_layers.ts. Every conv / dense weight and bias becomes a trainable
+ * float32 variable. The graph's own output activation is dropped so the model returns logits
+ * exactly: sigmoid -> its input; softmax over (background, person) -> z_person - z_background
+ * (a frozen 1x1 conv), since log(p1 / p0) = z1 - z0.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { CONTRACT_DEFAULTS, ContractArgs, Init, SymbolicTensor, wrapContract } from '../common';
+import { BilinearResize, ConstantOp, HardSwish } from '../imported_layers';
+import { packageVersion } from '../registry';
+import type { ModelMeta } from '../types';
+import { IrConst, IrGraph, IrNode, UnsupportedOpError } from './ir';
+
+export type InputRange = '0..1' | '-1..1' | '0..255';
+export type OutputKind = 'sigmoid' | 'softmax1' | 'logits';
+
+export interface BuildOptions {
+  /** [height, width]; null: the graph's input shape. */
+  inputSize: [number, number] | null;
+  /** null: 0..1 (files do not record it). */
+  inputRange: InputRange | null;
+  /** null: from the graph's last op (sigmoid -> 'sigmoid', softmax -> 'softmax1', else an error). */
+  output: OutputKind | null;
+  maskFilter: boolean;
+  /** Model name after "imported:", e.g. the file's stem. */
+  name: string;
+  /** Seed of the mask filter's guidance net (the only new weights). */
+  seed?: number;
+}
+
+export interface Built {
+  model: tf.LayersModel;
+  meta: ModelMeta;
+  /** What was resolved from the file or defaulted, for the CLI's log line. */
+  inputRange: InputRange;
+  output: OutputKind;
+  inputSize: [number, number];
+}
+
+/** mean/std mapping 0..1 to the model's input range inside the model: (x - mean) / std. */
+export function rangeNormalization(r: InputRange): { mean: [number, number, number]; std: [number, number, number] } {
+  if (r === '-1..1') return { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] };
+  if (r === '0..255') return { mean: [0, 0, 0], std: [1 / 255, 1 / 255, 1 / 255] };
+  return { mean: [0, 0, 0], std: [1, 1, 1] };
+}
+
+function layerNamer(): (n: string) => string {
+  const used = new Set(['image', 'resize_in', 'normalize', 'logits', 'softmax1_logit']);
+  return (n: string) => {
+    const base = `src_${n.replace(/[^A-Za-z0-9_]/g, '_')}`;
+    let name = base;
+    for (let k = 2; used.has(name); k++) name = `${base}_${k}`;
+    used.add(name);
+    return name;
+  };
+}
+
+function norm(axis: number, rank: number): number {
+  return axis < 0 ? axis + rank : axis;
+}
+
+/** Resolves the output meaning and returns the graph tensor whose value is the logits source. */
+function outputHead(g: IrGraph, want: OutputKind | null): { kind: OutputKind; tensor: string } {
+  const last = g.nodes.find((n) => n.output === g.output);
+  const kind = want ?? (last?.op === 'sigmoid' ? 'sigmoid' : last?.op === 'softmax' ? 'softmax1' : null);
+  if (!kind) {
+    throw new UnsupportedOpError(g.source, last?.op ?? 'output', last?.name ?? g.output, 'cannot tell what the output means: pass --output sigmoid|softmax1|logits');
+  }
+  if (kind === 'sigmoid') {
+    if (last?.op !== 'sigmoid') throw new Error(`${g.source}: --output sigmoid: the graph does not end in a sigmoid (its last op is ${last?.op ?? 'none'}); use --output logits for raw scores`);
+    return { kind, tensor: last.inputs[0] };
+  }
+  if (kind === 'softmax1') return { kind, tensor: last?.op === 'softmax' ? last.inputs[0] : g.output };
+  return { kind, tensor: g.output };
+}
+
+/**
+ * TensorFlow's SAME average pool (the mean over the window's pixels inside the input, padding
+ * excluded) from layers whose gradients are right everywhere: zero padding (TF's split, the extra
+ * row / column at the end), a VALID average pool, and a frozen per-position factor
+ * k*k / (pixels inside the window) as ConstantOp(mul, [oh, ow, 1]). (tfjs-backend-cpu's
+ * AvgPoolGrad is wrong for 'same' padding; see guided_filter.ts.)
+ */
+function avgPoolSame(
+  x: SymbolicTensor,
+  size: [number, number],
+  strides: [number, number],
+  name: string,
+  apply: (layer: tf.layers.Layer, input: SymbolicTensor, weights?: IrConst[]) => SymbolicTensor,
+): SymbolicTensor {
+  const [, h, w] = x.shape as number[];
+  const split = (n: number, k: number, st: number) => {
+    const out = Math.ceil(n / st);
+    const total = Math.max((out - 1) * st + k - n, 0);
+    const before = Math.floor(total / 2);
+    const inside = Array.from({ length: out }, (_, i) => Math.min(n, i * st - before + k) - Math.max(0, i * st - before));
+    return { out, before, after: total - before, inside };
+  };
+  const H = split(h, size[0], strides[0]);
+  const W = split(w, size[1], strides[1]);
+  let y = x;
+  if (H.before + H.after + W.before + W.after > 0) {
+    y = apply(tf.layers.zeroPadding2d({ padding: [[H.before, H.after], [W.before, W.after]], name: `${name}_pad` }), y);
+  }
+  y = apply(tf.layers.averagePooling2d({ poolSize: size, strides, padding: 'valid', name }), y);
+  const factor = new Float32Array(H.out * W.out);
+  for (let i = 0; i < H.out; i++) for (let j = 0; j < W.out; j++) factor[i * W.out + j] = (size[0] * size[1]) / (H.inside[i] * W.inside[j]);
+  if (factor.some((v) => v !== 1)) {
+    const c = new ConstantOp({ op: 'mul', shape: [H.out, W.out, 1], valueTrainable: false, name: `${name}_count` });
+    y = apply(c, y, [{ shape: [H.out, W.out, 1], data: factor }]);
+  }
+  return y;
+}
+
+/** Builds the model. The graph must be simplified (ir.simplify) first. */
+export function buildImported(g: IrGraph, opts: BuildOptions): Built {
+  const inShape = g.input.shape;
+  const fileSize = inShape.length === 4 && inShape[1] > 0 && inShape[2] > 0 ? ([inShape[1], inShape[2]] as [number, number]) : null;
+  const inputSize = opts.inputSize ?? fileSize;
+  if (!inputSize) throw new Error(`${g.source}: the input has no fixed height and width: pass --input-size WIDTHxHEIGHT`);
+  if (inShape.length === 4 && inShape[3] > 0 && inShape[3] !== 3) throw new Error(`${g.source}: the input has ${inShape[3]} channels, expected 3 (RGB)`);
+  const inputRange = opts.inputRange ?? '0..1';
+  const head = outputHead(g, opts.output);
+  const name = layerNamer();
+  const pending: { layer: tf.layers.Layer; weights: IrConst[] }[] = [];
+  let minHeight = inputSize[0];
+
+  const body = (x: SymbolicTensor): SymbolicTensor => {
+    const vals = new Map<string, SymbolicTensor>([[g.input.name, x]]);
+    const get = (t: string, n: IrNode): SymbolicTensor => {
+      const v = vals.get(t);
+      if (!v) throw new Error(`${g.source}: node "${n.name}" reads "${t}" before it is computed`);
+      return v;
+    };
+    const apply = (layer: tf.layers.Layer, input: SymbolicTensor | SymbolicTensor[], weights: IrConst[] = []) => {
+      const y = layer.apply(input) as SymbolicTensor;
+      if (weights.length) pending.push({ layer, weights });
+      return y;
+    };
+    for (const n of g.nodes) {
+      if (vals.has(head.tensor)) break; // what follows is the output activation we drop
+      const fail = (why: string): never => {
+        throw new UnsupportedOpError(g.source, n.op, n.name, why);
+      };
+      const a = n.attrs as Record<string, never>;
+      const tensorsIn = n.inputs.filter((i) => !g.consts.has(i));
+      const constsIn = n.inputs.filter((i) => g.consts.has(i)).map((i) => g.consts.get(i)!);
+      let y: SymbolicTensor;
+      switch (n.op) {
+        case 'conv2d':
+        case 'depthwise':
+        case 'conv2dTranspose': {
+          const xin = get(n.inputs[0], n);
+          const w = g.consts.get(n.inputs[1])!;
+          const b = n.inputs[2] !== undefined ? g.consts.get(n.inputs[2]) : undefined;
+          const [kh, kw] = w.shape;
+          const common = { kernelSize: [kh, kw] as [number, number], strides: a.strides, padding: a.padding, useBias: !!b, name: name(n.name) };
+          if (n.op === 'conv2d') {
+            y = apply(tf.layers.conv2d({ ...common, filters: w.shape[3], dilationRate: a.dilations }), xin, b ? [w, b] : [w]);
+          } else if (n.op === 'depthwise') {
+            y = apply(tf.layers.depthwiseConv2d({ ...common, depthMultiplier: w.shape[3], dilationRate: a.dilations }), xin, b ? [w, b] : [w]);
+          } else {
+            y = apply(tf.layers.conv2dTranspose({ ...common, filters: w.shape[2] }), xin, b ? [w, b] : [w]);
+            const want = a.outShape as unknown as number[];
+            const got = y.shape.slice(1);
+            if (want && want.some((v, i) => v > 0 && v !== got[i])) fail(`output shape [${want}] is not what padding ${a.padding} gives ([${got}])`);
+          }
+          break;
+        }
+        case 'dense': {
+          const w = g.consts.get(n.inputs[1])!;
+          const b = n.inputs[2] !== undefined ? g.consts.get(n.inputs[2]) : undefined;
+          const xin = get(n.inputs[0], n);
+          if (xin.shape.length !== 2) fail(`input of rank ${xin.shape.length} (expected [batch, features])`);
+          y = apply(tf.layers.dense({ units: w.shape[1], useBias: !!b, name: name(n.name) }), xin, b ? [w, b] : [w]);
+          break;
+        }
+        case 'add':
+        case 'mul': {
+          if (tensorsIn.length === 0) fail('all inputs are constants');
+          const xs = tensorsIn.map((t) => get(t, n));
+          y = xs.length === 1 ? xs[0] : n.op === 'add' ? tf.layers.add({ name: name(n.name) }).apply(xs) as SymbolicTensor : tf.layers.multiply({ name: name(n.name) }).apply(xs) as SymbolicTensor;
+          for (const c of constsIn) {
+            const shape = [...c.shape];
+            while (shape.length > 0 && shape[0] === 1 && shape.length >= y.shape.length) shape.shift();
+            if (shape.length >= y.shape.length) fail(`a constant of shape [${c.shape}] that broadcasts over the batch`);
+            const layer = new ConstantOp({ op: n.op, shape, valueTrainable: c.data.length > 1, name: name(`${n.name}_const`) });
+            y = apply(layer, y, [{ shape, data: c.data }]);
+          }
+          break;
+        }
+        case 'relu':
+          y = tf.layers.reLU({ name: name(n.name) }).apply(get(n.inputs[0], n)) as SymbolicTensor;
+          break;
+        case 'relu6':
+          y = tf.layers.reLU({ maxValue: 6, name: name(n.name) }).apply(get(n.inputs[0], n)) as SymbolicTensor;
+          break;
+        case 'sigmoid':
+          y = tf.layers.activation({ activation: 'sigmoid', name: name(n.name) }).apply(get(n.inputs[0], n)) as SymbolicTensor;
+          break;
+        case 'softmax':
+          y = tf.layers.softmax({ axis: -1, name: name(n.name) }).apply(get(n.inputs[0], n)) as SymbolicTensor;
+          break;
+        case 'hardswish':
+          y = new HardSwish({ name: name(n.name) }).apply(get(n.inputs[0], n)) as SymbolicTensor;
+          break;
+        case 'avgpool':
+        case 'mean': {
+          const xin = get(n.inputs[0], n);
+          const [, h, w, c] = xin.shape as number[];
+          let global: boolean;
+          let keep = true;
+          if (n.op === 'mean') {
+            const axes = (a.axes as unknown as number[]).map((v) => norm(v, 4)).sort();
+            if (axes.join() !== '1,2') fail(`axes [${a.axes}] (only the spatial axes [1, 2])`);
+            global = true;
+            keep = !!a.keepDims;
+          } else {
+            const [ph, pw] = a.size as unknown as number[];
+            const [sh, sw] = a.strides as unknown as number[];
+            global = ph === h && pw === w && (a.padding === 'valid' || (sh >= h && sw >= w));
+          }
+          if (!global && a.padding === 'same') {
+            y = avgPoolSame(xin, a.size as unknown as [number, number], a.strides as unknown as [number, number], name(n.name), (l, t, wts) => apply(l, t, wts));
+          } else if (global) {
+            y = tf.layers.globalAveragePooling2d({ name: name(n.name) }).apply(xin) as SymbolicTensor;
+            if (keep) y = tf.layers.reshape({ targetShape: [1, 1, c], name: name(`${n.name}_keepdims`) }).apply(y) as SymbolicTensor;
+          } else {
+            y = tf.layers.averagePooling2d({ poolSize: a.size, strides: a.strides, padding: 'valid', name: name(n.name) }).apply(xin) as SymbolicTensor;
+          }
+          break;
+        }
+        case 'resize': {
+          const size = a.size as unknown as [number, number];
+          y = new BilinearResize({ size, alignCorners: a.alignCorners, halfPixelCenters: a.halfPixelCenters, name: name(n.name) }).apply(get(n.inputs[0], n)) as SymbolicTensor;
+          break;
+        }
+        case 'concat': {
+          const xs = n.inputs.map((t) => (g.consts.has(t) ? fail('a constant input') : get(t, n)));
+          const axis = norm(a.axis as unknown as number, xs[0].shape.length);
+          if (axis === 0) fail('concatenation along the batch axis');
+          y = tf.layers.concatenate({ axis, name: name(n.name) }).apply(xs) as SymbolicTensor;
+          break;
+        }
+        case 'reshape':
+          y = tf.layers.reshape({ targetShape: a.shape, name: name(n.name) }).apply(get(n.inputs[0], n)) as SymbolicTensor;
+          break;
+        case 'pad': {
+          const p = a.paddings as unknown as [number, number][];
+          if (p.length !== 4 || p[0].some((v) => v !== 0) || p[3].some((v) => v !== 0)) fail(`paddings ${JSON.stringify(p)} (only height and width)`);
+          y = tf.layers.zeroPadding2d({ padding: [p[1], p[2]] as [[number, number], [number, number]], name: name(n.name) }).apply(get(n.inputs[0], n)) as SymbolicTensor;
+          break;
+        }
+        default:
+          fail('no layer for it');
+      }
+      vals.set(n.output, y!);
+      if (y!.shape.length === 4 && typeof y!.shape[1] === 'number' && (y!.shape[1] as number) > 1) minHeight = Math.min(minHeight, y!.shape[1] as number);
+    }
+    let out = vals.get(head.tensor);
+    if (!out) throw new Error(`${g.source}: the output "${head.tensor}" was never computed`);
+    if (out.shape.length !== 4) throw new Error(`${g.source}: the output has shape [${out.shape}], expected [batch, height, width, channels]`);
+    const ch = out.shape[3];
+    if (head.kind === 'softmax1') {
+      if (ch !== 2) throw new Error(`${g.source}: --output softmax1 needs 2 output channels (background, person), the model gives ${ch}`);
+      const diff = tf.layers.conv2d({ filters: 1, kernelSize: 1, useBias: false, trainable: false, name: 'softmax1_logit' });
+      out = apply(diff, out, [{ shape: [1, 1, 2, 1], data: new Float32Array([-1, 1]) }]);
+    } else if (ch !== 1) {
+      throw new Error(`${g.source}: --output ${head.kind} needs 1 output channel, the model gives ${ch} (try --output softmax1)`);
+    }
+    return out;
+  };
+
+  const { mean, std } = rangeNormalization(inputRange);
+  const args: ContractArgs = { ...CONTRACT_DEFAULTS, inputSize, mean, std, maskFilter: opts.maskFilter };
+  const init = new Init(opts.seed ?? 0);
+  const modelName = `imported:${opts.name}`;
+  const model = wrapContract(modelName.replace(/[^A-Za-z0-9_]/g, '_'), args, init, body);
+  for (const { layer, weights } of pending) {
+    const ts = weights.map((w) => tf.tensor(w.data, w.shape, 'float32'));
+    layer.setWeights(ts);
+    tf.dispose(ts);
+  }
+  const scale = args.maskFilter ? args.filterScale : 1;
+  const meta: ModelMeta = {
+    name: modelName,
+    args: {
+      ...(JSON.parse(JSON.stringify(args)) as Record<string, unknown>),
+      imported: { format: g.format, source: g.source, inputRange, output: head.kind, sourceInputShape: g.input.shape },
+    },
+    family: 'student',
+    inputSize,
+    frameSize: [inputSize[0] * scale, inputSize[1] * scale],
+    mean,
+    std,
+    output: 'logits',
+    stride: Math.max(1, Math.floor(inputSize[0] / minHeight)),
+    maskFilter: args.maskFilter ? { enabled: true, radius: args.filterRadius, eps: args.filterEps, scale: args.filterScale } : null,
+    params: model.countParams(),
+    version: packageVersion(),
+  };
+  return { model, meta, inputRange, output: head.kind, inputSize };
+}

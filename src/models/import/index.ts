@@ -1,0 +1,242 @@
+/**
+ * `importModel`: a published segmenter (.tflite, or a TensorFlow.js graph model.json) -> a
+ * trainable portraitseg model (tf.LayersModel + ModelMeta), plus an independent reference that
+ * runs the original file, for the parity check:
+ *   TFLite:      tflite_reference.ts (op-by-op over the FlatBuffer, plain tf ops);
+ *   graph model: tfjs' own tf.loadGraphModel.
+ * Pipeline: reader (tflite.ts | tfjs_graph.ts) -> IrGraph -> ir.simplify -> build.ts.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { isTfliteFile } from '../../util/tflite';
+import { registerCustomLayers } from '../layers';
+import type { ModelMeta } from '../types';
+import { buildImported, BuildOptions, InputRange, OutputKind } from './build';
+import { IrGraph, simplify } from './ir';
+import { readTflite } from './tflite';
+import { tfliteReference } from './tflite_reference';
+import { readTfjsGraph } from './tfjs_graph';
+
+export { UnsupportedOpError } from './ir';
+export type { IrGraph, IrNode, IrConst } from './ir';
+export { rangeNormalization } from './build';
+export type { InputRange, OutputKind } from './build';
+
+export interface ImportOptions {
+  inputSize?: [number, number] | null;
+  inputRange?: InputRange | null;
+  output?: OutputKind | null;
+  maskFilter?: boolean;
+  seed?: number;
+}
+
+/** The original model, run on 0..1 frames at its input size. */
+export interface Reference {
+  what: string;
+  /** P(person) [B,H,W,1]. */
+  probability(frames: tf.Tensor4D): tf.Tensor4D;
+  /** Person logits [B,H,W,1], read before the model's final sigmoid / softmax. */
+  logits(frames: tf.Tensor4D): tf.Tensor4D;
+  /** [logits, probability] in one run of the original. */
+  both(frames: tf.Tensor4D): [tf.Tensor4D, tf.Tensor4D];
+  dispose(): void;
+}
+
+export interface Imported {
+  model: tf.LayersModel;
+  meta: ModelMeta;
+  graph: IrGraph;
+  format: 'tflite' | 'tfjs-graph';
+  inputRange: InputRange;
+  output: OutputKind;
+  inputSize: [number, number];
+}
+
+function fileOf(spec: string): string {
+  if (!fs.existsSync(spec)) throw new Error(`model file not found: ${spec}`);
+  if (fs.statSync(spec).isDirectory()) {
+    const f = path.join(spec, 'model.json');
+    if (!fs.existsSync(f)) throw new Error(`${spec}: a folder without model.json (expected a .tflite file or a TensorFlow.js graph model.json)`);
+    return f;
+  }
+  return spec;
+}
+
+/** Reads a .tflite or a graph model.json into the simplified IR. */
+export function readGraph(spec: string): IrGraph {
+  const file = fileOf(spec);
+  const bytes = new Uint8Array(fs.readFileSync(file));
+  if (isTfliteFile(bytes)) return simplify(readTflite(bytes, file));
+  if (Buffer.from(bytes.subarray(0, 256)).toString('utf8').replace(/^\uFEFF/, '').trimStart().startsWith('{')) return simplify(readTfjsGraph(file));
+  throw new Error(`${file}: neither a TFLite file (no "TFL3" identifier) nor a TensorFlow.js model.json`);
+}
+
+export function importModel(spec: string, opts: ImportOptions = {}): Imported {
+  registerCustomLayers();
+  const graph = readGraph(spec);
+  const stem = path.basename(fileOf(spec)).replace(/\.(tflite|json)$/i, '');
+  const name = stem === 'model' ? path.basename(path.dirname(path.resolve(fileOf(spec)))) : stem;
+  const bo: BuildOptions = {
+    inputSize: opts.inputSize ?? null,
+    inputRange: opts.inputRange ?? null,
+    output: opts.output ?? null,
+    maskFilter: !!opts.maskFilter,
+    name,
+    seed: opts.seed,
+  };
+  const built = buildImported(graph, bo);
+  // absolute, so that createModel (registry.ts) can rebuild the architecture from it
+  (built.meta.args.imported as Record<string, unknown>).source = path.resolve(fileOf(spec));
+  return { ...built, graph, format: graph.format };
+}
+
+/** 0..1 frames -> the model's own input range. */
+export function toRange(x: tf.Tensor4D, r: InputRange): tf.Tensor4D {
+  if (r === '-1..1') return x.mul(2).sub(1);
+  if (r === '0..255') return x.mul(255);
+  return x;
+}
+
+/** Pre-activation output -> person logits. */
+function toLogits(pre: tf.Tensor, kind: OutputKind): tf.Tensor4D {
+  if (kind !== 'softmax1') return pre as tf.Tensor4D;
+  return pre.slice([0, 0, 0, 1], [-1, -1, -1, 1]).sub(pre.slice([0, 0, 0, 0], [-1, -1, -1, 1])) as tf.Tensor4D;
+}
+
+function toProbability(out: tf.Tensor, kind: OutputKind, endsInSoftmax: boolean): tf.Tensor4D {
+  if (kind === 'sigmoid') return out as tf.Tensor4D;
+  if (kind === 'logits') return out.sigmoid() as tf.Tensor4D;
+  const p = endsInSoftmax ? out : out.softmax();
+  return p.slice([0, 0, 0, 1], [-1, -1, -1, 1]) as tf.Tensor4D;
+}
+
+/** The original model's output (as the file computes it) -> P(person) [B,H,W,1]. */
+export function outputToProbability(out: tf.Tensor, imp: Imported): tf.Tensor4D {
+  const last = imp.graph.nodes.find((n) => n.output === imp.graph.output);
+  return toProbability(out, imp.output, last?.op === 'softmax');
+}
+
+/** An independent runner of the original file (see the file comment). */
+export async function loadReference(spec: string, imp: Imported): Promise<Reference> {
+  const file = fileOf(spec);
+  const last = imp.graph.nodes.find((n) => n.output === imp.graph.output);
+  const softmax = last?.op === 'softmax';
+  if (imp.format === 'tflite') {
+    const ref = tfliteReference(new Uint8Array(fs.readFileSync(file)));
+    // TFLite files have batch 1: one row at a time
+    const rows = (frames: tf.Tensor4D, f: (x: tf.Tensor4D) => tf.Tensor4D) =>
+      tf.tidy(() => tf.concat(tf.split(frames, frames.shape[0]).map((x) => f(toRange(x as tf.Tensor4D, imp.inputRange)))) as tf.Tensor4D);
+    return {
+      what: 'the TFLite file run op by op (portraitseg reference interpreter, plain tf ops)',
+      probability: (frames) => rows(frames, (x) => toProbability(ref.run(x), imp.output, softmax)),
+      logits: (frames) => rows(frames, (x) => (imp.output === 'logits' ? ref.run(x) : toLogits(ref.run(x, true), imp.output)) as tf.Tensor4D),
+      both: (frames) =>
+        tf.tidy(() => {
+          const pairs = tf.split(frames, frames.shape[0]).map((f) => {
+            const [pre, out] = ref.runBoth(toRange(f as tf.Tensor4D, imp.inputRange));
+            return [imp.output === 'logits' ? (out as tf.Tensor4D) : toLogits(pre, imp.output), toProbability(out, imp.output, softmax)];
+          });
+          return [tf.concat(pairs.map((p) => p[0])), tf.concat(pairs.map((p) => p[1]))] as [tf.Tensor4D, tf.Tensor4D];
+        }),
+      dispose: () => ref.dispose(),
+    };
+  }
+  const json = JSON.parse(fs.readFileSync(file, 'utf8').replace(/^\uFEFF/, ''));
+  const specs: tf.io.WeightsManifestEntry[] = [];
+  const shards: Buffer[] = [];
+  for (const group of json.weightsManifest ?? []) {
+    specs.push(...group.weights);
+    for (const p of group.paths) shards.push(fs.readFileSync(path.join(path.dirname(file), p)));
+  }
+  const all = Buffer.concat(shards);
+  const gm = await tf.loadGraphModel(
+    tf.io.fromMemory({
+      modelTopology: json.modelTopology,
+      format: json.format,
+      weightSpecs: specs,
+      weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength),
+      signature: json.signature,
+    } as tf.io.ModelArtifacts),
+  );
+  const fixedBatch = gm.inputs[0]?.shape?.[0] === 1;
+  // the graph's own name for the input of its final Sigmoid / Softmax (the logits)
+  const outName = gm.outputs[0].name.replace(/:0$/, '');
+  const outNode = (json.modelTopology.node as { name: string; op: string; input?: string[] }[]).find((n) => n.name === outName);
+  const preName = outNode && (outNode.op === 'Sigmoid' || outNode.op === 'Softmax') ? outNode.input![0] : outName;
+  const each = (frames: tf.Tensor4D, node: string, f: (o: tf.Tensor) => tf.Tensor4D) =>
+    tf.tidy(() => {
+      const rows = fixedBatch ? tf.split(frames, frames.shape[0]) : [frames];
+      const outs = rows.map((x) => f(gm.execute(toRange(x as tf.Tensor4D, imp.inputRange), node) as tf.Tensor));
+      return (outs.length === 1 ? outs[0] : tf.concat(outs)) as tf.Tensor4D;
+    });
+  return {
+    what: 'the graph model run by tfjs (tf.loadGraphModel)',
+    probability: (frames) => each(frames, outName, (o) => toProbability(o, imp.output, softmax)),
+    logits: (frames) => each(frames, imp.output === 'logits' ? outName : preName, (o) => toLogits(o, imp.output)),
+    both: (frames) =>
+      tf.tidy(() => {
+        const rows = fixedBatch ? tf.split(frames, frames.shape[0]) : [frames];
+        const pairs = rows.map((x) => {
+          const pn = imp.output === 'logits' ? outName : preName;
+          const res = gm.execute(toRange(x as tf.Tensor4D, imp.inputRange), pn === outName ? [outName] : [pn, outName]) as tf.Tensor[];
+          const [pre, out] = res.length === 1 ? [res[0], res[0]] : res;
+          return [toLogits(pre, imp.output), toProbability(out, imp.output, softmax)];
+        });
+        const cat = (k: 0 | 1) => (pairs.length === 1 ? pairs[0][k] : tf.concat(pairs.map((p) => p[k])));
+        return [cat(0), cat(1)] as [tf.Tensor4D, tf.Tensor4D];
+      }),
+    dispose: () => gm.dispose(),
+  };
+}
+
+export interface ImportParity {
+  reference: string;
+  shape: number[];
+  maxAbsProb: number;
+  maxAbsLogits: number;
+  tolerance: number;
+  ok: boolean;
+}
+
+/**
+ * Seeded 0..1 test frames [B,H,W,3]: smooth colour blobs (an 8x8 random grid, upsampled) plus
+ * fine noise. Plain uniform noise drives a portrait segmenter to logits near -1000 (P = 0
+ * everywhere), which would make a P comparison vacuous; blobs leave part of every frame uncertain.
+ */
+export function seededFrames(shape: [number, number, number, number], seed: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [b, h, w, c] = shape;
+    const coarse = tf.randomUniform([b, 8, 8, c], 0, 1, 'float32', seed) as tf.Tensor4D;
+    const fine = tf.randomUniform(shape, -0.05, 0.05, 'float32', seed + 1);
+    return tf.image.resizeBilinear(coarse, [h, w]).add(fine).clipByValue(0, 1) as tf.Tensor4D;
+  });
+}
+
+/**
+ * max |P(person) diff| between a portraitseg model and the reference on seeded frames at the
+ * input size (the check), and max |logits diff| where the reference's |logits| < 10 (for information:
+ * far out, float rounding of logits in the hundreds says nothing about the mask).
+ */
+export function compareWithReference(model: tf.LayersModel, ref: Reference, inputSize: [number, number], opts: { seed?: number; batch?: number; tolerance?: number } = {}): ImportParity {
+  const tolerance = opts.tolerance ?? 1e-4;
+  const shape: [number, number, number, number] = [opts.batch ?? 2, inputSize[0], inputSize[1], 3];
+  const [maxAbsProb, maxAbsLogits] = tf.tidy(() => {
+    const x = seededFrames(shape, opts.seed ?? 0);
+    const ours = model.predict(x) as tf.Tensor;
+    const [theirs, theirP] = ref.both(x);
+    if (ours.shape.join() !== theirs.shape.join()) throw new Error(`parity: shapes differ: ours [${ours.shape}], reference [${theirs.shape}]`);
+    const near = theirs.abs().less(10);
+    const dl = tf.where(near, ours.sub(theirs).abs(), tf.zerosLike(theirs));
+    return [ours.sigmoid().sub(theirP).abs().max().dataSync()[0], dl.max().dataSync()[0]];
+  });
+  const ok = maxAbsProb <= tolerance && Number.isFinite(maxAbsLogits);
+  return { reference: ref.what, shape, maxAbsProb, maxAbsLogits, tolerance, ok };
+}
+
+export function describeImportParity(p: ImportParity): string {
+  return (
+    `parity import vs ${p.reference} on seeded inputs ${p.shape.join('x')}: max |P(person) diff| ${p.maxAbsProb.toExponential(2)} ` +
+    `(tolerance ${p.tolerance}, max |logits diff| ${p.maxAbsLogits.toExponential(2)} where |logits| < 10) ${p.ok ? 'OK' : 'FAILED'}`
+  );
+}

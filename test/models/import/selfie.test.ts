@@ -1,0 +1,113 @@
+/**
+ * The real MediaPipe selfie segmenter: the two .tflite files of the npm dependency
+ * @mediapipe/selfie_segmentation and the tfjs graph model in ../shared (skipped when absent).
+ */
+import { strict as assert } from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../../../src/backend';
+import { compareWithReference, importModel, loadReference, Reference } from '../../../src/models/import';
+import { loadModel, saveModel } from '../../../src/models/io';
+import { openDataset } from '../../../src/data';
+import { evaluate, modelSegmenter, samplesFromRefs, Segmenter } from '../../../src/eval/evaluate';
+import { loadExternalModel } from '../../../src/eval/external';
+import { ROOT } from '../../helpers/cli';
+import { tmpDir } from './fixtures';
+import { runImport } from '../../../src/cli/commands/import';
+import { tfliteRuntimeUnavailable } from '../../../src/export/tflite-runtime';
+
+const MP = path.join(ROOT, 'node_modules/@mediapipe/selfie_segmentation');
+const FILES = [path.join(MP, 'selfie_segmentation.tflite'), path.join(MP, 'selfie_segmentation_landscape.tflite'), path.join(ROOT, '../shared/models/selfie-tfjs/selfie.json')];
+// ../shared beside the checkout; a git worktree elsewhere falls back to the project's shared folder
+const ALT_SHARED = '/work/shared';
+const shared = (p: string) => (fs.existsSync(path.join(ROOT, '../shared', p)) ? path.join(ROOT, '../shared', p) : path.join(ALT_SHARED, p));
+const PICSART = shared('datasets/picsart-selfies');
+const SELFIE_JSON = shared('models/selfie-tfjs/selfie.json');
+
+/** The original run the way `eval` runs external models (src/eval/external.ts): half-pixel resizes around it. */
+function referenceSegmenter(ref: Reference, inputSize: [number, number]): Segmenter {
+  return {
+    predictLogits: (frames) =>
+      tf.tidy(() => {
+        const [, h, w] = frames.shape;
+        const p = ref.probability(tf.image.resizeBilinear(frames, inputSize, false, true));
+        const q = tf.image.resizeBilinear(p, [h, w], false, true).clipByValue(1e-6, 1 - 1e-6);
+        return q.div(tf.scalar(1).sub(q)).log() as tf.Tensor4D;
+      }),
+    info: { name: ref.what, kind: 'external', inputSize, params: null, maskFilter: false },
+    dispose: () => ref.dispose(),
+  };
+}
+
+describe('models/import: MediaPipe selfie segmenter (skips when the files are absent)', function () {
+  before(async () => {
+    await selectBackend('wasm');
+  });
+  after(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  for (const f0 of FILES) {
+    const f = f0.includes('selfie-tfjs') ? SELFIE_JSON : f0;
+    it(`${path.basename(f)}: reloaded import matches the original within 1e-4 (cpu, as the import command checks)`, async function () {
+      if (!fs.existsSync(f)) this.skip();
+      await tf.setBackend('cpu');
+      const imp = importModel(f);
+      assert.equal(imp.output, 'sigmoid');
+      assert.ok(imp.meta.params > 100000 && imp.meta.params < 110000, `${imp.meta.params} params`);
+      const dir = tmpDir();
+      await saveModel(path.join(dir, 'm'), imp.model, imp.meta);
+      const re = await loadModel(path.join(dir, 'm'));
+      const ref = await loadReference(f, imp);
+      const p = compareWithReference(re.model, ref, imp.inputSize, { seed: 1, batch: 1 });
+      assert.ok(p.ok && p.maxAbsProb <= 1e-4, JSON.stringify(p));
+      ref.dispose();
+      imp.model.dispose();
+      re.model.dispose();
+      await selectBackend('wasm');
+    });
+  }
+
+  it('selfie_segmentation.tflite through the import command: parity vs a real TFLite runtime (LiteRT.js) within 1e-4', async function () {
+    if (!fs.existsSync(FILES[0])) this.skip();
+    const why = await tfliteRuntimeUnavailable();
+    if (why) this.skip();
+    const out = path.join(tmpDir(), 'selfie');
+    const r = await runImport({ model: FILES[0], out, inputSize: null, inputRange: null, output: null, maskFilter: false, seed: 3, log: () => {} });
+    assert.ok(r.parity.ok, r.describe);
+    assert.equal(r.runtime?.ok, true, r.describe);
+    assert.ok(r.runtime!.maxAbsProb! <= 1e-4 && r.runtime!.maxAbsProb! > 0, r.describe);
+    assert.equal(tf.getBackend(), 'wasm', 'runImport restores the backend');
+    const re = await loadModel(out);
+    assert.equal(re.meta.name, 'imported:selfie_segmentation');
+    re.model.dispose();
+  });
+
+  it('on 16 PicsArt photos the imported models score the original mIoU within 0.002', async function () {
+    if (!fs.existsSync(PICSART) || !fs.existsSync(FILES[0])) this.skip();
+    const ds = await openDataset(PICSART, { labeled: true });
+    const refs = ds.refs.slice(0, 16);
+    const opts = { threshold: 0.5, boundaryTolerance: 2, worst: 0 };
+    const score = async (s: Segmenter) => (await evaluate(s, samplesFromRefs(refs), opts)).miou;
+    const cases: [string, () => Promise<Segmenter>][] = [];
+    const tfliteImp = importModel(FILES[0]);
+    const tfliteRef = await loadReference(FILES[0], tfliteImp);
+    cases.push([FILES[0], async () => referenceSegmenter(tfliteRef, tfliteImp.inputSize)]);
+    let graphImp: ReturnType<typeof importModel> | null = null;
+    if (fs.existsSync(SELFIE_JSON)) {
+      graphImp = importModel(SELFIE_JSON);
+      cases.push([SELFIE_JSON, () => loadExternalModel(SELFIE_JSON, { inputSize: [256, 256], inputRange: '0..1', output: 'sigmoid' })]);
+    }
+    for (const [file, original] of cases) {
+      const imp = file === FILES[0] ? tfliteImp : graphImp!;
+      const orig = await original();
+      const a = await score(orig);
+      const b = await score(modelSegmenter(imp.model, imp.meta));
+      assert.ok(a > 0.85, `${path.basename(file)}: original mIoU ${a}`);
+      assert.ok(Math.abs(a - b) <= 0.002, `${path.basename(file)}: original ${a.toFixed(4)} vs imported ${b.toFixed(4)}`);
+      orig.dispose();
+      imp.model.dispose();
+    }
+  });
+});
