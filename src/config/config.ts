@@ -25,6 +25,8 @@ export interface LossConfig {
 }
 
 export interface Config {
+  /** What a config (a recipe) is for: free text, kept in the run's config.json. */
+  description: string | null;
   seed: number;
   backend: BackendName;
   threads: number;
@@ -144,6 +146,7 @@ export const DEFAULT_AUGMENT: TransformSpec[] = [
 ];
 
 export const CONFIG_SCHEMA: Schema = s.obj({
+  description: s.optStr(null, 'what this config (recipe) is for; free text'),
   seed: s.int(42),
   backend: s.oneOf(BACKENDS, 'auto', 'auto|tensorflow-gpu|tensorflow|wasm|cpu'),
   threads: s.int(0, { min: 0, doc: 'threads of the data-parallel training step (train teacher, distill student); 0 = auto: two on a multi-core machine with wasm, batches >= 8 and frames up to 128x128' }),
