@@ -17,6 +17,7 @@ import { downscaleBatch, ensembleTeacher, largestFrame, ownResolutionBatches, te
 import { areaResize } from '../../src/distill/area';
 import { mirror } from '../../src/eval/tta';
 import type { HostBatch } from '../../src/data/types';
+import { cli } from '../helpers/cli';
 
 const S = 32;
 const tmp = (p: string) => fs.mkdtempSync(path.join(os.tmpdir(), `pseg-ens-${p}-`));
@@ -110,6 +111,17 @@ describe('distill/ensemble (teacher ensembles, flip TTA, own resolution)', funct
     teacherA = path.join(root, 'a');
     teacherB = path.join(root, 'b');
     teacher64 = path.join(root, 't64');
+  });
+
+  it('cli: --teacher repeats (each one checked), per-teacher options parsed, --help names the config keys', () => {
+    const a = cli(['distill', 'student', '--teacher', teacherA, '--teacher', '/nonexistent/t2', '--data', dataDir]);
+    assert.equal(a.code, 2);
+    assert.equal(a.stderr.trim(), 'portraitseg: error: --teacher /nonexistent/t2: not found');
+    const b = cli(['distill', 'student', '--teacher', teacherA, '--teacher', `${teacherB},range=0..1`, '--data', dataDir]);
+    assert.equal(b.code, 2);
+    assert.match(b.stderr.trim(), /^portraitseg: error: --teacher .*,range=0\.\.1: unknown option "range"/);
+    const h = cli(['distill', 'student', '--help']);
+    for (const k of ['distill.teachers', 'distill.teacherFlip', '--teacher-flip', 'inputSize=WxH']) assert.ok(h.stdout.includes(k), k);
   });
 
   it('an ensemble of two teachers is the mean of their probabilities (golden); one without flip is that teacher', () => {

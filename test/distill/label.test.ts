@@ -88,7 +88,13 @@ describe('distill/label (label once, train many times)', function () {
       const want = tf.tidy(() => (m.predict(tf.tensor4d(im, [1, H, W, 3], 'int32').toFloat().div(255)) as tf.Tensor).sigmoid().mul(255).round().dataSync());
       const got = (await decodeMask(path.join(out, 'masks', `${id}.png`))).data;
       assert.equal(got.length, W * H);
-      for (let i = 0; i < got.length; i++) assert.ok(Math.abs(got[i] - want[i]) <= 0, `${id} px ${i}: ${got[i]} vs ${want[i]}`);
+      // round(255 * P): equal, or one off where 255 * P sits at .5 and the teacher's kernels differ in the last float bit
+      let exact = 0;
+      for (let i = 0; i < got.length; i++) {
+        assert.ok(Math.abs(got[i] - want[i]) <= 1, `${id} px ${i}: ${got[i]} vs ${want[i]}`);
+        if (got[i] === want[i]) exact++;
+      }
+      assert.ok(exact >= got.length - 2, `${id}: ${got.length - exact} pixels one off`);
       soft += Array.from(got).filter((v) => v > 0 && v < 255).length;
     }
     assert.ok(soft > 100, 'the masks are soft');
