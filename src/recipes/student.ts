@@ -81,7 +81,8 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
         if (!teacherSpec && needTeacher && cfg.distill.teachers.length === 0) {
           throw new DistillError('distill student: --teacher RUN_DIR|model.json is required (e.g. portraitseg distill student --teacher runs/teacher --data DIR); config key distill.teacher');
         }
-        teacher = (await loadTeacherSet(teacherSpec, cfg, { forceExternal: externalTeacher, loadExternal: o.loadExternal })) ?? labelsOnlyTeacher();
+        const loaded = await loadTeacherSet(teacherSpec, cfg, { forceExternal: externalTeacher, loadExternal: o.loadExternal });
+        teacher = loaded ?? labelsOnlyTeacher();
         if (w.feature > 0 && teacher.featureChannels === null) {
           throw new DistillError(`distill.feature=${w.feature} but teacher ${teacher.describe} has no "features" layer; set distill.feature=0`);
         }
@@ -90,7 +91,7 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
           log(`note: distilling ${meta.name} into itself (model.name is the teacher's architecture; pass --student ${DEFAULT_STUDENT} for the default student)`);
         }
         try {
-          if (teacher.describe !== labelsOnlyTeacher().describe) checkCompatible(teacher, meta);
+          if (loaded) checkCompatible(teacher, meta);
         } catch (e) {
           throw new DistillError((e as Error).message);
         }
