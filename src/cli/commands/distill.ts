@@ -57,7 +57,7 @@ const studentCommand: CommandModule<CommonArgs, StudentArgs> = {
       backend: a.backend,
       ...runFlags(a),
       'distill.teacher': first?.path,
-      'distill.teachers': teachers.length > 1 ? teachers.slice(1) : undefined,
+      'distill.teachers': teachers.length > 1 ? teachers.slice(1).map((t) => ({ ...t, path: path.resolve(t.path) })) : undefined,
       'distill.teacherFlip': a['teacher-flip'],
       'data.unlabeled': a.unlabeled,
       'model.name': a.student,
