@@ -6,7 +6,7 @@ import { parentPort } from 'worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from './index';
 import type { HostBatch } from '../data/types';
-import type { LossFn, TrainStep } from './step';
+import { makeTrainStep, type LossFn, type TrainStep } from './step';
 
 interface InitMsg {
   type: 'init';
@@ -38,7 +38,7 @@ async function init(m: InitMsg): Promise<void> {
   if (typeof mod[m.loss.exportName] !== 'function') throw new Error(`loss ${m.loss.exportName} not exported by ${m.loss.module}`);
   lossFn = await mod[m.loss.exportName](m.loss.options);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  trainStep = (require('../train/loop') as typeof import('../train/loop')).makeTrainStep();
+  trainStep = makeTrainStep();
 }
 
 async function step(m: StepMsg): Promise<{ loss: number; parts: Record<string, number>; grads: Float32Array[] }> {

@@ -13,7 +13,7 @@ import * as path from 'path';
 import { Worker } from 'worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import type { HostBatch } from '../data/types';
-import type { LossFn, StepInput, StepOutput, TrainStep } from './step';
+import { makeTrainStep, type LossFn, type StepInput, type StepOutput, type TrainStep } from './step';
 
 /**
  * Where a worker finds the loss: `require(module)[exportName](options)` must return a LossFn (or a
@@ -34,7 +34,7 @@ export interface ParallelStepOptions {
   loss: LossSpec;
   /** Backend for the workers: 'wasm' (default) or 'cpu'. */
   backend?: 'wasm' | 'cpu';
-  /** The step this thread runs on its share (default: src/train/loop makeTrainStep()). */
+  /** The step this thread runs on its share (default: makeTrainStep() of ./step). */
   inner?: TrainStep;
 }
 
@@ -108,7 +108,7 @@ export function splitRows(rows: number, parts: number): number[] {
 export async function makeParallelTrainStep(opts: ParallelStepOptions): Promise<ParallelTrainStep> {
   if (!Number.isInteger(opts.workers) || opts.workers < 1) throw new Error(`makeParallelTrainStep: workers must be >= 1, got ${opts.workers}`);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const inner = opts.inner ?? (require('../train/loop') as typeof import('../train/loop')).makeTrainStep();
+  const inner = opts.inner ?? makeTrainStep();
   const { file, execArgv } = workerScript();
   const peers: Peer[] = [];
   try {

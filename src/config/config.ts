@@ -116,7 +116,7 @@ export interface Config {
     output: 'sigmoid' | 'softmax1' | 'logits';
   };
   export: {
-    format: 'tfjs' | 'onnx';
+    format: 'tfjs' | 'onnx' | 'tflite';
     quantize: 'none' | 'float16' | 'uint8';
     tolerance: number;
   };
@@ -233,7 +233,7 @@ export const CONFIG_SCHEMA: Schema = s.obj({
     output: s.oneOf(['sigmoid', 'softmax1', 'logits'] as const, 'sigmoid'),
   }),
   export: s.obj({
-    format: s.oneOf(['tfjs', 'onnx'] as const, 'tfjs'),
+    format: s.oneOf(['tfjs', 'onnx', 'tflite'] as const, 'tfjs'),
     quantize: s.oneOf(['none', 'float16', 'uint8'] as const, 'none'),
     tolerance: s.num(1e-4, { min: 0 }),
   }),

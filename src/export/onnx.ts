@@ -20,7 +20,12 @@
  *   ResizeTo / ResizeLike -> Resize with sizes computed from Shape (dynamic H, W),
  *   GuidedFilter -> 1x1 Convs (guidance net), AveragePool box filters (count_include_pad=0
  *   is exactly the "mean over valid pixels" of src/models/guided_filter.ts), Mul/Sub/Div/
- *   Add and Resize. Any other layer fails with an error naming it.
+ *   Add and Resize. Layers of imported models (src/models/imported_layers.ts and the built-ins
+ *   they use): Conv2DTranspose -> ConvTranspose (explicit pads: TF's SAME crop), Dense ->
+ *   MatMul + Add, GlobalAveragePooling2D -> GlobalAveragePool (+ Flatten), Reshape / Flatten ->
+ *   Reshape of the NHWC view, HardSwish -> Mul(x, HardSigmoid(x; 1/6, 0.5)), BilinearResize ->
+ *   Resize with half_pixel / align_corners / asymmetric, ConstantOp -> Add / Mul with the
+ *   constant laid out for NCHW. Any other layer fails with an error naming it.
  */
 import * as tf from '@tensorflow/tfjs';
 import { DT, OnnxModel, OnnxNode, OnnxTensor, AttrValue, encodeModel } from './onnx-proto';
@@ -50,7 +55,13 @@ const key = (layer: string, node: number, tensor: number) => `${layer}/${node}/$
 class GraphBuilder {
   nodes: OnnxNode[] = [];
   inits: OnnxTensor[] = [];
+  /** Rank of tensors that are not rank 4 (rank-4 tensors are NCHW inside the graph). */
+  ranks = new Map<string, number>();
   private n = 0;
+
+  rank(x: string): number {
+    return this.ranks.get(x) ?? 4;
+  }
 
   fresh(base: string): string {
     return `${base}__${this.n++}`;
@@ -237,6 +248,7 @@ export function modelToOnnx(model: tf.LayersModel, metadata: Record<string, stri
       const outKey = key(layer.name, ni, 0);
       if (folded.has(outKey)) return;
       const out = emitLayer(g, layer, cls, ins, outKey, consumers, folded, names);
+      if (!g.ranks.has(out) && g.rank(ins[0]) !== 4) g.ranks.set(out, g.rank(ins[0]));
       names.set(outKey, out);
     });
   }
@@ -360,6 +372,8 @@ function emitLayer(
     case 'Maximum':
     case 'Minimum': {
       const op = { Add: 'Add', Multiply: 'Mul', Subtract: 'Sub', Maximum: 'Max', Minimum: 'Min' }[cls] as string;
+      // NCHW inside: tfjs' broadcast of [B,H,W,C] with [B,1,1,C] is [B,C,H,W] with [B,C,1,1]; mixed ranks are not
+      if (ins.some((t) => g.rank(t) !== g.rank(x))) throw new UnsupportedLayerError(layer.name, cls, 'inputs of different ranks');
       return ins.slice(1).reduce((acc, b) => g.op(op, [acc, b]), ins[0]);
     }
     case 'Average': {
@@ -407,6 +421,97 @@ function emitLayer(
       return g.resize(x, g.sizesLike(x, g.spatial(ins[1])), 'linear');
     case 'GuidedFilter':
       return guidedFilter(g, layer, ins);
+    case 'Conv2DTranspose': {
+      checkChannelsLast();
+      // tfjs kernel [kh, kw, out, in] -> ONNX ConvTranspose weight [in, out, kh, kw]
+      const [kh, kw, cout, cin] = w[0].shape as number[];
+      const t = tf.tidy(() => w[0].transpose([3, 2, 0, 1]));
+      const kv = values(t);
+      t.dispose();
+      const [sh, sw] = pair(cfg.strides ?? 1);
+      const dil = pair(cfg.dilationRate ?? 1);
+      if (dil[0] !== 1 || dil[1] !== 1) throw new UnsupportedLayerError(layer.name, cls, 'dilation');
+      if (cfg.padding !== 'same' && cfg.padding !== 'valid') throw new UnsupportedLayerError(layer.name, cls, `padding "${String(cfg.padding)}"`);
+      // tfjs' output is in*s (same) or in*s + max(k-s, 0) (valid); ONNX's full output (in-1)*s + k
+      // is cropped by pads (TF puts the odd pixel at the end) and grown by output_padding
+      const same = cfg.padding === 'same';
+      const total = (k: number, st: number) => (same ? Math.max(k - st, 0) : 0);
+      const [th, tw] = [total(kh, sh), total(kw, sw)];
+      const pads = [Math.floor(th / 2), Math.floor(tw / 2), th - Math.floor(th / 2), tw - Math.floor(tw / 2)];
+      const outPad = [Math.max(sh - kh, 0), Math.max(sw - kw, 0)];
+      const bias = cfg.useBias !== false && w[1] ? values(w[1]) : new Float32Array(cout);
+      const y = g.op('ConvTranspose', [x, g.f32(`${layer.name}_w`, [cin, cout, kh, kw], kv), g.f32(`${layer.name}_b`, [cout], bias)], {
+        kernel_shape: [kh, kw],
+        strides: [sh, sw],
+        pads,
+        output_padding: outPad,
+      });
+      return activation(g, layer, activationName(layer), y);
+    }
+    case 'Dense': {
+      const rank = g.rank(x);
+      // Dense acts on the last (channel) axis: NCHW rank-4 tensors go through NHWC and back
+      const rows = rank === 4 ? g.op('Transpose', [x], { perm: [0, 2, 3, 1] }) : x;
+      const cout = w[0].shape[1] as number;
+      const bias = cfg.useBias !== false && w[1] ? values(w[1]) : new Float32Array(cout);
+      let y = g.op('Add', [g.op('MatMul', [rows, g.f32(`${layer.name}_w`, w[0].shape, values(w[0]))]), g.f32(`${layer.name}_b`, [cout], bias)]);
+      if (rank === 4) y = g.op('Transpose', [y], { perm: [0, 3, 1, 2] });
+      if (rank !== 4) g.ranks.set(y, rank);
+      const out = activation(g, layer, activationName(layer), y);
+      if (rank !== 4) g.ranks.set(out, rank);
+      return out;
+    }
+    case 'GlobalAveragePooling2D': {
+      checkChannelsLast();
+      const pooled = g.op('GlobalAveragePool', [x]); // [N, C, 1, 1]
+      if (cfg.keepDims === true) return pooled;
+      const flat = g.op('Flatten', [pooled], { axis: 1 });
+      g.ranks.set(flat, 2);
+      return flat;
+    }
+    case 'Reshape':
+    case 'Flatten': {
+      // reshape the NHWC view, as tfjs does
+      const nhwc = g.rank(x) === 4 ? g.op('Transpose', [x], { perm: [0, 2, 3, 1] }) : x;
+      let y: string;
+      let rank: number;
+      if (cls === 'Flatten') {
+        y = g.op('Flatten', [nhwc], { axis: 1 });
+        rank = 2;
+      } else {
+        const target = cfg.targetShape as number[];
+        y = g.op('Reshape', [nhwc, g.i64('shape', [0, ...target])]);
+        rank = target.length + 1;
+      }
+      if (rank === 4) y = g.op('Transpose', [y], { perm: [0, 3, 1, 2] });
+      g.ranks.set(y, rank);
+      return y;
+    }
+    // custom layers of imported models (src/models/imported_layers.ts)
+    case 'HardSwish':
+      // x * relu6(x + 3) / 6 = x * HardSigmoid(x; alpha 1/6, beta 0.5) (opset 13 has no HardSwish)
+      return g.op('Mul', [x, g.op('HardSigmoid', [x], { alpha: { float: 1 / 6 }, beta: { float: 0.5 } })]);
+    case 'BilinearResize': {
+      const size = cfg.size as [number, number];
+      const mode = cfg.alignCorners === true ? 'align_corners' : cfg.halfPixelCenters === true ? 'half_pixel' : 'asymmetric';
+      return g.op('Resize', [x, '', '', g.sizesLike(x, g.i64('size', size))], { mode: 'linear', coordinate_transformation_mode: mode });
+    }
+    case 'ConstantOp': {
+      const op = cfg.op as string;
+      if (op !== 'add' && op !== 'mul') throw new UnsupportedLayerError(layer.name, cls, `op "${op}"`);
+      const v = w[0];
+      let dims = v.shape;
+      let data = values(v);
+      if (g.rank(x) === 4 && dims.length > 0) {
+        // broadcast on NHWC's trailing axes -> the same value laid out for NCHW
+        const full = [...Array(4 - dims.length).fill(1), ...dims];
+        const t = tf.tidy(() => v.reshape(full).transpose([0, 3, 1, 2]));
+        data = values(t);
+        dims = t.shape;
+        t.dispose();
+      }
+      return g.op(op === 'add' ? 'Add' : 'Mul', [x, g.f32(`${layer.name}_value`, dims, data)]);
+    }
     default:
       throw new UnsupportedLayerError(layer.name, cls, 'no ONNX mapping for this layer class');
   }

@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { createModel } from '../../src/models/registry';
-import { saveModel } from '../../src/train/checkpoint';
+import { saveModel } from '../../src/models/io';
 import { loadSegmenter } from '../../src/eval/run';
 import { defaultConfig } from '../../src/config/config';
 

@@ -16,7 +16,8 @@ export interface SimdKernels {
   adam(w: number, m: number, s: number, g: number, wo: number, mo: number, so: number, n: number, lr: number, b1: number, b2: number, a1: number, a2: number, eps: number, c1: number, c2: number, decay: number): void;
 }
 
-let module: WebAssembly.Module | null | undefined;
+// (not named `module`: in the CommonJS build that name is the wrapper's own, and Node then loads the file as ESM)
+let compiled: WebAssembly.Module | null | undefined;
 const instances = new WeakMap<WebAssembly.Memory, SimdKernels>();
 let disabled = false;
 
@@ -31,15 +32,15 @@ export function simdKernels(backend: unknown): SimdKernels | null {
   if (!(mem instanceof WebAssembly.Memory)) return null;
   const hit = instances.get(mem);
   if (hit) return hit;
-  if (module === undefined) {
+  if (compiled === undefined) {
     try {
-      module = new WebAssembly.Module(Buffer.from(KERNELS_WASM_BASE64, 'base64'));
+      compiled = new WebAssembly.Module(Buffer.from(KERNELS_WASM_BASE64, 'base64'));
     } catch {
-      module = null; // no wasm SIMD in this engine
+      compiled = null; // no wasm SIMD in this engine
     }
   }
-  if (!module) return null;
-  const k = new WebAssembly.Instance(module, { env: { memory: mem } }).exports as unknown as SimdKernels;
+  if (!compiled) return null;
+  const k = new WebAssembly.Instance(compiled, { env: { memory: mem } }).exports as unknown as SimdKernels;
   instances.set(mem, k);
   return k;
 }
