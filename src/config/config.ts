@@ -25,6 +25,8 @@ export interface LossConfig {
 }
 
 export interface Config {
+  /** What a config (a recipe) is for: free text, kept in the run's config.json. */
+  description: string | null;
   seed: number;
   backend: BackendName;
   threads: number;
@@ -94,6 +96,12 @@ export interface Config {
     /** Fraction of each batch drawn from unlabeled images (when any are given). */
     unlabeledFraction: number;
     cacheTeacher: boolean;
+    /** More teachers (an ensemble: mean P(person)), each with its own input options (null: cfg.external's / auto). */
+    teachers: { path: string; inputSize: [number, number] | null; inputRange: '0..1' | '-1..1' | '0..255' | null; output: 'sigmoid' | 'softmax1' | 'logits' | null }[];
+    /** Horizontal-flip test-time augmentation of the teacher(s). */
+    teacherFlip: boolean;
+    /** Frames the teacher labels: 'teacher' = at the larger of its own and the student's frame size, 'student' = the student's frame. */
+    teacherResolution: 'teacher' | 'student';
   };
   eval: {
     threshold: number;
@@ -138,6 +146,7 @@ export const DEFAULT_AUGMENT: TransformSpec[] = [
 ];
 
 export const CONFIG_SCHEMA: Schema = s.obj({
+  description: s.optStr(null, 'what this config (recipe) is for; free text'),
   seed: s.int(42),
   backend: s.oneOf(BACKENDS, 'auto', 'auto|tensorflow-gpu|tensorflow|wasm|cpu'),
   threads: s.int(0, { min: 0, doc: 'threads of the data-parallel training step (train teacher, distill student); 0 = auto: two on a multi-core machine with wasm, batches >= 8 and frames up to 128x128' }),
@@ -199,6 +208,18 @@ export const CONFIG_SCHEMA: Schema = s.obj({
     consistencyShift: s.int(4, { min: 0 }),
     unlabeledFraction: s.num(0.25, { min: 0, max: 1 }),
     cacheTeacher: s.bool(true),
+    teachers: s.arr(
+      s.obj({
+        path: s.str('', 'run folder, checkpoint, imported model folder or external model.json'),
+        inputSize: s.optArr({ kind: 'number', default: 256, integer: true, min: 1 }, null, { minLength: 2, maxLength: 2 }),
+        inputRange: { kind: 'enum', values: ['0..1', '-1..1', '0..255'], default: null, nullable: true },
+        output: { kind: 'enum', values: ['sigmoid', 'softmax1', 'logits'], default: null, nullable: true },
+      }),
+      [],
+      { doc: 'more teachers besides distill.teacher (an ensemble: mean P(person)); inputSize [h, w] / inputRange / output make one an external model' },
+    ),
+    teacherFlip: s.bool(false, 'horizontal-flip test-time augmentation of the teacher(s): mean P(person) of each frame and its mirror'),
+    teacherResolution: s.oneOf(['teacher', 'student'] as const, 'teacher', "frames the teacher labels: 'teacher' = augment at the larger of its and the student's frame size, teacher sees that frame, the student the area-downsampled one"),
   }),
   eval: s.obj({
     threshold: s.num(0.5, { min: 0, max: 1 }),

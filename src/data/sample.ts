@@ -92,10 +92,17 @@ export async function decodeMask(file: string, fromAlpha = false): Promise<GrayI
 /**
  * The one rule for masks that cannot teach anything (used by scanDataset, which `data
  * inspect` runs, and by loadSample, which the training and validation loaders run): a mask
- * with no person pixel (> 127) or with nothing else. Returns the reason, or null when usable.
+ * with no person pixel (> 127) or with nothing else; with maskMode 'soft' only a constant mask.
+ * Returns the reason, or null when usable.
  */
-export function trivialMaskReason(mask: GrayImage): string | null {
+export function trivialMaskReason(mask: GrayImage, maskMode: MaskMode = 'binary'): string | null {
   const d = mask.data;
+  if (maskMode === 'soft') {
+    // Soft labels (a teacher's P(person), `portraitseg label`): a photo the teacher finds no one
+    // in is still a label (all background, softly); only a constant raster carries nothing.
+    for (let i = 1; i < d.length; i++) if (d[i] !== d[0]) return null;
+    return d[0] > 127 ? 'mask is person everywhere (full mask)' : 'mask has no person pixels (empty mask)';
+  }
   let on = 0;
   for (let i = 0; i < d.length; i++) if (d[i] > 127) on++;
   if (on === 0) return 'mask has no person pixels (empty mask)';
@@ -164,7 +171,7 @@ export async function loadSample(ref: SampleRef, opts: LoadOptions = {}): Promis
     }
   }
   if (mask) {
-    const why = trivialMaskReason(mask);
+    const why = trivialMaskReason(mask, maskMode);
     if (why) throw new DataError(ref.maskPath ?? ref.imagePath, why);
   }
   const fs = opts.frameSize ?? null;

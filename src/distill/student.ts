@@ -23,6 +23,8 @@ import { makeRng } from '../util/rng';
 import { loadExternalModel } from '../eval/external';
 import { distillLoss, drawShift, FeatureAdapter, shiftedView, type DistillLossWeights } from './losses';
 import { checkCompatible, ExternalPredictor, freezeExternal, freezeModel, FrozenTeacher, TeacherTargets } from './teacher';
+import { ensembleTeacher, TeacherConfigError, teacherEntries } from './ensemble';
+import { externalOptionsFor, hasInputOptions } from '../eval/tta';
 
 /** A teacher/student contract problem or a missing input: the user's to fix (one line, exit 2, like every ConfigError). */
 export class DistillError extends ConfigError {}
@@ -88,6 +90,39 @@ export async function loadTeacher(spec: string, cfg: Config, opts: { forceExtern
   }
   const ext = await (opts.loadExternal ?? defaultExternalLoader)(spec, cfg.external);
   return freezeExternal(ext);
+}
+
+/**
+ * Every teacher of a run as one FrozenTeacher: `single` (the --teacher / distill.teacher spec,
+ * read like loadTeacher) and the distill.teachers entries (each external with its own input
+ * options when it has any), averaged (src/distill/ensemble.ts) with distill.teacherFlip.
+ * One teacher without flip is that teacher. Null when there is none.
+ */
+export async function loadTeacherSet(single: string | null, cfg: Config, opts: { forceExternal?: boolean; loadExternal?: ExternalLoader } = {}): Promise<FrozenTeacher | null> {
+  let entries;
+  try {
+    entries = teacherEntries(cfg, single);
+  } catch (e) {
+    throw e instanceof TeacherConfigError ? new DistillError(e.message) : e;
+  }
+  if (entries.length === 0) return null;
+  const members: FrozenTeacher[] = [];
+  try {
+    for (const [i, e] of entries.entries()) {
+      const key = single && i === 0 ? '--teacher' : `distill.teachers[${single ? i - 1 : i}].path`;
+      if (!fs.existsSync(e.path)) throw new DistillError(`${key} ${e.path}: not found (expected a run folder, a checkpoint folder, a model folder or a model.json)`);
+      if (hasInputOptions(e)) {
+        const ext = await (opts.loadExternal ?? defaultExternalLoader)(e.path, externalOptionsFor(e, cfg.external));
+        members.push(freezeExternal(ext));
+      } else {
+        members.push(await loadTeacher(e.path, cfg, { forceExternal: i === 0 && !!single && opts.forceExternal, loadExternal: opts.loadExternal }));
+      }
+    }
+  } catch (e) {
+    members.forEach((m) => m.dispose());
+    throw e;
+  }
+  return ensembleTeacher(members, cfg.distill.teacherFlip);
 }
 
 // ------------------------------------------------------------------------------- batches
@@ -208,7 +243,7 @@ export interface WorkerDistillLossOptions {
  */
 export async function workerDistillLossFn(o: WorkerDistillLossOptions): Promise<LossFn> {
   if (o.cfg.distill.feature > 0) throw new DistillError('the data-parallel distillation step does not support feature distillation (distill.feature > 0)');
-  const teacher = o.teacher ? await loadTeacher(o.teacher, o.cfg, { forceExternal: o.externalTeacher }) : labelsOnlyTeacher();
+  const teacher = (await loadTeacherSet(o.teacher || null, o.cfg, { forceExternal: o.externalTeacher })) ?? labelsOnlyTeacher();
   const targets = new TeacherTargets(teacher, { cache: o.cfg.distill.cacheTeacher, withFeatures: false });
   return makeDistillLossFn({ cfg: o.cfg, targets, student: null, adapter: null });
 }

@@ -13,6 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { HostBatch } from '../data/types';
 import type { ModelMeta } from '../models/types';
+import { areaResize } from './area';
 import { FrozenRuntime, nativePredictor, NativePredictor } from '../export/native';
 
 /** Teacher outputs for a batch: logits [B,H,W,1] at the frame size; features [B,h,w,C] when asked. */
@@ -48,7 +49,7 @@ export interface ExternalPredictor {
 }
 
 /** Runs `fn` with no gradient tape recording, whatever the caller is inside of. */
-function untaped<T>(fn: () => T): T {
+export function untaped<T>(fn: () => T): T {
   // tf.variableGrads / optimizer.minimize record every kernel run inside them; the teacher's
   // kernels need no backward pass and must not keep their activations alive. The engine's
   // tape is skipped while gradientDepth is 0 (tfjs-core engine.ts: shouldCheckForMemLeaks /
@@ -301,6 +302,41 @@ export class TeacherTargets {
         this.store(keys[r], rows[j]);
         this.fresh.add(keys[r]);
       });
+    } finally {
+      frames.dispose();
+    }
+  }
+
+  /**
+   * Like prefetch, for a teacher labelling at its own resolution: the teacher runs on `big` (the
+   * same frames at a larger size), its P(person) is area-resampled to `batch`'s size and stored,
+   * as logits, under the keys of `batch`'s frames (which the loss then asks for).
+   */
+  prefetchAt(batch: HostBatch, big: HostBatch): void {
+    if (this.opts.withFeatures) throw new Error('a teacher labelling at its own resolution gives no features; set distill.feature=0');
+    const px = batch.height * batch.width * 3;
+    const keys = Array.from({ length: batch.size }, (_, i) => frameKey(batch.images, i * px, px));
+    if (keys.every((k) => this.rows.has(k))) return;
+    const frames = tf.tensor4d(big.images, [big.size, big.height, big.width, 3]);
+    try {
+      const t0 = this.now();
+      const out = this.teacher.predict(frames, false);
+      const p = untaped(() => tf.tidy(() => out.logits.sigmoid()));
+      const prob = p.dataSync() as Float32Array;
+      tf.dispose([p, out.logits]);
+      const small = areaResize(prob, big.size, big.height, big.width, 1, batch.height, batch.width);
+      this.stats.teacherMs += this.now() - t0;
+      this.stats.misses += batch.size;
+      const per = batch.height * batch.width;
+      for (let i = 0; i < batch.size; i++) {
+        const logits = new Float32Array(per);
+        for (let j = 0; j < per; j++) {
+          const q = Math.min(1 - 1e-6, Math.max(1e-6, small[i * per + j]));
+          logits[j] = Math.log(q / (1 - q));
+        }
+        this.store(keys[i], { logits });
+        this.fresh.add(keys[i]);
+      }
     } finally {
       frames.dispose();
     }

@@ -12,6 +12,7 @@ import { nativePredictor } from '../export/native';
 import { loadModel, resolveModelJson, META_FILE } from '../models/io';
 import { evaluate, EvalReport, modelSegmenter, samplesFromRefs, Segmenter } from './evaluate';
 import { loadExternalModel } from './external';
+import { ensembleSegmenter, externalOptionsFor, hasInputOptions, type ModelOptions } from './tta';
 
 export interface RunEvalOptions {
   config: Config;
@@ -23,6 +24,10 @@ export interface RunEvalOptions {
   reportFile: string | null;
   overlaysDir: string | null;
   stability: boolean;
+  /** More models averaged with `model` (an ensemble: mean P(person)); each with its own input options. */
+  models?: ModelOptions[];
+  /** Horizontal-flip test-time augmentation: mean P(person) of the frame and of its mirror (mirrored back). */
+  flip?: boolean;
   log?: (line: string) => void;
 }
 
@@ -89,6 +94,7 @@ export async function runEval(o: RunEvalOptions): Promise<EvalReport> {
   const cfg = o.config;
   const log = o.log ?? (() => {});
   if (!fs.existsSync(o.model)) throw new ConfigError(`--model ${o.model}: not found`);
+  for (const m of o.models ?? []) if (!fs.existsSync(m.path)) throw new ConfigError(`--model ${m.path}: not found`);
   try {
     resolveSpec(o.data);
   } catch (e) {
@@ -114,9 +120,21 @@ export async function runEval(o: RunEvalOptions): Promise<EvalReport> {
   }
   if (cfg.data.maxSamples) refs = refs.slice(0, cfg.data.maxSamples);
   // a model file that does not load (corrupt JSON, truncated weights, ...) is the user's input: one line, exit 2, like export and blur
-  const seg = await loadSegmenter(o.model, cfg, o.external).catch((e: Error) => {
-    throw e instanceof ConfigError ? e : new ConfigError(`--model ${o.model}: ${String(e?.message ?? e).split('\n')[0]}`);
-  });
+  const load = (spec: string, c: Config, external: boolean) =>
+    loadSegmenter(spec, c, external).catch((e: Error) => {
+      throw e instanceof ConfigError ? e : new ConfigError(`--model ${spec}: ${String(e?.message ?? e).split('\n')[0]}`);
+    });
+  const members = [await load(o.model, cfg, o.external)];
+  try {
+    for (const m of o.models ?? []) {
+      const own = hasInputOptions(m);
+      members.push(await load(m.path, own ? { ...cfg, external: externalOptionsFor(m, cfg.external) } : cfg, own || o.external));
+    }
+  } catch (e) {
+    members.forEach((m) => m.dispose());
+    throw e;
+  }
+  const seg = ensembleSegmenter(members, !!o.flip);
   log(`model ${seg.info.name} (${seg.info.kind}${seg.info.inputSize ? `, input ${seg.info.inputSize[1]}x${seg.info.inputSize[0]}` : ''}${seg.info.maskFilter ? ', mask filter' : ''}); ${refs.length} images`);
   if (seg.info.runtime) log(`runtime: ${seg.info.runtime}`);
   let lastLog = 0;
@@ -141,7 +159,7 @@ export async function runEval(o: RunEvalOptions): Promise<EvalReport> {
     if (o.reportFile) {
       fs.mkdirSync(path.dirname(path.resolve(o.reportFile)), { recursive: true });
       const { meta, ...info } = report.model as typeof report.model & { meta?: unknown };
-      const json = { ...report, model: { ...info, meta: meta ?? null, spec: o.model }, data: o.data, split: o.split, date: new Date().toISOString() };
+      const json = { ...report, model: { ...info, meta: meta ?? null, spec: o.model, ...(o.models?.length ? { ensemble: [o.model, ...o.models.map((m) => m.path)] } : {}) }, flip: !!o.flip, data: o.data, split: o.split, date: new Date().toISOString() };
       const tmp = `${o.reportFile}.tmp-${process.pid}`;
       fs.writeFileSync(tmp, JSON.stringify(json, null, 2) + '\n');
       fs.renameSync(tmp, o.reportFile);

@@ -17,7 +17,7 @@ import {
   DistillError,
   ExternalLoader,
   labelsOnlyTeacher,
-  loadTeacher,
+  loadTeacherSet,
   lossWeights,
   makeDistillLossFn,
   mixedBatches,
@@ -25,7 +25,8 @@ import {
   withFeatures,
   type WorkerDistillLossOptions,
 } from '../distill/student';
-import { loaderOptions, openRun, RunOptions, trainRun } from './run';
+import { loaderOptions, openRun, RunOptions, trainRun, valLoader } from './run';
+import { ownResolutionBatches, teacherReport } from '../distill/ensemble';
 
 /** The shipped distillation recipe (configs/distill.json): the base of a fresh student run. */
 export const STUDENT_RECIPE = path.resolve(__dirname, '../../configs/distill.json');
@@ -77,10 +78,11 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
         }
         const w = lossWeights(cfg);
         const needTeacher = w.soft > 0 || w.boundary > 0 || w.feature > 0;
-        if (!teacherSpec && needTeacher) {
+        if (!teacherSpec && needTeacher && cfg.distill.teachers.length === 0) {
           throw new DistillError('distill student: --teacher RUN_DIR|model.json is required (e.g. portraitseg distill student --teacher runs/teacher --data DIR); config key distill.teacher');
         }
-        teacher = teacherSpec ? await loadTeacher(teacherSpec, cfg, { forceExternal: externalTeacher, loadExternal: o.loadExternal }) : labelsOnlyTeacher();
+        const loaded = await loadTeacherSet(teacherSpec, cfg, { forceExternal: externalTeacher, loadExternal: o.loadExternal });
+        teacher = loaded ?? labelsOnlyTeacher();
         if (w.feature > 0 && teacher.featureChannels === null) {
           throw new DistillError(`distill.feature=${w.feature} but teacher ${teacher.describe} has no "features" layer; set distill.feature=0`);
         }
@@ -89,7 +91,7 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
           log(`note: distilling ${meta.name} into itself (model.name is the teacher's architecture; pass --student ${DEFAULT_STUDENT} for the default student)`);
         }
         try {
-          if (teacherSpec) checkCompatible(teacher, meta);
+          if (loaded) checkCompatible(teacher, meta);
         } catch (e) {
           throw new DistillError((e as Error).message);
         }
@@ -115,12 +117,20 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
 
   const B = cfg.train.batchSize;
   const bu = unlabeledRows(B, cfg.distill.unlabeledFraction, run.unlabeled.length > 0);
-  const common = loaderOptions(run);
+  // The teacher labels at its own resolution: augment at the larger frame, the student gets it area-downsampled.
+  const sf = meta.frameSize;
+  const tf_ = t.frameSize;
+  const ownRes = needTeacher && cfg.distill.teacherResolution === 'teacher' && w.feature === 0 && tf_ !== null && tf_[0] * tf_[1] > sf[0] * sf[1];
+  const labelFrame: [number, number] = ownRes ? [tf_![0], tf_![1]] : [sf[0], sf[1]];
+  if (ownRes) log(`teacher labels ${labelFrame[1]}x${labelFrame[0]} frames (augmented at that size), the student trains on them area-downsampled to ${sf[1]}x${sf[0]} (distill.teacherResolution=teacher)`);
+  else if (needTeacher && w.feature > 0 && tf_ && tf_[0] * tf_[1] > sf[0] * sf[1]) log(`teacher labels the student's ${sf[1]}x${sf[0]} frames: feature distillation needs both at one size`);
+  const common = { ...loaderOptions(run), frameSize: labelFrame };
   const labeledLoader = B - bu > 0 ? new DataLoader(run.data.train, { ...common, batchSize: B - bu, seed: cfg.seed }) : null;
   const unlabeledLoader = bu > 0 ? new DataLoader(run.unlabeled, { ...common, batchSize: bu, seed: `${cfg.seed}/unlabeled` }) : null;
   log(`data: ${run.data.train.length} labeled train, ${run.data.val.length} val, ${run.unlabeled.length} unlabeled; batch ${B} = ${B - bu} labeled + ${bu} unlabeled`);
 
   const targets = new TeacherTargets(t, { cache: cfg.distill.cacheTeacher, withFeatures: w.feature > 0 });
+  if (needTeacher) await printTeacherReport(run, t, labelFrame, log);
   const extra: DistillExtra = { distill: { teacher: teacherSpec ? path.resolve(teacherSpec) : '', externalTeacher, adapter: adapter !== null } };
   let threads = 1;
   const cacheLine: Callback = {
@@ -135,7 +145,9 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
     const r = await trainRun(
       run,
       {
-        batches: mixedBatches(labeledLoader, unlabeledLoader, run.state.step),
+        batches: ownRes
+          ? ownResolutionBatches(mixedBatches(labeledLoader, unlabeledLoader, run.state.step), [sf[0], sf[1]], targets, cfg.data.maskMode === 'soft')
+          : mixedBatches(labeledLoader, unlabeledLoader, run.state.step),
         lossFn: makeDistillLossFn({ cfg, targets, student: model, adapter }),
         // Each thread labels its own rows with its own copy of the teacher inside the loss.
         workerLoss: {
@@ -143,14 +155,20 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
           exportName: 'workerDistillLossFn',
           options: { cfg, teacher: teacherSpec ? path.resolve(teacherSpec) : '', externalTeacher } satisfies WorkerDistillLossOptions,
         },
-        singleThreadReason: w.feature > 0 ? 'feature distillation keeps its adapter on one thread' : o.loadExternal ? 'a custom external-teacher loader cannot be sent to a worker' : null,
+        singleThreadReason: w.feature > 0
+          ? 'feature distillation keeps its adapter on one thread'
+          : o.loadExternal
+            ? 'a custom external-teacher loader cannot be sent to a worker'
+            : ownRes
+              ? 'the teacher labels its own larger frames on the main thread'
+              : null,
         extraVars: adapter ? adapter.variables : [],
         extraState: () => extra as unknown as Record<string, unknown>,
         callbacks: [cacheLine],
         // On one thread the teacher labels the next batches ahead of the step.
         wrapBatches: (b, n) => {
           threads = n;
-          return needTeacher && n === 1 ? targets.prefetchAll(b) : b;
+          return needTeacher && n === 1 && !ownRes ? targets.prefetchAll(b) : b;
         },
       },
       o,
@@ -161,4 +179,19 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
     t.dispose();
     targets.clear();
   }
+}
+
+/**
+ * What the student is taught: each teacher's (and the ensemble's) mIoU and boundary F on the
+ * run's validation split, at the frames the teacher labels. One line per teacher.
+ */
+async function printTeacherReport(run: Awaited<ReturnType<typeof openRun>>, teacher: FrozenTeacher, frame: [number, number], log: (l: string) => void): Promise<void> {
+  const loader = valLoader(run);
+  if (!loader) {
+    log('teacher on validation: no validation split (data.valFraction = 0 and no data.val)');
+    return;
+  }
+  const val = new DataLoader(run.data.val, { ...loader.opts, frameSize: frame });
+  const scores = await teacherReport(teacher, val.once(), run.cfg);
+  for (const s of scores) log(`teacher on validation (${run.data.val.length} image${run.data.val.length === 1 ? '' : 's'} at ${frame[1]}x${frame[0]}): mIoU ${s.miou.toFixed(4)}, boundary F ${s.boundaryF.toFixed(4)} | ${s.describe}`);
 }

@@ -9,7 +9,8 @@ import { selectBackend } from '../../backend';
 export const DEFAULT_DISTILL_CONFIG = path.resolve(__dirname, '../../../configs/distill.json');
 
 interface StudentArgs extends RunArgs {
-  teacher?: string;
+  teacher?: string[];
+  'teacher-flip'?: boolean;
   unlabeled?: string[];
   student?: string;
   'input-size'?: string;
@@ -28,38 +29,46 @@ const studentCommand: CommandModule<CommonArgs, StudentArgs> = {
   describe: 'distill a small student from a frozen teacher (our run or an external TensorFlow.js model)',
   builder: (y) =>
     withRunOptions(y as Argv<CommonArgs>, 'student')
-      .option('teacher', { type: 'string', describe: 'teacher: run folder, checkpoint folder or model.json (config key: distill.teacher)' })
+      .option('teacher', { type: 'string', array: true, describe: 'teacher: run folder, checkpoint folder, imported model folder or model.json (config key: distill.teacher); repeat for an ensemble (mean P(person); config key: distill.teachers); per teacher: PATH,inputSize=WxH,inputRange=0..1,output=sigmoid' })
+      .option('teacher-flip', { type: 'boolean', describe: 'horizontal-flip test-time augmentation of the teacher(s) (config key: distill.teacherFlip)' })
       .option('unlabeled', { type: 'string', array: true, describe: 'unlabeled image folder(s), labeled on the fly by the teacher (config key: data.unlabeled)' })
       .option('student', { type: 'string', describe: 'student model name (config key: model.name; default from configs/distill.json: mnv2_student_s)' })
       .option('input-size', { type: 'string', describe: 'external teacher: input size WxH (config key: external.inputSize)' })
       .option('input-range', { type: 'string', choices: ['0..1', '-1..1', '0..255'], describe: 'external teacher: input value range (config key: external.inputRange)' })
       .option('output', { type: 'string', choices: ['sigmoid', 'softmax1', 'logits'], describe: 'external teacher: what its output is (config key: external.output)' })
       .example('$0 distill student --teacher runs/teacher --data ../shared/datasets/picsart-selfies --unlabeled ../shared/datasets/picsart-selfies-unlabeled --out runs/student', '')
+      .example('$0 distill student --teacher runs/teacher --teacher runs/selfie --teacher-flip --data DIR --out runs/student', '')
       .example('$0 distill student --resume runs/student --images 20000', '')
       .check((a) => checkStudentArgs(a as StudentArgs)) as unknown as Argv<StudentArgs>,
   handler: async (a) => {
     // Imported here so that `--help` does not load tfjs.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { distillStudent } = require('../../recipes/student') as typeof import('../../recipes/student');
-    const external = a['input-size'] !== undefined || a['input-range'] !== undefined || a.output !== undefined;
-    for (const [flag, p] of [['--teacher', a.teacher], ['--data', a.data], ['--resume', a.resume], ['--init', a.init]] as const) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { parseModelOptions, hasInputOptions } = require('../../eval/tta') as typeof import('../../eval/tta');
+    const teachers = (a.teacher ?? []).map((t) => parseModelOptions('--teacher', t));
+    const first = teachers[0];
+    const external = a['input-size'] !== undefined || a['input-range'] !== undefined || a.output !== undefined || (first !== undefined && hasInputOptions(first));
+    for (const [flag, p] of [...teachers.map((t) => ['--teacher', t.path] as const), ['--data', a.data], ['--resume', a.resume], ['--init', a.init]] as const) {
       if (p && !fs.existsSync(p) && !(flag === '--data' && /^[a-z0-9_-]+$/i.test(p))) throw new UsageError(`${flag} ${p}: not found`);
     }
     const flags = {
       seed: a.seed,
       backend: a.backend,
       ...runFlags(a),
-      'distill.teacher': a.teacher,
+      'distill.teacher': first?.path,
+      'distill.teachers': teachers.length > 1 ? teachers.slice(1).map((t) => ({ ...t, path: path.resolve(t.path) })) : undefined,
+      'distill.teacherFlip': a['teacher-flip'],
       'data.unlabeled': a.unlabeled,
       'model.name': a.student,
-      'external.inputSize': a['input-size'] !== undefined ? parseSize('--input-size', a['input-size']) : undefined,
-      'external.inputRange': a['input-range'],
-      'external.output': a.output,
+      'external.inputSize': first?.inputSize ?? (a['input-size'] !== undefined ? parseSize('--input-size', a['input-size']) : undefined),
+      'external.inputRange': first?.inputRange ?? a['input-range'],
+      'external.output': first?.output ?? a.output,
     };
     await runWithSignals(async ({ log, signal }) => {
       const r = await distillStudent({
         sources: { file: a.config ?? null, set: a.set ?? [], flags },
-        teacher: a.teacher ?? null,
+        teacher: first?.path ?? null,
         out: a.out,
         resume: a.resume ?? null,
         externalTeacher: external ? true : undefined,

@@ -4,7 +4,8 @@ import { configFromArgs, CommonArgs, parseWxH, withConfigOptions } from '../comm
 import { checkOutFile, checkOutFolder } from '../out-paths';
 
 interface EvalArgs extends CommonArgs {
-  model?: string;
+  model?: string[];
+  flip?: boolean;
   data?: string;
   split?: 'all' | 'val' | 'train';
   report?: string;
@@ -23,7 +24,8 @@ export const evalCommand: CommandModule<CommonArgs, EvalArgs> = {
   describe: 'evaluate a model on a labeled set (mIoU, boundary F, MAE, ms per image)',
   builder: (y) =>
     withConfigOptions(y as Argv<CommonArgs>)
-      .option('model', { type: 'string', demandOption: true, describe: 'run folder (best, else last), checkpoint folder, or model.json (ours, or an external TensorFlow.js model with --input-size/--input-range/--output)' })
+      .option('model', { type: 'string', array: true, demandOption: true, describe: 'run folder (best, else last), checkpoint folder, or model.json (ours, or an external TensorFlow.js model with --input-size/--input-range/--output); repeat for an ensemble (mean P(person)); per model: PATH,inputSize=WxH,inputRange=0..1,output=sigmoid' })
+      .option('flip', { type: 'boolean', default: false, describe: 'horizontal-flip test-time augmentation: mean P(person) of the frame and its mirror' })
       .option('data', { type: 'string', demandOption: true, describe: 'labeled data: folder, list file, datasets/*.json or a known name' })
       .option('split', { type: 'string', choices: ['all', 'val', 'train'], default: 'all', describe: "which part of --data: 'val' = the seeded data.valFraction split a run made (seed and fraction from the run's config.json when --model is a run folder)" })
       .option('report', { type: 'string', describe: 'write the report as JSON (miou, personIou, backgroundIou, boundaryF, mae, msPerImage, count, worst, model)' })
@@ -35,22 +37,27 @@ export const evalCommand: CommandModule<CommonArgs, EvalArgs> = {
       .option('input-range', { type: 'string', choices: ['0..1', '-1..1', '0..255'], describe: 'external model: input value range (config key: external.inputRange)' })
       .option('output', { type: 'string', choices: ['sigmoid', 'softmax1', 'logits'], describe: 'external model: output meaning (config key: external.output)' })
       .example('$0 eval --model runs/teacher --data ../shared/datasets/picsart-selfies --split val --report runs/teacher/eval.json', '')
+      .example('$0 eval --model runs/selfie --model runs/selfie-landscape --flip --data ../shared/datasets/eg1800-val', '')
       .example('$0 eval --model selfie/model.json --input-size 256x256 --input-range 0..1 --output sigmoid --data DIR', '') as unknown as Argv<EvalArgs>,
   handler: async (a) => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { runEval, formatReport } = require('../../eval/run') as typeof import('../../eval/run');
     if (a.report !== undefined) checkOutFile('--report', a.report);
     if (a.overlays !== undefined) checkOutFolder('--overlays', a.overlays);
-    const external = a['input-size'] !== undefined || a['input-range'] !== undefined || a.output !== undefined;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { parseModelOptions, hasInputOptions } = require('../../eval/tta') as typeof import('../../eval/tta');
+    const models = (a.model ?? []).map((m) => parseModelOptions('--model', m));
+    const first = models[0];
+    const external = a['input-size'] !== undefined || a['input-range'] !== undefined || a.output !== undefined || hasInputOptions(first);
     const cfg = configFromArgs(a, {
       'data.maxSamples': a.max,
       'eval.threshold': a.threshold,
-      'external.inputSize': a['input-size'] !== undefined ? parseWxH('--input-size', a['input-size']) : undefined,
-      'external.inputRange': a['input-range'],
-      'external.output': a.output,
+      'external.inputSize': first.inputSize ?? (a['input-size'] !== undefined ? parseWxH('--input-size', a['input-size']) : undefined),
+      'external.inputRange': first.inputRange ?? a['input-range'],
+      'external.output': first.output ?? a.output,
     });
     const log = (l: string) => process.stderr.write(l + '\n');
-    const report = await runEval({ config: cfg, model: a.model!, data: a.data!, split: a.split ?? 'all', external, reportFile: a.report ?? null, overlaysDir: a.overlays ?? null, stability: !!a.stability, log });
+    const report = await runEval({ config: cfg, model: first.path, models: models.slice(1), flip: !!a.flip, data: a.data!, split: a.split ?? 'all', external, reportFile: a.report ?? null, overlaysDir: a.overlays ?? null, stability: !!a.stability, log });
     process.stdout.write(formatReport(report));
   },
 };

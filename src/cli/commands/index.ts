@@ -10,6 +10,7 @@ import { blurCommand } from './blur';
 import { benchCommand } from './bench';
 import { quickstartCommand } from './quickstart';
 import { webCommand } from './web';
+import { labelCommand } from './label';
 import { importCommand } from './import';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -19,6 +20,7 @@ export const commands: CommandModule<any, any>[] = [
   augmentCommand,
   trainCommand,
   distillCommand,
+  labelCommand,
   evalCommand,
   exportCommand,
   blurCommand,
