@@ -12,11 +12,7 @@
  *  - optional background defocus, since video-call backgrounds are rarely in sharp focus.
  * The mask is returned unchanged (the person has not moved).
  */
-import * as fs from 'fs';
-import fg from 'fast-glob';
-import sharp from 'sharp';
 import { proceduralBackground } from '../data/synth';
-import { IMAGE_EXTENSIONS } from '../data/dataset';
 import type { Sample } from '../data/types';
 import type { RgbImage } from '../util/image';
 import type { Rng } from '../util/rng';
@@ -295,32 +291,4 @@ export function backgroundSwap(
   return { id: s.id, image: compositeOnto(s, bg, p), mask: s.mask };
 }
 
-/** The image types the data loader reads (one list, src/data/dataset.ts). */
-const IMAGE_EXT = IMAGE_EXTENSIONS;
-
-/**
- * Loads every image under `dir` (sorted, so the order and hence the seeded picks are stable),
- * downscaled so the longer side is at most `maxSide` (one sharp decode per file).
- */
-export async function loadBackgrounds(dir: string, maxSide = 512): Promise<RgbImage[]> {
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new Error(`backgrounds folder not found: ${dir}`);
-  const files = (await fg(`**/*.{${IMAGE_EXT.join(',')}}`, { cwd: dir, absolute: true, caseSensitiveMatch: false })).sort();
-  if (files.length === 0) throw new Error(`no background images (${IMAGE_EXT.join(', ')}) in ${dir}`);
-  const out: RgbImage[] = [];
-  for (const file of files) {
-    try {
-      const { data, info } = await sharp(file, { failOn: 'error' })
-        .rotate()
-        .toColourspace('srgb')
-        .removeAlpha()
-        .resize(maxSide, maxSide, { fit: 'inside', withoutEnlargement: true })
-        .raw()
-        .toBuffer({ resolveWithObject: true });
-      out.push({ width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) });
-    } catch (e) {
-      process.stderr.write(`backgrounds: skipping ${file}: ${(e as Error).message.split('\n')[0]}\n`);
-    }
-  }
-  if (out.length === 0) throw new Error(`no readable background images in ${dir}`);
-  return out;
-}
+export { loadBackgrounds } from '../data/backgrounds';

@@ -3,6 +3,7 @@ import * as path from 'path';
 import type { Argv } from 'yargs';
 import { Config } from '../config/config';
 import { resolveConfig } from '../config/load';
+import { parseWidthHeight, sizeErrorMessage } from '../util/size';
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -44,11 +45,11 @@ export function configFromArgs(args: CommonArgs, flags: Record<string, unknown> 
   });
 }
 
-/** "WIDTHxHEIGHT" -> [height, width] (config order), with a one-line error naming the flag. */
-export function parseWxH(flag: string, v: string): [number, number] {
-  const m = /^(\d+)x(\d+)$/.exec(String(v).trim());
-  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new UsageError(`${flag} ${v}: expected WIDTHxHEIGHT, e.g. ${flag} 256x256`);
-  return [Number(m[2]), Number(m[1])];
+/** "WIDTHxHEIGHT" -> [height, width] (config order), with a one-line error naming the flag (src/util/size.ts). */
+export function parseWxH(flag: string, v: string, o: { min?: number; max?: number; example?: string } = {}): [number, number] {
+  const r = parseWidthHeight(v, o);
+  if (!Array.isArray(r)) throw new UsageError(sizeErrorMessage(flag, v, r, o.example));
+  return r;
 }
 
 // ------------------------------------------------------------------ run commands (train teacher, distill student)

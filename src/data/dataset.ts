@@ -99,7 +99,7 @@ function realOrNull(p: string): string | null {
  * also reachable without links: a link back up the tree (a loop) or two links to the same
  * place add nothing (fast-glob follows loops until ELOOP, listing each file once per path).
  */
-async function listImages(dir: string, skip: string[] = []): Promise<string[]> {
+export async function listImages(dir: string, skip: string[] = []): Promise<string[]> {
   const skipReal = new Set(skip.map((d) => realOrNull(d)).filter((d): d is string => d !== null));
   const out: string[] = [];
   const files = new Set<string>();

@@ -10,13 +10,13 @@
  * background (not in the mask), objects in front of the person (cut from the mask), a
  * second person, blurred and sharp backgrounds, colour casts and sensor noise.
  */
-import * as fs from 'fs';
 import * as path from 'path';
 import type { GrayImage, RgbImage } from '../util/image';
-import { readRgb, writeJpeg, writePng } from '../util/image';
+import { writeJpeg, writePng } from '../util/image';
 import type { Rng } from '../util/rng';
 import { makeRng } from '../util/rng';
 import type { Sample } from './types';
+import { loadBackgrounds } from './backgrounds';
 
 type Sdf = (x: number, y: number) => number;
 type Shade = (x: number, y: number, out: Float32Array) => void;
@@ -1014,30 +1014,10 @@ export interface SynthDatasetInfo {
   meanCoverage: number;
 }
 
-/** Loads up to `max` background photos from a folder, downscaled so the long side is <= 640. */
-export async function loadBackgrounds(dir: string, max = 64): Promise<RgbImage[]> {
-  if (!fs.existsSync(dir)) throw new Error(`backgrounds folder not found: ${dir}`);
-  const files = fs
-    .readdirSync(dir)
-    .filter((f) => /\.(jpe?g|png|webp)$/i.test(f))
-    .sort()
-    .slice(0, max);
-  const out: RgbImage[] = [];
-  for (const f of files) {
-    const img = await readRgb(path.join(dir, f));
-    const s = Math.min(1, 640 / Math.max(img.width, img.height));
-    if (s < 1) {
-      const { resizeRgb } = await import('../util/image');
-      out.push(await resizeRgb(img, Math.round(img.width * s), Math.round(img.height * s)));
-    } else out.push(img);
-  }
-  if (out.length === 0) throw new Error(`no background photos (.jpg/.png/.webp) in ${dir}`);
-  return out;
-}
 
 /** Writes images/NNNN.jpg + masks/NNNN.png (and unlabeled/images/NNNN.jpg). Sample k uses makeRng(seed).fork(k). */
 export async function writeSynthDataset(outDir: string, opts: WriteSynthOptions): Promise<SynthDatasetInfo> {
-  const bgs = opts.backgrounds ? await loadBackgrounds(opts.backgrounds) : [];
+  const bgs = opts.backgrounds ? await loadBackgrounds(opts.backgrounds, 640) : [];
   const root = makeRng(opts.seed);
   const unl = opts.unlabeled ?? 0;
   const total = opts.count + unl;

@@ -14,6 +14,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError } from '../config/schema';
 import type { Segmenter } from './evaluate';
+import { parseWidthHeight, sizeErrorMessage } from '../util/size';
 
 /** frames [B,H,W,3] -> person logits [B,H,W,1]. */
 export type LogitFn = (frames: tf.Tensor4D) => tf.Tensor4D;
@@ -114,9 +115,9 @@ export function parseModelOptions(flag: string, v: string): ModelOptions {
     const k = i > 0 ? p.slice(0, i).trim() : p.trim();
     const val = i > 0 ? p.slice(i + 1).trim() : '';
     if (k === 'inputSize') {
-      const m = /^(\d+)x(\d+)$/.exec(val);
-      if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new ConfigError(`${flag} ${v}: inputSize=${val}: expected WIDTHxHEIGHT, e.g. inputSize=256x256`);
-      out.inputSize = [Number(m[2]), Number(m[1])];
+      const r = parseWidthHeight(val);
+      if (!Array.isArray(r)) throw new ConfigError(`${flag} ${v}: ${sizeErrorMessage('inputSize=', val, r, '256x256', '')}`);
+      out.inputSize = r;
     } else if (k === 'inputRange') {
       if (!(RANGES as readonly string[]).includes(val)) throw new ConfigError(`${flag} ${v}: inputRange=${val}: expected one of ${RANGES.join('|')}`);
       out.inputRange = val as ModelOptions['inputRange'];

@@ -68,8 +68,8 @@ describe('augment: preview', () => {
       assert.match(bad.stderr, /^portraitseg: error: augment\.train\[0\]\.maxDegres: unknown parameter for rotate \(did you mean "maxDegrees"\?\)/);
       assert.ok(!fs.existsSync(path.join(dir, 'x.png')));
       assert.deepEqual(parseSize('32x40'), [40, 32]);
-      assert.throws(() => parseSize('32by40'), (e: Error) => e instanceof UsageError && /--size: expected WIDTHxHEIGHT like 128x128, got "32by40"/.test(e.message));
-      assert.throws(() => parseSize('4x4'), /--size: width and height must be 8\.\.4096/);
+      assert.throws(() => parseSize('32by40'), (e: Error) => e instanceof UsageError && /--size 32by40: expected WIDTHxHEIGHT, e.g. --size 128x128/.test(e.message));
+      assert.throws(() => parseSize('4x4'), /--size 4x4: width and height must be 8\.\.4096/);
     });
   });
 });

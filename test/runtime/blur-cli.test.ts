@@ -87,7 +87,7 @@ describe('cli blur', function () {
     assert.ok(localVariance(second, (i) => inside(i, 0)) < 0.05 * localVariance(scene, (i) => inside(i, 0)));
     const bad = cli(['blur', '--model', path.join(tmp, 'model'), '--input=-', '--output=-', '--size', '64by48', '--backend', 'cpu']);
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /--size 64by48: raw frames need --size WIDTHxHEIGHT/);
+    assert.match(bad.stderr, /--size 64by48: expected WIDTHxHEIGHT, e.g. --size 640x360/);
     // a zero size would be an endless stream of empty frames
     const zero = spawnSync(process.execPath, ['--require', 'tsx/cjs', path.join(ROOT, 'src/cli/main.ts'), 'blur', '--model', path.join(tmp, 'model'), '--input=-', '--output=-', '--size', '0x48', '--backend', 'cpu'], { cwd: ROOT, input: two, encoding: 'utf8', timeout: 100000 }); // guard only: the bug looped forever
     assert.equal(zero.status, 2, zero.stderr);

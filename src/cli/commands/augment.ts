@@ -14,7 +14,7 @@ import { makeRng } from '../../util/rng';
 import { writePng } from '../../util/image';
 import type { Config, TransformSpec } from '../../config/config';
 import type { RgbImage } from '../../util/image';
-import { CommonArgs, configFromArgs, UsageError, withConfigOptions } from '../common';
+import { CommonArgs, configFromArgs, parseWxH, UsageError, withConfigOptions } from '../common';
 
 interface PreviewArgs extends CommonArgs {
   data?: string;
@@ -26,12 +26,7 @@ interface PreviewArgs extends CommonArgs {
 
 /** "WxH" -> [height, width] (the config's data.frameSize order). */
 export function parseSize(raw: string, flag = '--size'): [number, number] {
-  const m = /^(\d+)x(\d+)$/i.exec(raw.trim());
-  if (!m) throw new UsageError(`${flag}: expected WIDTHxHEIGHT like 128x128, got "${raw}"`);
-  const w = Number(m[1]);
-  const h = Number(m[2]);
-  if (w < 8 || h < 8 || w > 4096 || h > 4096) throw new UsageError(`${flag}: width and height must be 8..4096, got ${raw}`);
-  return [h, w];
+  return parseWxH(flag, raw, { min: 8, max: 4096, example: '128x128' });
 }
 
 /** Loads `count` samples chosen by seed from a dataset, resized to the frame size. */

@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
-import { CommonArgs, UsageError, withConfigOptions, configFromArgs } from '../common';
+import { CommonArgs, UsageError, withConfigOptions, configFromArgs, parseWxH } from '../common';
 import { benchInfer, defaultRunners, folderRunner, referenceRunners, formatInferTable, DEFAULT_SIZES, InferRow } from '../../bench/infer';
 import type { BackendName } from '../../config/config';
 
@@ -18,9 +18,8 @@ interface Args extends CommonArgs {
 
 function parseSizes(s: string): [number, number][] {
   return s.split(',').map((part) => {
-    const m = /^\s*(\d+)x(\d+)\s*$/.exec(part);
-    if (!m) throw new UsageError(`--sizes: expected WIDTHxHEIGHT[,...] like 256x144,640x360, got "${s}"`);
-    return [Number(m[1]), Number(m[2])] as [number, number];
+    const [h, w] = parseWxH('--sizes', part, { example: '256x144,640x360' });
+    return [w, h] as [number, number];
   });
 }
 

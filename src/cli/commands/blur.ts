@@ -2,17 +2,19 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { CommandModule } from 'yargs';
-import { CommonArgs, configFromArgs, UsageError, withConfigOptions } from '../common';
+import { CommonArgs, configFromArgs, parseWxH, UsageError, withConfigOptions } from '../common';
 import { selectBackend } from '../../backend';
 import * as tf from '@tensorflow/tfjs';
 import { createSegmenter, Segmenter, RgbResult } from '../../runtime';
 import { loadModel } from '../../models/io';
+import { IMAGE_EXTENSIONS as DATA_IMAGE_EXTENSIONS } from '../../data/dataset';
 import type { ModelMeta } from '../../models/types';
 import { nativePredictor } from '../../export/native';
 import { readRgb, writePng, writeJpeg, RgbImage } from '../../util/image';
 import { VIDEO_EXTENSIONS, hasFfmpeg, NO_FFMPEG, readFrames, writeChunk, probeVideo, decoder, encoder, encodedSize, finished, guardPipe, VideoInputError } from '../../runtime/video';
 
-const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff', '.avif', '.gif'];
+/** The image types blur reads: the data loader's list (src/data/dataset.ts), as extensions with the dot. */
+const IMAGE_EXTENSIONS = DATA_IMAGE_EXTENSIONS.map((e) => `.${e}`);
 
 interface BlurArgs extends CommonArgs {
   model?: string;
@@ -119,13 +121,9 @@ function modelError(spec: string, e: unknown): UsageError {
   return new UsageError(`--model ${spec}: ${msg}`);
 }
 
+/** [width, height] of raw frames; a 0 side would make every frame 0 bytes (an endless stream of empty frames). */
 function parseSize(s: string | undefined): [number, number] {
-  const m = /^(\d+)x(\d+)$/.exec(s ?? '');
-  if (!m) throw new UsageError(`--size ${s ?? '(missing)'}: raw frames need --size WIDTHxHEIGHT, e.g. --size 640x360`);
-  const w = Number(m[1]);
-  const h = Number(m[2]);
-  // 0 would make every frame 0 bytes (an endless stream of empty frames)
-  if (w < 1 || h < 1 || w > 16384 || h > 16384) throw new UsageError(`--size ${s}: width and height must be 1..16384`);
+  const [h, w] = parseWxH('--size', s ?? '(missing: raw frames need it)', { min: 1, max: 16384, example: '640x360' });
   return [w, h];
 }
 

@@ -4,21 +4,12 @@
  */
 import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
-import { CommonArgs, configFromArgs, UsageError, withConfigOptions } from '../common';
+import { CommonArgs, configFromArgs, parseWxH, UsageError, withConfigOptions } from '../common';
 import { checkOutFolder } from '../out-paths';
 import { DataError } from '../../data/errors';
 import { formatReport, inspectDataset } from '../../data/inspect';
 import { writeSynthDataset } from '../../data/synth';
 
-/** "WxH" -> {width, height}. */
-function parseWxH(raw: string, flag: string): { width: number; height: number } {
-  const m = /^(\d+)x(\d+)$/i.exec(raw.trim());
-  if (!m) throw new UsageError(`${flag}: expected WIDTHxHEIGHT like 256x256, got "${raw}"`);
-  const width = Number(m[1]);
-  const height = Number(m[2]);
-  if (width < 16 || height < 16 || width > 4096 || height > 4096) throw new UsageError(`${flag}: width and height must be 16..4096, got ${raw}`);
-  return { width, height };
-}
 
 /** A one-line progress reporter on stderr (items/s and ETA). */
 export function progressLine(what: string): (done: number, total: number) => void {
@@ -101,7 +92,7 @@ const synth: CommandModule<CommonArgs, SynthArgs> = {
     const cfg = configFromArgs(args, { 'data.backgrounds': args.backgrounds });
     if (!Number.isInteger(args.count) || args.count < 1) throw new UsageError(`--count: expected a positive integer, got ${args.count}`);
     if (!Number.isInteger(args.unlabeled) || args.unlabeled < 0) throw new UsageError(`--unlabeled: expected an integer >= 0, got ${args.unlabeled}`);
-    const { width, height } = parseWxH(args.size, '--size');
+    const [height, width] = parseWxH('--size', args.size, { min: 16, max: 4096 });
     checkOutFolder('--out', args.out);
     const t0 = Date.now();
     let info;
