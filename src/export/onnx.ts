@@ -29,6 +29,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { DT, OnnxModel, OnnxNode, OnnxTensor, AttrValue, encodeModel } from './onnx-proto';
+import { bnParams, values } from './fold';
 
 export const ONNX_OPSET = 13;
 export const ONNX_INPUT = 'image';
@@ -124,9 +125,6 @@ function depthwiseKernel(k: tf.Tensor): { w: Float32Array; dims: number[] } {
   return { w, dims: [c * m, 1, kh, kw] };
 }
 
-function values(t: tf.Tensor): Float32Array {
-  return Float32Array.from(t.dataSync() as Float32Array);
-}
 
 function transposed(t: tf.Tensor): Float32Array {
   const tt = t.transpose();
@@ -135,34 +133,6 @@ function transposed(t: tf.Tensor): Float32Array {
   return v;
 }
 
-interface BnParams {
-  scale: Float32Array;
-  shift: Float32Array;
-}
-
-/** Inference-time batch norm as y = x * scale + shift per channel. */
-function bnParams(layer: tf.layers.Layer): BnParams {
-  const cfg = layer.getConfig();
-  const axis = cfg.axis as number;
-  if (axis !== -1 && axis !== 3) throw new UnsupportedLayerError(layer.name, 'BatchNormalization', `axis ${axis} (only the channel axis -1 is supported)`);
-  const eps = cfg.epsilon as number;
-  const byName = (suffix: string) => {
-    const i = layer.weights.findIndex((w) => w.originalName.endsWith(suffix) || w.name.endsWith(suffix));
-    return i < 0 ? null : values(layer.getWeights()[i]);
-  };
-  const mean = byName('moving_mean');
-  const variance = byName('moving_variance');
-  if (!mean || !variance) throw new UnsupportedLayerError(layer.name, 'BatchNormalization', 'moving statistics not found');
-  const gamma = byName('gamma');
-  const beta = byName('beta');
-  const scale = new Float32Array(mean.length);
-  const shift = new Float32Array(mean.length);
-  for (let c = 0; c < mean.length; c++) {
-    scale[c] = (gamma ? gamma[c] : 1) / Math.sqrt(variance[c] + eps);
-    shift[c] = (beta ? beta[c] : 0) - mean[c] * scale[c];
-  }
-  return { scale, shift };
-}
 
 function convPadding(layer: tf.layers.Layer, padding: string): Record<string, AttrValue> {
   if (padding === 'same') return { auto_pad: 'SAME_UPPER' };
@@ -303,7 +273,7 @@ function emitLayer(
       const cons = consumers.get(outKey) ?? [];
       let outName: string | undefined;
       if (act === 'linear' && cons.length === 1 && cons[0].layer.getClassName() === 'BatchNormalization') {
-        const bn = bnParams(cons[0].layer);
+        const bn = bnParams(cons[0].layer, (l, c, w) => new UnsupportedLayerError(l, c, w));
         const per = k.w.length / cout;
         for (let o = 0; o < cout; o++) {
           for (let j = 0; j < per; j++) k.w[o * per + j] *= bn.scale[o];
@@ -346,7 +316,7 @@ function emitLayer(
       return activation(g, layer, activationName(layer), y);
     }
     case 'BatchNormalization': {
-      const bn = bnParams(layer);
+      const bn = bnParams(layer, (l, c, w) => new UnsupportedLayerError(l, c, w));
       const c = bn.scale.length;
       return g.op('Add', [g.op('Mul', [x, g.f32(`${layer.name}_scale`, [1, c, 1, 1], bn.scale)]), g.f32(`${layer.name}_shift`, [1, c, 1, 1], bn.shift)]);
     }

@@ -48,6 +48,7 @@ import { toHalf } from './tfjs';
 import { segmenterMetadata, SegmenterMetadataOptions, TFLITE_METADATA_NAME } from './tflite-metadata';
 
 import { TFLITE_INPUT, TFLITE_OUTPUT, TFLITE_SIGNATURE } from './tflite-io';
+import { bnParams, BnParams, values } from './fold';
 
 export { TFLITE_INPUT, TFLITE_OUTPUT, TFLITE_SIGNATURE };
 
@@ -269,9 +270,6 @@ function pair(v: unknown): [number, number] {
   return Array.isArray(v) ? [v[0] as number, (v[1] ?? v[0]) as number] : [v as number, v as number];
 }
 
-function values(t: tf.Tensor): Float32Array {
-  return Float32Array.from(t.dataSync() as Float32Array);
-}
 
 /** tfjs conv kernel [kh, kw, in, out] -> TFLite OHWI [out, kh, kw, in]. */
 function ohwi(k: tf.Tensor): { w: Float32Array; dims: number[] } {
@@ -282,34 +280,6 @@ function ohwi(k: tf.Tensor): { w: Float32Array; dims: number[] } {
   return { w, dims: [cout, kh, kw, cin] };
 }
 
-interface BnParams {
-  scale: Float32Array;
-  shift: Float32Array;
-}
-
-/** Inference-time batch norm as y = x * scale + shift per channel. */
-function bnParams(layer: tf.layers.Layer): BnParams {
-  const cfg = layer.getConfig();
-  const axis = cfg.axis as number;
-  if (axis !== -1 && axis !== 3) throw new TfliteUnsupportedLayerError(layer.name, 'BatchNormalization', `axis ${axis} (only the channel axis -1 is supported)`);
-  const eps = cfg.epsilon as number;
-  const byName = (suffix: string) => {
-    const i = layer.weights.findIndex((w) => w.originalName.endsWith(suffix) || w.name.endsWith(suffix));
-    return i < 0 ? null : values(layer.getWeights()[i]);
-  };
-  const mean = byName('moving_mean');
-  const variance = byName('moving_variance');
-  if (!mean || !variance) throw new TfliteUnsupportedLayerError(layer.name, 'BatchNormalization', 'moving statistics not found');
-  const gamma = byName('gamma');
-  const beta = byName('beta');
-  const scale = new Float32Array(mean.length);
-  const shift = new Float32Array(mean.length);
-  for (let c = 0; c < mean.length; c++) {
-    scale[c] = (gamma ? gamma[c] : 1) / Math.sqrt(variance[c] + eps);
-    shift[c] = (beta ? beta[c] : 0) - mean[c] * scale[c];
-  }
-  return { scale, shift };
-}
 
 function padding(layer: tf.layers.Layer, p: unknown): tfl.Padding {
   if (p === 'same') return tfl.Padding.SAME;
@@ -454,7 +424,7 @@ function absorb(ctx: WalkContext, outKey: string, act: string): { bn: BnParams |
   let bn: BnParams | null = null;
   let next = sole(cur);
   if (fused === Act.NONE && next && next.layer.getClassName() === 'BatchNormalization') {
-    bn = bnParams(next.layer);
+    bn = bnParams(next.layer, (l, c, w) => new TfliteUnsupportedLayerError(l, c, w));
     cur = key(next.layer.name, next.node, 0);
     keys.push(cur);
     next = sole(cur);
@@ -556,7 +526,7 @@ function emitLayer(ctx: WalkContext, layer: tf.layers.Layer, cls: string, ins: n
       return fa === null ? activation(b, layer, act, y, `${name}_act`) : y;
     }
     case 'BatchNormalization': {
-      const bn = bnParams(layer);
+      const bn = bnParams(layer, (l, c, w) => new TfliteUnsupportedLayerError(l, c, w));
       const c = bn.scale.length;
       const y = b.binary(Op.MUL, `${name}_scale`, x, b.f32(`${name}/scale`, [c], bn.scale));
       return b.binary(Op.ADD, name, y, b.f32(`${name}/shift`, [c], bn.shift));

@@ -11,17 +11,8 @@
  *                                                               (TFLite ADD / MUL with a constant)
  */
 import * as tf from '@tensorflow/tfjs';
+import { firstShape, one, type LayerArgs, type Shape } from './layer_utils';
 
-type Shape = (number | null)[];
-type LayerArgs = ConstructorParameters<typeof tf.layers.Layer>[0];
-
-function one(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-  return Array.isArray(inputs) ? inputs[0] : inputs;
-}
-
-function firstShape(s: Shape | Shape[]): Shape {
-  return Array.isArray(s[0]) ? (s[0] as Shape) : (s as Shape);
-}
 
 /** Hard swish (MobileNetV3): x * relu6(x + 3) / 6. */
 export class HardSwish extends tf.layers.Layer {

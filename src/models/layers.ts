@@ -12,19 +12,10 @@
  * for every down- and up-sampling keeps the low-res and full-res grids aligned.
  */
 import * as tf from '@tensorflow/tfjs';
+import { firstShape, one, type LayerArgs, type Shape } from './layer_utils';
 import { GuidedFilter } from './guided_filter';
 import { IMPORTED_LAYERS, IMPORTED_LAYER_CLASSES } from './imported_layers';
 
-type Shape = (number | null)[];
-type LayerArgs = ConstructorParameters<typeof tf.layers.Layer>[0];
-
-function one(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-  return Array.isArray(inputs) ? inputs[0] : inputs;
-}
-
-function firstShape(s: Shape | Shape[]): Shape {
-  return Array.isArray(s[0]) ? (s[0] as Shape) : (s as Shape);
-}
 
 /** (x - mean) / std per channel, on 0..1 RGB. */
 export class Normalize extends tf.layers.Layer {
