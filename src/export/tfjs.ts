@@ -12,6 +12,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import type { ModelMeta } from '../models/types';
+import { toHalf } from '../util/half';
+export { toHalf } from '../util/half';
 
 export type Quantize = 'none' | 'float16' | 'uint8';
 
@@ -25,31 +27,6 @@ interface ManifestEntry {
   quantization?: { dtype: 'float16' } | { dtype: 'uint8'; scale: number; min: number };
 }
 
-/** float32 -> IEEE half bits, round to nearest even (handles subnormals, inf, nan). */
-export function toHalf(v: number): number {
-  const f = new Float32Array([v]);
-  const x = new Uint32Array(f.buffer)[0];
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let h = mant >> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const half = 1 << (shift - 1);
-    if (rem > half || (rem === half && h & 1)) h++;
-    return sign | h;
-  }
-  let h = (e << 10) | (mant >> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
-  return sign | h;
-}
 
 /** Quantises one float32 weight; returns its bytes and manifest quantization entry. */
 export function quantizeWeight(values: Float32Array, q: Quantize): { bytes: Uint8Array; quantization?: ManifestEntry['quantization'] } {

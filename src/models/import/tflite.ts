@@ -13,18 +13,10 @@
  */
 import { readTfliteModel, tfl } from '../../util/tflite';
 import { IrConst, IrGraph, IrNode, Padding, UnsupportedOpError } from './ir';
+import { halfToFloat } from '../../util/half';
 
 type ModelT = ReturnType<typeof readTfliteModel>;
 
-/** IEEE 754 half -> float. */
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * 2 ** -14 * (f / 1024);
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * 2 ** (e - 15) * (1 + f / 1024);
-}
 
 function bytesOf(m: ModelT, t: tfl.TensorT): Uint8Array | null {
   const b = m.buffers[t.buffer];

@@ -6,17 +6,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { readTfliteModel, tfl } from '../../util/tflite';
+import { halfToFloat } from '../../util/half';
 
 type ModelT = ReturnType<typeof readTfliteModel>;
 
-function half(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * 2 ** -14 * (f / 1024);
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * 2 ** (e - 15) * (1 + f / 1024);
-}
 
 function constant(m: ModelT, t: tfl.TensorT): tf.Tensor | null {
   const b = m.buffers[t.buffer];
@@ -25,7 +18,7 @@ function constant(m: ModelT, t: tfl.TensorT): tf.Tensor | null {
   const dv = new DataView(bytes.buffer);
   const n = t.shape.reduce((x, y) => x * y, 1);
   if (t.type === tfl.TensorType.FLOAT32) return tf.tensor(new Float32Array(bytes.buffer, 0, n), t.shape);
-  if (t.type === tfl.TensorType.FLOAT16) return tf.tensor(Float32Array.from({ length: n }, (_, i) => half(dv.getUint16(2 * i, true))), t.shape);
+  if (t.type === tfl.TensorType.FLOAT16) return tf.tensor(Float32Array.from({ length: n }, (_, i) => halfToFloat(dv.getUint16(2 * i, true))), t.shape);
   if (t.type === tfl.TensorType.INT32) return tf.tensor(new Int32Array(bytes.buffer, 0, n), t.shape, 'int32');
   if (t.type === tfl.TensorType.INT8 || t.type === tfl.TensorType.UINT8) {
     const q = t.quantization!;
