@@ -9,9 +9,10 @@
  * frame size (measured once per model and frame size with a batch-1 forward pass; these are
  * what the gradient tape keeps), `fixed` is weights + gradients + Adam moments (4 copies of
  * the parameters), and ACTIVATION_FACTOR covers the backward pass's transient tensors and
- * allocator fragmentation. The factor was calibrated on this machine with `bench train`
- * (peak wasm heap vs the estimate; see the README's backend section).
+ * allocator fragmentation. The factor was calibrated with `bench train` (peak wasm heap vs
+ * the estimate, on a 2-core machine; see docs/backends.md).
  */
+import * as os from 'os';
 import * as tf from '@tensorflow/tfjs';
 import type { ModelMeta } from '../models/types';
 
@@ -21,8 +22,8 @@ export const ACTIVATION_FACTOR = 3;
 /** Bytes a backend may use for one step. wasm: 4 GiB address space minus headroom for fragmentation. */
 export function memoryBudgetBytes(backend: string): number {
   if (backend === 'wasm') return 2.5 * 2 ** 30;
-  // cpu / tensorflow: ordinary process memory; keep to a quarter of this 24 GiB machine's RAM.
-  return 6 * 2 ** 30;
+  // cpu / tensorflow: ordinary process memory; keep to a quarter of the machine's RAM.
+  return os.totalmem() / 4;
 }
 
 /** Current size of the wasm heap in bytes, or null when the wasm backend is not initialised. */
