@@ -5,7 +5,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend';
 import { describeParity, exportModel, exportOnnxBytes, runOnnx } from '../../src/export';
-import { importedLayerClasses, importedLayersModel, importedModelMeta, layerVariants } from '../helpers/imported-model';
+import { importedLayersModel, importedModelMeta, layerVariants } from '../helpers/imported-model';
 
 /** ONNX export of the layer classes imported models are made of (src/models/imported_layers.ts + built-ins). */
 describe('export onnx: imported-model layers', function () {
@@ -14,7 +14,6 @@ describe('export onnx: imported-model layers', function () {
   before(async () => {
     await selectBackend('cpu');
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'portraitseg-onnx-imported-'));
-    if (!importedLayerClasses().real) console.log('      (src/models/imported_layers.ts absent: custom layers are test stand-ins)');
   });
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 

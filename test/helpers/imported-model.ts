@@ -6,99 +6,18 @@
  * (half-pixel centres) and ConstantOp), wrapped in the model contract like an imported model
  * (ResizeTo, Normalize, ..., ResizeLike). Used by the TFLite and ONNX export tests.
  *
- * The custom classes come from src/models/imported_layers.ts. Where that module is not there
- * (a branch without the importer), forward-only stand-ins with the same class names, configs
- * and math are used instead, so the exporters' mappings are still tested.
+ * The custom classes are the importer's own (src/models/imported_layers.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import { Normalize, ResizeLike, ResizeTo } from '../../src/models/layers';
+import { BilinearResize, ConstantOp, HardSwish } from '../../src/models/imported_layers';
 import type { ModelMeta } from '../../src/models/types';
 
 type Sym = tf.SymbolicTensor;
-type Shape = (number | null)[];
-type LayerArgs = ConstructorParameters<typeof tf.layers.Layer>[0];
-type LayerCtor<A> = new (args: LayerArgs & A) => tf.layers.Layer;
 
-interface ImportedClasses {
-  HardSwish: LayerCtor<object>;
-  BilinearResize: LayerCtor<{ size: [number, number]; alignCorners?: boolean; halfPixelCenters?: boolean }>;
-  ConstantOp: LayerCtor<{ op: 'add' | 'mul'; shape: number[]; valueTrainable?: boolean }>;
-  /** true when the real src/models/imported_layers.ts classes are used. */
-  real: boolean;
-}
-
-const first = (s: Shape | Shape[]): Shape => (Array.isArray(s[0]) ? (s[0] as Shape) : (s as Shape));
-const one = (x: tf.Tensor | tf.Tensor[]) => (Array.isArray(x) ? x[0] : x);
-
-class HardSwishStandIn extends tf.layers.Layer {
-  static className = 'HardSwish';
-  computeOutputShape(s: Shape | Shape[]): Shape {
-    return first(s);
-  }
-  call(x: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    return tf.tidy(() => one(x).mul(tf.relu6(one(x).add(3))).div(6));
-  }
-}
-
-class BilinearResizeStandIn extends tf.layers.Layer {
-  static className = 'BilinearResize';
-  readonly size: [number, number];
-  readonly alignCorners: boolean;
-  readonly halfPixelCenters: boolean;
-  constructor(args: LayerArgs & { size: [number, number]; alignCorners?: boolean; halfPixelCenters?: boolean }) {
-    super(args);
-    this.size = args.size;
-    this.alignCorners = !!args.alignCorners;
-    this.halfPixelCenters = !!args.halfPixelCenters;
-  }
-  computeOutputShape(s: Shape | Shape[]): Shape {
-    const f = first(s);
-    return [f[0], this.size[0], this.size[1], f[3]];
-  }
-  call(x: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    return tf.image.resizeBilinear(one(x) as tf.Tensor4D, this.size, this.alignCorners, this.halfPixelCenters);
-  }
-  getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), size: this.size, alignCorners: this.alignCorners, halfPixelCenters: this.halfPixelCenters };
-  }
-}
-
-class ConstantOpStandIn extends tf.layers.Layer {
-  static className = 'ConstantOp';
-  readonly op: 'add' | 'mul';
-  readonly valueShape: number[];
-  private value!: tf.LayerVariable;
-  constructor(args: LayerArgs & { op: 'add' | 'mul'; shape: number[] }) {
-    super(args);
-    this.op = args.op;
-    this.valueShape = args.shape;
-  }
-  build(): void {
-    this.value = this.addWeight('value', this.valueShape, 'float32', tf.initializers.zeros());
-    this.built = true;
-  }
-  computeOutputShape(s: Shape | Shape[]): Shape {
-    return first(s);
-  }
-  call(x: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    return tf.tidy(() => (this.op === 'add' ? one(x).add(this.value.read()) : one(x).mul(this.value.read())));
-  }
-  getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), op: this.op, shape: this.valueShape };
-  }
-}
-
-export function importedLayerClasses(): ImportedClasses {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const m = require('../../src/models/imported_layers') as Record<string, unknown>;
-    if (m.HardSwish && m.BilinearResize && m.ConstantOp) {
-      return { HardSwish: m.HardSwish, BilinearResize: m.BilinearResize, ConstantOp: m.ConstantOp, real: true } as ImportedClasses;
-    }
-  } catch {
-    // not on this branch: stand-ins below
-  }
-  return { HardSwish: HardSwishStandIn, BilinearResize: BilinearResizeStandIn, ConstantOp: ConstantOpStandIn, real: false };
+/** The custom classes of imported models (src/models/imported_layers.ts). */
+export function importedLayerClasses() {
+  return { HardSwish, BilinearResize, ConstantOp };
 }
 
 /** Class names the model below contains (the test asserts it really does). */
