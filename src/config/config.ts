@@ -22,6 +22,8 @@ export interface LossConfig {
   lovasz: number;
   boundary: number;
   boundaryWidth: number;
+  /** Pixels within this distance of a label's edge do not count in the label loss (0 = off). */
+  ignoreBand: number;
 }
 
 export interface Config {
@@ -187,6 +189,7 @@ export const CONFIG_SCHEMA: Schema = s.obj({
       lovasz: s.num(0, { min: 0 }),
       boundary: s.num(0.5, { min: 0 }),
       boundaryWidth: s.int(3, { min: 1 }),
+      ignoreBand: s.int(0, { min: 0, max: 64, doc: 'pixels within this distance of a label edge do not count in the label loss (coarse masks; 0 = off)' }),
     }),
     evalEvery: s.int(500, { min: 1, doc: 'images between validations' }),
     checkpointEvery: s.int(1000, { min: 1, doc: 'images between checkpoints' }),

@@ -129,6 +129,10 @@ export function checkCrossFields(cfg: Config): void {
   if (cfg.train.minLr > cfg.train.lr) throw new ConfigError(`train.minLr (${cfg.train.minLr}) must not exceed train.lr (${cfg.train.lr})`);
   const l = cfg.train.loss;
   if (l.bce + l.dice + l.lovasz + l.boundary <= 0) throw new ConfigError('train.loss: at least one of bce, dice, lovasz, boundary must be > 0');
+  if (l.ignoreBand > 0 && l.lovasz > 0) throw new ConfigError(`train.loss.ignoreBand (${l.ignoreBand}) cannot be used with train.loss.lovasz > 0 (the Lovasz hinge ranks every pixel): set one of them to 0`);
+  if (l.ignoreBand > 0 && l.boundary > 0 && l.boundaryWidth <= l.ignoreBand) {
+    throw new ConfigError(`train.loss.boundaryWidth (${l.boundaryWidth}) must exceed train.loss.ignoreBand (${l.ignoreBand}) while train.loss.boundary > 0: the boundary term would count no pixel`);
+  }
 }
 
 /** Writes the resolved config into a run folder (atomically). */

@@ -108,13 +108,60 @@ export function boundaryBceLoss(logits: tf.Tensor4D, masks: tf.Tensor4D, hasMask
 export type { LossOutput } from '../backend/step';
 import type { LossOutput } from '../backend/step';
 
-/** The supervised segmentation loss: weighted sum of the terms with weight > 0 (cfg.train.loss). */
+/**
+ * Where a label counts: 0 within `width` px (Chebyshev) of its person/background edge, 1
+ * elsewhere (1 everywhere for width 0). Coarse hand-drawn masks are wrong mostly there.
+ */
+export function labelWeights(masks: tf.Tensor4D, width: number): tf.Tensor4D {
+  return tf.tidy(() => (width > 0 ? (tf.scalar(1).sub(boundaryBand(masks, width)) as tf.Tensor4D) : (tf.onesLike(masks) as tf.Tensor4D)));
+}
+
+/** BCE averaged per row over the pixels where `weights` is 1, then over labeled rows. */
+export function weightedBceLoss(logits: tf.Tensor4D, masks: tf.Tensor4D, hasMask: tf.Tensor1D, weights: tf.Tensor4D): tf.Scalar {
+  return tf.tidy(() => {
+    const perRow = bceWithLogitsMap(logits, masks).mul(weights).sum([1, 2, 3]).div(weights.sum([1, 2, 3]).maximum(1)) as tf.Tensor1D;
+    return maskedRowMean(perRow, hasMask);
+  });
+}
+
+/** Soft Dice over the pixels where `weights` is 1. */
+export function weightedDiceLoss(logits: tf.Tensor4D, masks: tf.Tensor4D, hasMask: tf.Tensor1D, weights: tf.Tensor4D, smooth = 1): tf.Scalar {
+  return tf.tidy(() => {
+    const p = logits.sigmoid().mul(weights);
+    const m = masks.mul(weights);
+    const inter = p.mul(m).sum([1, 2, 3]);
+    const denom = p.sum([1, 2, 3]).add(m.sum([1, 2, 3]));
+    const perRow = tf.scalar(1).sub(inter.mul(2).add(smooth).div(denom.add(smooth))) as tf.Tensor1D;
+    return maskedRowMean(perRow, hasMask);
+  });
+}
+
+/** BCE over the boundary band of width `width` less the ignored band of width `ignore` (ignore < width). */
+function boundaryBceOutside(logits: tf.Tensor4D, masks: tf.Tensor4D, hasMask: tf.Tensor1D, width: number, ignore: number): tf.Scalar {
+  return tf.tidy(() => weightedBceLoss(logits, masks, hasMask, boundaryBand(masks, width).mul(labelWeights(masks, ignore)) as tf.Tensor4D));
+}
+
+/**
+ * The supervised segmentation loss: weighted sum of the terms with weight > 0 (cfg.train.loss).
+ * With cfg.ignoreBand > 0 the label does not count within that many pixels of its edges (bce,
+ * dice and the boundary term; validateLossConfig refuses lovasz with it).
+ */
 export function segmentationLoss(logits: tf.Tensor4D, masks: tf.Tensor4D, hasMask: tf.Tensor1D, cfg: LossConfig): LossOutput {
   const parts: Record<string, tf.Scalar> = {};
-  if (cfg.bce > 0) parts.bce = bceLoss(logits, masks, hasMask);
-  if (cfg.dice > 0) parts.dice = diceLoss(logits, masks, hasMask);
-  if (cfg.lovasz > 0) parts.lovasz = lovaszHingeLoss(logits, masks, hasMask);
-  if (cfg.boundary > 0) parts.boundary = boundaryBceLoss(logits, masks, hasMask, cfg.boundaryWidth);
+  const ignore = cfg.ignoreBand ?? 0;
+  if (ignore > 0) {
+    const w = labelWeights(masks, ignore);
+    if (cfg.bce > 0) parts.bce = weightedBceLoss(logits, masks, hasMask, w);
+    if (cfg.dice > 0) parts.dice = weightedDiceLoss(logits, masks, hasMask, w);
+    w.dispose();
+    if (cfg.lovasz > 0) throw new Error('train.loss.lovasz: cannot be used with train.loss.ignoreBand > 0 (the Lovasz hinge ranks every pixel)');
+    if (cfg.boundary > 0) parts.boundary = boundaryBceOutside(logits, masks, hasMask, cfg.boundaryWidth, ignore);
+  } else {
+    if (cfg.bce > 0) parts.bce = bceLoss(logits, masks, hasMask);
+    if (cfg.dice > 0) parts.dice = diceLoss(logits, masks, hasMask);
+    if (cfg.lovasz > 0) parts.lovasz = lovaszHingeLoss(logits, masks, hasMask);
+    if (cfg.boundary > 0) parts.boundary = boundaryBceLoss(logits, masks, hasMask, cfg.boundaryWidth);
+  }
   const weights: Record<string, number> = { bce: cfg.bce, dice: cfg.dice, lovasz: cfg.lovasz, boundary: cfg.boundary };
   const total = tf.tidy(() => {
     let t: tf.Scalar = tf.scalar(0);

@@ -1,6 +1,7 @@
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
-import { bceLoss, diceLoss, lovaszHingeLoss, boundaryBand, boundaryBceLoss, segmentationLoss } from '../../src/train/losses';
+import { bceLoss, diceLoss, lovaszHingeLoss, boundaryBand, boundaryBceLoss, labelWeights, segmentationLoss } from '../../src/train/losses';
+import { resolveConfig } from '../../src/config/load';
 
 const close = (a: number, b: number, tol = 1e-5) => assert.ok(Math.abs(a - b) < tol, `${a} vs ${b}`);
 const val = (t: tf.Tensor) => {
@@ -63,10 +64,56 @@ describe('train/losses', function () {
   });
 
   it('segmentationLoss weights the parts and skips zero weights', () => {
-    const out = segmentationLoss(logits(), masks(), one(), { bce: 2, dice: 0.5, lovasz: 0, boundary: 0, boundaryWidth: 1 });
+    const out = segmentationLoss(logits(), masks(), one(), { bce: 2, dice: 0.5, lovasz: 0, boundary: 0, boundaryWidth: 1, ignoreBand: 0 });
     assert.deepEqual(Object.keys(out.parts).sort(), ['bce', 'dice']);
     close(out.total.dataSync()[0], 2 * 1.0454810576737206 + 0.5 * 0.32856404007443696);
     tf.dispose([out.total, ...Object.values(out.parts)]);
+  });
+
+  describe('ignoreBand (the label does not count near its edges)', () => {
+    // 8x8, person in the left half: the edge lies between columns 3 and 4.
+    const m8 = () => tf.tensor4d(Array.from({ length: 64 }, (_, i) => (i % 8 < 4 ? 1 : 0)), [1, 8, 8, 1]);
+    // confidently right everywhere except columns 2..5 (within 2 px of the edge), confidently wrong there
+    const wrongNearEdge = () => tf.tensor4d(Array.from({ length: 64 }, (_, i) => {
+      const c = i % 8;
+      const right = c < 4 ? 9 : -9;
+      return c >= 2 && c <= 5 ? -right : right;
+    }), [1, 8, 8, 1]);
+    const cfg = (ignoreBand: number) => ({ bce: 1, dice: 1, lovasz: 0, boundary: 0, boundaryWidth: 3, ignoreBand });
+
+    it('labelWeights: 0 within the band, 1 elsewhere; all ones at width 0', () => {
+      const w = labelWeights(m8(), 2).reshape([8, 8]).arraySync() as number[][];
+      for (const row of w) assert.deepEqual(row, [1, 1, 0, 0, 0, 0, 1, 1]);
+      assert.equal(labelWeights(m8(), 0).sum().dataSync()[0], 64);
+    });
+
+    it('errors inside the band cost nothing, errors outside it still do', () => {
+      const off = segmentationLoss(wrongNearEdge(), m8(), one(), cfg(0));
+      const on = segmentationLoss(wrongNearEdge(), m8(), one(), cfg(2));
+      assert.ok(off.parts.bce.dataSync()[0] > 4, `without the band the wrong columns cost ${off.parts.bce.dataSync()[0]}`);
+      // right everywhere the label counts: BCE = log(1 + e^-9), Dice ~ 0
+      close(on.parts.bce.dataSync()[0], Math.log1p(Math.exp(-9)), 1e-6);
+      assert.ok(on.parts.dice.dataSync()[0] < 1e-3, `dice ${on.parts.dice.dataSync()[0]}`);
+      // a band of 1 px leaves columns 2 and 5 counted: wrong there, so the loss is large again
+      const narrow = segmentationLoss(wrongNearEdge(), m8(), one(), cfg(1));
+      assert.ok(narrow.parts.bce.dataSync()[0] > 2);
+    });
+
+    it('no gradient reaches the logits within the band', () => {
+      const g = tf.grad((l: tf.Tensor) => segmentationLoss(l as tf.Tensor4D, m8(), one(), cfg(2)).total)(tf.zeros([1, 8, 8, 1]));
+      const rows = g.reshape([8, 8]).arraySync() as number[][];
+      for (const row of rows) {
+        for (const c of [2, 3, 4, 5]) assert.equal(row[c], 0);
+        for (const c of [0, 1, 6, 7]) assert.notEqual(row[c], 0);
+      }
+    });
+
+    it('the config refuses what the band makes meaningless, naming the keys', () => {
+      assert.throws(() => resolveConfig({ set: ['train.loss.ignoreBand=4', 'train.loss.lovasz=1'] }), /train\.loss\.ignoreBand \(4\) cannot be used with train\.loss\.lovasz/);
+      assert.throws(() => resolveConfig({ set: ['train.loss.ignoreBand=4', 'train.loss.boundary=0.5', 'train.loss.boundaryWidth=3'] }), /train\.loss\.boundaryWidth \(3\) must exceed train\.loss\.ignoreBand \(4\)/);
+      assert.throws(() => resolveConfig({ set: ['train.loss.ignoreBand=-1'] }), /train\.loss\.ignoreBand: must be >= 0/);
+      assert.equal(resolveConfig({ set: ['train.loss.ignoreBand=4', 'train.loss.boundary=0'] }).train.loss.ignoreBand, 4);
+    });
   });
 
   it('leaks no tensors', () => {
@@ -74,7 +121,7 @@ describe('train/losses', function () {
     const m = masks();
     const h = one();
     const before = tf.memory().numTensors;
-    const out = segmentationLoss(l, m, h, { bce: 1, dice: 1, lovasz: 1, boundary: 1, boundaryWidth: 1 });
+    const out = segmentationLoss(l, m, h, { bce: 1, dice: 1, lovasz: 1, boundary: 1, boundaryWidth: 1, ignoreBand: 0 });
     tf.dispose([out.total, ...Object.values(out.parts)]);
     assert.equal(tf.memory().numTensors, before);
     tf.dispose([l, m, h]);

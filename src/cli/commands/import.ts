@@ -67,18 +67,32 @@ export async function runImport(o: ImportRunOptions) {
   await tf.setBackend('cpu');
   const reloaded = await loadModel(tmp);
   const ref = await loadReference(o.model, imp);
+  // Built at another input size than the file's (--input-size, resize targets scaled): the file
+  // cannot run at that size, so the check runs at the file's size on a net built there and given
+  // the reloaded weights (the same weights, in the same order).
+  const fileShape = imp.graph.input.shape;
+  const fileSize: [number, number] | null = fileShape.length === 4 && fileShape[1] > 0 && fileShape[2] > 0 ? [fileShape[1], fileShape[2]] : null;
+  const resized = !!fileSize && (fileSize[0] !== imp.inputSize[0] || fileSize[1] !== imp.inputSize[1]);
+  let atFile: import('../../models/import').Imported | null = null;
   try {
     let net = reloaded.model;
+    let checkSize = imp.inputSize;
+    if (resized) {
+      atFile = importModel(o.model, { inputRange: o.inputRange, output: o.output, maskFilter: o.maskFilter, seed: o.seed });
+      atFile.model.setWeights(reloaded.model.getWeights());
+      net = atFile.model;
+      checkSize = atFile.inputSize;
+    }
     if (o.maskFilter) {
       // the filter starts untrained: compare the net's own logits, its first input
-      const gf = reloaded.model.getLayer('logits');
-      net = tf.model({ inputs: reloaded.model.inputs, outputs: (gf.input as tf.SymbolicTensor[])[0] });
+      const gf = net.getLayer('logits');
+      net = tf.model({ inputs: net.inputs, outputs: (gf.input as tf.SymbolicTensor[])[0] });
     }
-    const parity = compareWithReference(net, ref, imp.inputSize, { seed: o.seed, batch: 2 });
-    const lines = [describeImportParity(parity)];
+    const parity = compareWithReference(net, ref, checkSize, { seed: o.seed, batch: 2 });
+    const lines = [describeImportParity(parity) + (resized ? ` (at the file's ${checkSize[1]}x${checkSize[0]}: the net built at ${imp.inputSize[1]}x${imp.inputSize[0]} has the same weights, its fixed resize targets scaled)` : '')];
     let runtime: RuntimeParity | null = null;
     if (imp.format === 'tflite') {
-      runtime = await runtimeParity(o.model, net, imp, o.seed);
+      runtime = await runtimeParity(o.model, net, atFile ?? imp, o.seed);
       lines.push(runtime.line);
     }
     if (!parity.ok || (runtime && runtime.ok === false)) {
@@ -90,6 +104,7 @@ export async function runImport(o: ImportRunOptions) {
   } finally {
     ref.dispose();
     reloaded.model.dispose();
+    atFile?.model.dispose();
     if (fs.existsSync(tmp)) fs.rmSync(tmp, { recursive: true, force: true });
     await tf.setBackend(backend);
   }

@@ -114,6 +114,30 @@ function avgPoolSame(
   return y;
 }
 
+/**
+ * A resize to a fixed size in a net built at another input size than its file's (--input-size):
+ * the target scales with the input (MediaPipe's selfie resizes its squeeze-excite branches to
+ * 32x32 at 256x256, so 48x48 at 384x384). A target that would not be whole is refused by name.
+ */
+export function scaledResize(size: [number, number], fileSize: [number, number] | null, inputSize: [number, number], source: string, node: string): [number, number] {
+  if (!fileSize || (fileSize[0] === inputSize[0] && fileSize[1] === inputSize[1])) return size;
+  const out: [number, number] = [0, 0];
+  for (const k of [0, 1]) {
+    const v = (size[k] * inputSize[k]) / fileSize[k];
+    if (Math.abs(v - Math.round(v)) > 1e-9 || v < 1) {
+      throw new Error(
+        `${source}: --input-size ${inputSize[1]}x${inputSize[0]}: resize node "${node}" targets ${size[1]}x${size[0]} at the file's ${fileSize[1]}x${fileSize[0]}, which is ${((size[1] * inputSize[1]) / fileSize[1]).toFixed(2)}x${((size[0] * inputSize[0]) / fileSize[0]).toFixed(2)} at this size: choose an input size that keeps it whole (e.g. a multiple of ${fileSize[1] / gcd(fileSize[1], size[1])}x${fileSize[0] / gcd(fileSize[0], size[0])})`,
+      );
+    }
+    out[k] = Math.round(v);
+  }
+  return out;
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
 /** Builds the model. The graph must be simplified (ir.simplify) first. */
 export function buildImported(g: IrGraph, opts: BuildOptions): Built {
   const inShape = g.input.shape;
@@ -163,7 +187,9 @@ export function buildImported(g: IrGraph, opts: BuildOptions): Built {
             y = apply(tf.layers.depthwiseConv2d({ ...common, depthMultiplier: w.shape[3], dilationRate: a.dilations }), xin, b ? [w, b] : [w]);
           } else {
             y = apply(tf.layers.conv2dTranspose({ ...common, filters: w.shape[2] }), xin, b ? [w, b] : [w]);
-            const want = a.outShape as unknown as number[];
+            const fileOut = a.outShape as unknown as number[] | undefined;
+            // a fixed output shape scales with the input like a resize target (see scaledResize)
+            const want = fileOut && fileOut.length === 3 ? [...scaledResize([fileOut[0], fileOut[1]], fileSize, inputSize, g.source, n.name), fileOut[2]] : fileOut;
             const got = y.shape.slice(1);
             if (want && want.some((v, i) => v > 0 && v !== got[i])) fail(`output shape [${want}] is not what padding ${a.padding} gives ([${got}])`);
           }
@@ -233,7 +259,7 @@ export function buildImported(g: IrGraph, opts: BuildOptions): Built {
           break;
         }
         case 'resize': {
-          const size = a.size as unknown as [number, number];
+          const size = scaledResize(a.size as unknown as [number, number], fileSize, inputSize, g.source, n.name);
           y = new BilinearResize({ size, alignCorners: a.alignCorners, halfPixelCenters: a.halfPixelCenters, name: name(n.name) }).apply(get(n.inputs[0], n)) as SymbolicTensor;
           break;
         }

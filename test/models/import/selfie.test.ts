@@ -84,6 +84,27 @@ describe('models/import: MediaPipe selfie segmenter (skips when the files are ab
     re.model.dispose();
   });
 
+  it('--input-size 320x320: resize targets and the transposed conv scale with the input; checked at the file size; 300x300 refused by node', async function () {
+    if (!fs.existsSync(FILES[0])) this.skip();
+    const out = path.join(tmpDir(), 'selfie-320');
+    const r = await runImport({ model: FILES[0], out, inputSize: [320, 320], inputRange: null, output: null, maskFilter: false, seed: 3, log: () => {} });
+    assert.ok(r.parity.ok, r.describe);
+    assert.match(r.describe, /at the file's 256x256: the net built at 320x320 has the same weights/);
+    const re = await loadModel(out);
+    assert.deepEqual(re.meta.inputSize, [320, 320]);
+    const y = re.model.predict(tf.zeros([1, 320, 320, 3])) as tf.Tensor;
+    assert.deepEqual(y.shape, [1, 320, 320, 1]);
+    y.dispose();
+    const at256 = importModel(FILES[0]);
+    const a = re.model.getWeights();
+    const b = at256.model.getWeights();
+    assert.equal(a.length, b.length);
+    for (let i = 0; i < a.length; i++) assert.deepEqual(a[i].shape, b[i].shape);
+    re.model.dispose();
+    at256.model.dispose();
+    assert.throws(() => importModel(FILES[0], { inputSize: [300, 300] }), /--input-size 300x300: resize node "[^"]+" targets 32x32 at the file's 256x256, which is 37\.50x37\.50 at this size: choose an input size that keeps it whole \(e\.g\. a multiple of 8x8\)/);
+  });
+
   it('on 16 PicsArt photos the imported models score the original mIoU within 0.002', async function () {
     if (!fs.existsSync(PICSART) || !fs.existsSync(FILES[0])) this.skip();
     const ds = await openDataset(PICSART, { labeled: true });
