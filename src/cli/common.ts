@@ -108,6 +108,41 @@ export function checkRunArgs(a: RunArgs, modelFlags: Record<string, unknown> = {
   return true;
 }
 
+/** The shipped recipe files (configs/), by name. */
+export const RECIPES = {
+  teacher: path.resolve(__dirname, '../../configs/teacher.json'),
+  teacherPretrained: path.resolve(__dirname, '../../configs/teacher-finetune.json'),
+  student: path.resolve(__dirname, '../../configs/distill.json'),
+  studentPretrained: path.resolve(__dirname, '../../configs/distill-finetune.json'),
+};
+
+/**
+ * The recipe a fresh run without --config starts from, and the line that says so. With the
+ * `@mediapipe/selfie_segmentation` dependency installed that is the pretrained recipe (MediaPipe's
+ * selfie segmenter as the start, its ensemble as the teacher), unless a model is named (--model,
+ * --student, --set model.*: the user's own architecture from random weights). null: --config or
+ * --resume was given (the config or the run decides).
+ */
+export function defaultRecipe(kind: 'teacher' | 'student', a: RunArgs, modelFlags: Record<string, unknown> = {}, available?: () => boolean): { file: string; line: string } | null {
+  if (a.resume || a.config) return null;
+  const named = Object.entries(modelFlags).filter(([, v]) => v !== undefined).map(([k]) => `--${k}`);
+  const setModel = (a.set ?? []).filter((x) => x.startsWith('model.')).map((x) => `--set ${x.split('=')[0]}`);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const have = available ? available() : (require('../models/import/packaged') as typeof import('../models/import/packaged')).packagedAvailable('mediapipe:selfie');
+  const rel = (f: string) => path.relative(process.cwd(), f) || f;
+  const scratch = kind === 'teacher' ? RECIPES.teacher : RECIPES.student;
+  const pre = kind === 'teacher' ? RECIPES.teacherPretrained : RECIPES.studentPretrained;
+  if (have && named.length === 0 && setModel.length === 0) {
+    const what =
+      kind === 'teacher'
+        ? "MediaPipe's selfie segmenter (mediapipe:selfie) fine-tuned on your labels while learning without forgetting from the selfie + landscape ensemble with flip"
+        : "a 106 k-parameter student started from MediaPipe's selfie segmenter (mediapipe:selfie), distilled from the selfie + landscape ensemble with flip (or your --teacher)";
+    return { file: pre, line: `recipe: ${rel(pre)} (the default while @mediapipe/selfie_segmentation is installed): ${what}; from random weights: --config ${rel(scratch)}` };
+  }
+  const why = !have ? '@mediapipe/selfie_segmentation is not installed' : `${[...named, ...setModel].join(', ')} names the model`;
+  return { file: scratch, line: `recipe: ${rel(scratch)} (from random weights: ${why}; the pretrained recipe is --config ${rel(pre)})` };
+}
+
 /**
  * The body of a run command: wires SIGINT/SIGTERM to the run (a checkpoint is saved), prints the
  * summary to stdout, and exits like an interrupted program (128 + signal) when stopped by one.

@@ -23,6 +23,7 @@ import { makeRng } from '../util/rng';
 import { loadExternalModel } from '../eval/external';
 import { distillLoss, drawShift, FeatureAdapter, shiftedView, type DistillLossWeights } from './losses';
 import { checkCompatible, ExternalPredictor, freezeExternal, freezeModel, FrozenTeacher, TeacherTargets } from './teacher';
+import { ensureImported, needsImport } from '../models/import/packaged';
 import { ensembleTeacher, TeacherConfigError, teacherEntries } from './ensemble';
 import { externalOptionsFor, hasInputOptions } from '../eval/tta';
 
@@ -98,7 +99,7 @@ export async function loadTeacher(spec: string, cfg: Config, opts: { forceExtern
  * options when it has any), averaged (src/distill/ensemble.ts) with distill.teacherFlip.
  * One teacher without flip is that teacher. Null when there is none.
  */
-export async function loadTeacherSet(single: string | null, cfg: Config, opts: { forceExternal?: boolean; loadExternal?: ExternalLoader } = {}): Promise<FrozenTeacher | null> {
+export async function loadTeacherSet(single: string | null, cfg: Config, opts: { forceExternal?: boolean; loadExternal?: ExternalLoader; log?: (l: string) => void } = {}): Promise<FrozenTeacher | null> {
   let entries;
   try {
     entries = teacherEntries(cfg, single);
@@ -108,8 +109,16 @@ export async function loadTeacherSet(single: string | null, cfg: Config, opts: {
   if (entries.length === 0) return null;
   const members: FrozenTeacher[] = [];
   try {
-    for (const [i, e] of entries.entries()) {
+    for (let [i, e] of entries.entries()) {
       const key = single && i === 0 ? '--teacher' : `distill.teachers[${single ? i - 1 : i}].path`;
+      // a packaged model (mediapipe:selfie) or a .tflite file: imported once, checked, cached
+      if (needsImport(e.path)) {
+        try {
+          e = { ...e, path: await ensureImported(e.path, { seed: cfg.seed, key, log: opts.log ?? (() => {}) }) };
+        } catch (err) {
+          throw new DistillError((err as Error).message);
+        }
+      }
       if (!fs.existsSync(e.path)) throw new DistillError(`${key} ${e.path}: not found (expected a run folder, a checkpoint folder, a model folder or a model.json)`);
       if (hasInputOptions(e)) {
         const ext = await (opts.loadExternal ?? defaultExternalLoader)(e.path, externalOptionsFor(e, cfg.external));

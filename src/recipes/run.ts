@@ -41,6 +41,7 @@ import { loadCheckpoint, LoadedCheckpoint, type TrainState } from '../train/chec
 import { createEma, setWeightValues } from '../train/ema';
 import { applyFreeze } from '../train/freeze';
 import { checkpointer, curvesPlot, earlyStopping, metricsJsonl, progressLogger } from '../train/callbacks';
+import { ensureImported, needsImport } from '../models/import/packaged';
 
 /** Every setup failure the user can fix (missing data, a contradicting --set, a bad teacher): one line, exit 2. */
 export class RunSetupError extends ConfigError {}
@@ -303,7 +304,15 @@ function resolveRunConfig(o: RunOptions, recipe: RecipeInfo, runDir: string | nu
 
 /** Loads the --init model: its weights and architecture start the run. */
 async function loadInit(cfg: Config, sources: ConfigSources | undefined, log: (l: string) => void): Promise<{ model: tf.LayersModel; meta: ModelMeta; path: string }> {
-  const spec = cfg.train.init!;
+  let spec = cfg.train.init!;
+  // a packaged model (mediapipe:selfie) or a .tflite file: imported once with the parity check, cached
+  if (needsImport(spec)) {
+    try {
+      spec = await ensureImported(spec, { seed: cfg.seed, key: 'train.init', log });
+    } catch (e) {
+      throw new RunSetupError((e as Error).message);
+    }
+  }
   if (!fs.existsSync(spec)) throw new RunSetupError(`--init ${spec}: not found (expected a run folder, a checkpoint folder or a model folder)`);
   const init = await loadModel(spec);
   const what = `the --init model (${init.path})`;

@@ -25,6 +25,7 @@ import {
   withFeatures,
   type WorkerDistillLossOptions,
 } from '../distill/student';
+import { isPackagedName } from '../models/import/packaged';
 import { loaderOptions, openRun, RunOptions, trainRun, valLoader } from './run';
 import { ownResolutionBatches, teacherReport } from '../distill/ensemble';
 
@@ -48,6 +49,8 @@ export interface DistillRunResult extends TrainResult {
   meta: ModelMeta;
   teacher: string;
   cache: { hits: number; misses: number; teacherMs: number };
+  /** The run's resolved config (as saved in its config.json). */
+  config: Config;
 }
 
 /** Extra resume state stored in each checkpoint's state.json. */
@@ -81,7 +84,7 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
         if (!teacherSpec && needTeacher && cfg.distill.teachers.length === 0) {
           throw new DistillError('distill student: --teacher RUN_DIR|model.json is required (e.g. portraitseg distill student --teacher runs/teacher --data DIR); config key distill.teacher');
         }
-        const loaded = await loadTeacherSet(teacherSpec, cfg, { forceExternal: externalTeacher, loadExternal: o.loadExternal });
+        const loaded = await loadTeacherSet(teacherSpec, cfg, { forceExternal: externalTeacher, loadExternal: o.loadExternal, log });
         teacher = loaded ?? labelsOnlyTeacher();
         if (w.feature > 0 && teacher.featureChannels === null) {
           throw new DistillError(`distill.feature=${w.feature} but teacher ${teacher.describe} has no "features" layer; set distill.feature=0`);
@@ -131,7 +134,7 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
 
   const targets = new TeacherTargets(t, { cache: cfg.distill.cacheTeacher, withFeatures: w.feature > 0 });
   if (needTeacher) await printTeacherReport(run, t, labelFrame, log);
-  const extra: DistillExtra = { distill: { teacher: teacherSpec ? path.resolve(teacherSpec) : '', externalTeacher, adapter: adapter !== null } };
+  const extra: DistillExtra = { distill: { teacher: teacherSpec ? (isPackagedName(teacherSpec) ? teacherSpec : path.resolve(teacherSpec)) : '', externalTeacher, adapter: adapter !== null } };
   let threads = 1;
   const cacheLine: Callback = {
     onStepEnd(_ctx, l) {
@@ -153,7 +156,7 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
         workerLoss: {
           module: require.resolve('../distill/student'),
           exportName: 'workerDistillLossFn',
-          options: { cfg, teacher: teacherSpec ? path.resolve(teacherSpec) : '', externalTeacher } satisfies WorkerDistillLossOptions,
+          options: { cfg, teacher: teacherSpec ? (isPackagedName(teacherSpec) ? teacherSpec : path.resolve(teacherSpec)) : '', externalTeacher } satisfies WorkerDistillLossOptions,
         },
         singleThreadReason: w.feature > 0
           ? 'feature distillation keeps its adapter on one thread'
@@ -173,7 +176,7 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
       },
       o,
     );
-    return { ...r, runDir: run.runDir, model, meta, teacher: t.describe, cache: { ...targets.stats } };
+    return { ...r, runDir: run.runDir, model, meta, config: cfg, teacher: t.describe, cache: { ...targets.stats } };
   } finally {
     adapter?.dispose();
     t.dispose();

@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
-import { checkRunArgs, configFromArgs, CommonArgs, parseWxH, RunArgs, runFlags, runWithSignals, UsageError, withConfigOptions, withRunOptions } from '../common';
+import { checkRunArgs, configFromArgs, CommonArgs, defaultRecipe, parseWxH, RunArgs, runFlags, runWithSignals, UsageError, withConfigOptions, withRunOptions } from '../common';
 import { selectBackend } from '../../backend';
 
 /** The recipe a fresh run starts from (a --config sits on top of it). */
@@ -46,18 +46,21 @@ const studentCommand: CommandModule<CommonArgs, StudentArgs> = {
     const { distillStudent } = require('../../recipes/student') as typeof import('../../recipes/student');
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { parseModelOptions, hasInputOptions } = require('../../eval/tta') as typeof import('../../eval/tta');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { isPackagedName } = require('../../models/import/packaged') as typeof import('../../models/import/packaged');
     const teachers = (a.teacher ?? []).map((t) => parseModelOptions('--teacher', t));
     const first = teachers[0];
     const external = a['input-size'] !== undefined || a['input-range'] !== undefined || a.output !== undefined || (first !== undefined && hasInputOptions(first));
     for (const [flag, p] of [...teachers.map((t) => ['--teacher', t.path] as const), ['--data', a.data], ['--resume', a.resume], ['--init', a.init]] as const) {
-      if (p && !fs.existsSync(p) && !(flag === '--data' && /^[a-z0-9_-]+$/i.test(p))) throw new UsageError(`${flag} ${p}: not found`);
+      if (p && !fs.existsSync(p) && !(flag === '--data' && /^[a-z0-9_-]+$/i.test(p)) && !((flag === '--teacher' || flag === '--init') && isPackagedName(p))) throw new UsageError(`${flag} ${p}: not found`);
     }
     const flags = {
       seed: a.seed,
       backend: a.backend,
       ...runFlags(a),
       'distill.teacher': first?.path,
-      'distill.teachers': teachers.length > 1 ? teachers.slice(1).map((t) => ({ ...t, path: path.resolve(t.path) })) : undefined,
+      // --teacher replaces the recipe's teachers: the ensemble is exactly the ones given
+      'distill.teachers': teachers.length > 0 ? teachers.slice(1).map((t) => ({ ...t, path: isPackagedName(t.path) ? t.path : path.resolve(t.path) })) : undefined,
       'distill.teacherFlip': a['teacher-flip'],
       'data.unlabeled': a.unlabeled,
       'model.name': a.student,
@@ -65,9 +68,11 @@ const studentCommand: CommandModule<CommonArgs, StudentArgs> = {
       'external.inputRange': first?.inputRange ?? a['input-range'],
       'external.output': first?.output ?? a.output,
     };
+    const recipe = defaultRecipe('student', a, { student: a.student });
     await runWithSignals(async ({ log, signal }) => {
+      if (recipe) log(recipe.line);
       const r = await distillStudent({
-        sources: { file: a.config ?? null, set: a.set ?? [], flags },
+        sources: { file: a.config ?? recipe?.file ?? null, set: a.set ?? [], flags },
         teacher: first?.path ?? null,
         out: a.out,
         resume: a.resume ?? null,
@@ -89,7 +94,7 @@ const studentCommand: CommandModule<CommonArgs, StudentArgs> = {
 interface CompareArgs extends CommonArgs {
   model?: string[];
   data?: string;
-  val?: string;
+  val?: string[];
   out?: string;
 }
 
@@ -102,35 +107,50 @@ export function parseModelSpec(v: string): { label: string; spec: string } {
 
 const compareCommand: CommandModule<CommonArgs, CompareArgs> = {
   command: 'compare',
-  describe: 'the teacher / labels-only student / distilled student table, by eval on the same held-out split',
+  describe: 'one table of teacher, students and baselines: params, GFLOPs, ms/frame, mIoU and boundary F on each held-out set, stability, training wall time',
   builder: (y) =>
     withConfigOptions(y as Argv<CommonArgs>)
-      .option('model', { type: 'string', array: true, demandOption: true, describe: 'LABEL=RUN_DIR|model.json, repeatable; the first is the reference (the teacher)' })
-      .option('data', { type: 'string', describe: 'labeled data; its seeded data.valFraction split is the held-out set (config key: data.path)' })
-      .option('val', { type: 'string', describe: 'explicit held-out set instead of the split (config key: data.val)' })
-      .option('out', { type: 'string', describe: 'write the markdown table here (and LABEL rows as JSON beside it)' })
-      .example('$0 distill compare --model teacher=runs/teacher --model labels-only=runs/student-labels --model distilled=runs/student --data DIR', '')
+      .option('model', { type: 'string', array: true, demandOption: true, describe: 'LABEL=SPEC[+SPEC...][,flip], repeatable; SPEC: run/model folder, mediapipe:selfie, a .tflite file; + averages an ensemble, ,flip adds flip TTA; the first row is the reference' })
+      .option('data', { type: 'string', describe: 'labeled data: its seeded data.valFraction split is one held-out set (config key: data.path)' })
+      .option('val', { type: 'string', array: true, describe: 'held-out set LABEL=DIR (or DIR), repeatable; listed before the --data split' })
+      .option('out', { type: 'string', describe: 'write the markdown table here (and the rows as JSON beside it)' })
+      .example('$0 distill compare --model selfie=mediapipe:selfie --model teacher=mediapipe:selfie+mediapipe:selfie-landscape,flip --model distilled=runs/student --val eg1800=../shared/datasets/eg1800-val --data ../shared/datasets/picsart-selfies', '')
       .check((a) => {
-        if (!a.data && !a.val) throw new UsageError('distill compare: give --data DIR (its held-out split is used) or --val DIR');
+        if (!a.data && !(a.val && a.val.length)) throw new UsageError('distill compare: give --val DIR and/or --data DIR (its held-out split is used)');
         return true;
       }) as unknown as Argv<CompareArgs>,
   handler: async (a) => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { compareModels, formatTable, heldOutRefs } = require('../../distill/compare') as typeof import('../../distill/compare');
-    const models = (a.model ?? []).map(parseModelSpec);
-    for (const m of models) if (!fs.existsSync(m.spec)) throw new UsageError(`--model ${m.label}=${m.spec}: not found`);
-    const cfg = configFromArgs(a, { 'data.path': a.data, 'data.val': a.val });
+    const { compareModels, formatTable, heldOutRefs, parseCompareSpec } = require('../../distill/compare') as typeof import('../../distill/compare');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { needsImport } = require('../../models/import/packaged') as typeof import('../../models/import/packaged');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { openDataset } = require('../../data/dataset') as typeof import('../../data/dataset');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const tf = require('@tensorflow/tfjs') as typeof import('@tensorflow/tfjs');
+    const models = (a.model ?? []).map(parseCompareSpec);
+    for (const m of models) for (const p of m.members) if (!needsImport(p) && !fs.existsSync(p)) throw new UsageError(`--model ${m.label}: ${p}: not found`);
+    const vals = (a.val ?? []).map(parseModelSpec);
+    for (const v of vals) if (!fs.existsSync(v.spec)) throw new UsageError(`--val ${v.spec}: not found`);
+    // every row runs in tfjs on the chosen backend, so ms/frame compares like with like
+    const cfg = configFromArgs(a, { 'data.path': a.data, 'runtime.frozen': 'tfjs' });
     const log = (l: string) => process.stderr.write(l + '\n');
     await selectBackend(cfg.backend, log);
-    const refs = await heldOutRefs(cfg);
-    log(`held-out: ${refs.length} labeled images`);
-    const rows = await compareModels(models, refs, cfg, log);
+    const sets = [];
+    for (const v of vals) sets.push({ label: v.label, refs: (await openDataset(v.spec, { labeled: true })).refs });
+    if (a.data) sets.push({ label: `${path.basename(a.data.replace(/[/\\]+$/, ''))}-val`, refs: await heldOutRefs({ ...cfg, data: { ...cfg.data, val: null } }) });
+    log(`held-out: ${sets.map((s) => `${s.label} ${s.refs.length} images`).join(', ')}; backend ${tf.getBackend()}`);
+    const rows = await compareModels(models, sets, cfg, log);
     const table = formatTable(rows);
     process.stdout.write(table);
     if (a.out) {
       fs.mkdirSync(path.dirname(path.resolve(a.out)), { recursive: true });
-      fs.writeFileSync(a.out, table);
-      fs.writeFileSync(a.out.replace(/\.md$/, '') + '.json', JSON.stringify({ heldOut: refs.length, rows }, null, 2) + '\n');
+      const tmp = `${a.out}.tmp-${process.pid}`;
+      fs.writeFileSync(tmp, table);
+      fs.renameSync(tmp, a.out);
+      const json = a.out.replace(/\.md$/, '') + '.json';
+      fs.writeFileSync(`${json}.tmp-${process.pid}`, JSON.stringify({ sets: sets.map((s) => ({ label: s.label, count: s.refs.length })), backend: tf.getBackend(), rows }, null, 2) + '\n');
+      fs.renameSync(`${json}.tmp-${process.pid}`, json);
     }
   },
 };

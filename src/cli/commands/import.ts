@@ -38,76 +38,34 @@ export interface ImportRunOptions {
 export async function runImport(o: ImportRunOptions) {
   // loaded lazily, like the other commands, so `portraitseg --help` stays fast
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { importModel, loadReference, compareWithReference, describeImportParity, UnsupportedOpError } = require('../../models/import') as typeof import('../../models/import');
+  const { UnsupportedOpError } = require('../../models/import') as typeof import('../../models/import');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { saveModel, loadModel } = require('../../models/io') as typeof import('../../models/io');
+  const { importVerified, ImportParityError } = require('../../models/import/verified') as typeof import('../../models/import/verified');
   if (fs.existsSync(o.out) && (!fs.statSync(o.out).isDirectory() || fs.readdirSync(o.out).length > 0)) {
     throw new UsageError(`--out ${o.out} already exists and is not empty: choose a new folder (import never overwrites)`);
   }
-  let imp;
+  let runtime: RuntimeParity | null = null;
+  let v;
   try {
-    imp = importModel(o.model, { inputSize: o.inputSize, inputRange: o.inputRange, output: o.output, maskFilter: o.maskFilter, seed: o.seed });
+    v = await importVerified(o.model, o.out, { inputSize: o.inputSize, inputRange: o.inputRange, output: o.output, maskFilter: o.maskFilter, seed: o.seed }, async (net, imp) => {
+      if (imp.format !== 'tflite') return { ok: null, line: '' };
+      runtime = await runtimeParity(o.model, net, imp, o.seed);
+      return runtime;
+    });
   } catch (e) {
     if (e instanceof UnsupportedOpError) throw new UsageError((e as Error).message);
+    if (e instanceof ImportParityError) throw e;
     throw new UsageError(`--model ${o.model}: ${(e as Error).message}`);
   }
-  const { meta } = imp;
+  const imp = v.imported;
+  const meta = v.meta;
   o.log(
     `import: ${imp.format} ${o.model}: ${imp.graph.nodes.length} ops, ${meta.params} params; input ${imp.inputSize[1]}x${imp.inputSize[0]}, ` +
       `range ${imp.inputRange}${o.inputRange ? '' : ' (default; --input-range to change)'}, output ${imp.output}${o.output ? '' : ' (from the last op)'}` +
       `${o.maskFilter ? `, mask filter on (frames ${meta.frameSize[1]}x${meta.frameSize[0]})` : ''}`,
   );
-  const tmp = `${o.out.replace(/[\\/]+$/, '')}.import-tmp-${process.pid}`;
-  await saveModel(tmp, imp.model, meta);
-  imp.model.dispose();
-  // The check runs on tfjs' cpu backend (plain float32 kernels): it is about the conversion. On wasm,
-  // XNNPACK's own summation order alone moves P by up to ~1e-4 on MediaPipe's selfie net, whose
-  // logits reach +-900 (measured: the same imported model on cpu vs wasm differs by 1.1e-4).
-  const backend = tf.getBackend();
-  await tf.setBackend('cpu');
-  const reloaded = await loadModel(tmp);
-  const ref = await loadReference(o.model, imp);
-  // Built at another input size than the file's (--input-size, resize targets scaled): the file
-  // cannot run at that size, so the check runs at the file's size on a net built there and given
-  // the reloaded weights (the same weights, in the same order).
-  const fileShape = imp.graph.input.shape;
-  const fileSize: [number, number] | null = fileShape.length === 4 && fileShape[1] > 0 && fileShape[2] > 0 ? [fileShape[1], fileShape[2]] : null;
-  const resized = !!fileSize && (fileSize[0] !== imp.inputSize[0] || fileSize[1] !== imp.inputSize[1]);
-  let atFile: import('../../models/import').Imported | null = null;
-  try {
-    let net = reloaded.model;
-    let checkSize = imp.inputSize;
-    if (resized) {
-      atFile = importModel(o.model, { inputRange: o.inputRange, output: o.output, maskFilter: o.maskFilter, seed: o.seed });
-      atFile.model.setWeights(reloaded.model.getWeights());
-      net = atFile.model;
-      checkSize = atFile.inputSize;
-    }
-    if (o.maskFilter) {
-      // the filter starts untrained: compare the net's own logits, its first input
-      const gf = net.getLayer('logits');
-      net = tf.model({ inputs: net.inputs, outputs: (gf.input as tf.SymbolicTensor[])[0] });
-    }
-    const parity = compareWithReference(net, ref, checkSize, { seed: o.seed, batch: 2 });
-    const lines = [describeImportParity(parity) + (resized ? ` (at the file's ${checkSize[1]}x${checkSize[0]}: the net built at ${imp.inputSize[1]}x${imp.inputSize[0]} has the same weights, its fixed resize targets scaled)` : '')];
-    let runtime: RuntimeParity | null = null;
-    if (imp.format === 'tflite') {
-      runtime = await runtimeParity(o.model, net, atFile ?? imp, o.seed);
-      lines.push(runtime.line);
-    }
-    if (!parity.ok || (runtime && runtime.ok === false)) {
-      fs.rmSync(tmp, { recursive: true, force: true });
-      throw new Error(`import parity check failed: ${lines.join('; ')}`);
-    }
-    fs.renameSync(tmp, o.out.replace(/[\\/]+$/, ''));
-    return { meta, parity, runtime, describe: lines.join('\n'), format: imp.format, out: o.out };
-  } finally {
-    ref.dispose();
-    reloaded.model.dispose();
-    atFile?.model.dispose();
-    if (fs.existsSync(tmp)) fs.rmSync(tmp, { recursive: true, force: true });
-    await tf.setBackend(backend);
-  }
+  const lines = v.lines.filter((l) => l !== '');
+  return { meta, parity: v.parity, runtime: runtime as RuntimeParity | null, describe: lines.join('\n'), format: v.format, out: o.out };
 }
 
 interface RuntimeParity {

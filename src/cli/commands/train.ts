@@ -1,10 +1,9 @@
 /** `portraitseg train teacher`: a thin wrapper over src/recipes/teacher.ts. */
 import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
-import { checkRunArgs, CommonArgs, describeRun, RunArgs, runFlags, runWithSignals, withRunOptions } from '../common';
+import * as fs from 'fs';
+import { checkRunArgs, CommonArgs, defaultRecipe, describeRun, RunArgs, runFlags, runWithSignals, withRunOptions } from '../common';
 
-/** The recipe a fresh run starts from (a --config sits on top of it). */
-export const DEFAULT_TEACHER_CONFIG = path.resolve(__dirname, '../../../configs/teacher.json');
 
 interface TeacherArgs extends RunArgs {
   model?: string;
@@ -28,20 +27,48 @@ const teacherCommand: CommandModule<CommonArgs, TeacherArgs> = {
     // Imported here so that `--help` does not load tfjs.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { trainTeacher } = require('../../recipes/teacher') as typeof import('../../recipes/teacher');
+    const recipe = defaultRecipe('teacher', a, { model: a.model });
+    const file = a.config ?? recipe?.file ?? null;
     await runWithSignals(async ({ log, signal }) => {
-      const run = await trainTeacher({
-        sources: { file: a.config ?? null, set: a.set ?? [], flags: { seed: a.seed, backend: a.backend, ...runFlags(a), 'model.name': a.model } },
-        out: a.out,
-        resume: a.resume,
-        log,
-        signal,
-      });
+      if (recipe) log(recipe.line);
+      const sources = { file, set: a.set ?? [], flags: { seed: a.seed, backend: a.backend, ...runFlags(a), 'model.name': a.model } };
+      // A teacher recipe that learns from a frozen model beside the labels (learning without
+      // forgetting: configs/teacher-finetune.json) runs on the distillation loop.
+      if (file ? recipeHasTeacher(file) : runHasTeacher(a.resume!)) {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { distillStudent } = require('../../recipes/student') as typeof import('../../recipes/student');
+        if (!a.resume) log(`train teacher: ${path.relative(process.cwd(), file!) || file} learns from a frozen teacher beside the labels (distill.*): it runs on the distillation loop`);
+        const r = await distillStudent({ sources, out: a.out ?? (a.resume ? undefined : path.join('runs', `teacher-${stampNow()}`)), resume: a.resume ?? null, log, signal });
+        r.model.dispose();
+        return { summary: describeRun({ runDir: r.runDir, result: r }, `--data ${r.config.data.path}${r.config.data.val ? '' : ' --split val'}`), interrupted: r.stopReason === 'interrupted' };
+      }
+      const run = await trainTeacher({ sources, out: a.out, resume: a.resume, log, signal });
       run.model.dispose();
       const d = run.config.data;
       return { summary: describeRun(run, `--data ${d.path}${d.val ? '' : ' --split val'}`), interrupted: run.result.stopReason === 'interrupted' };
     });
   },
 };
+
+/** True when a recipe file (with its `extends`) names a frozen teacher (distill.teacher / distill.teachers). */
+export function recipeHasTeacher(file: string): boolean {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { readConfigFile } = require('../../config/load') as typeof import('../../config/load');
+  const d = (readConfigFile(file) as { distill?: { teacher?: unknown; teachers?: unknown[] } }).distill;
+  return !!d && (!!d.teacher || (Array.isArray(d.teachers) && d.teachers.length > 0));
+}
+
+/** True when the run being resumed was made by the distillation loop with a teacher. */
+function runHasTeacher(resume: string): boolean {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { resolveResume } = require('../../models/folders') as typeof import('../../models/folders');
+  const f = path.join(resolveResume(resume).runDir, 'config.json');
+  return fs.existsSync(f) && recipeHasTeacher(f);
+}
+
+function stampNow(): string {
+  return new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
+}
 
 export const trainCommand: CommandModule = {
   command: 'train <what>',
