@@ -40,6 +40,10 @@ describe('quickstart', () => {
     }
     const report = JSON.parse(fs.readFileSync(path.join(out, 'eval-student.json'), 'utf8'));
     for (const k of ['miou', 'personIou', 'backgroundIou', 'boundaryF', 'mae', 'msPerImage', 'count']) assert.equal(typeof report[k], 'number', k);
+    // the embedded default trains our own nets from random weights (named recipes, not the pretrained defaults)
+    const tc = JSON.parse(fs.readFileSync(path.join(out, 'teacher/config.json'), 'utf8'));
+    const sc = JSON.parse(fs.readFileSync(path.join(out, 'student/config.json'), 'utf8'));
+    assert.deepEqual([tc.model.name, tc.train.init, sc.model.name, sc.train.init], ['unet_teacher_s', null, 'mnv2_student_s', null]);
     assert.match(r.stdout, /quickstart finished/);
     assert.match(r.stdout + r.stderr, /parity onnx .* OK/);
   });

@@ -4,7 +4,8 @@ import { checkStudentArgs, parseSize } from '../../src/cli/commands/distill';
 
 describe('distill/cli', () => {
   it('distill student needs a teacher and data, with an example (exit 2)', () => {
-    const r = cli(['distill', 'student', '--data', '.']);
+    // the from-scratch recipe names no teacher (the pretrained default, configs/distill-finetune.json, does)
+    const r = cli(['distill', 'student', '--config', 'configs/distill.json', '--data', '.']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--teacher RUN_DIR\|model\.json is required \(e\.g\. portraitseg distill student --teacher/);
   });

@@ -123,6 +123,6 @@ describe('models/io (load checks) and models/folders (layout, recovery)', functi
     fs.writeFileSync(f, 'x');
     const t = cli(['train', 'teacher', '--data', data, '--out', f, '--backend', 'cpu']);
     assert.equal(t.code, 2, t.stderr);
-    assert.match(t.stderr, /^portraitseg: error: --out .*out-file: is a file, not a folder/);
+    assert.match(t.stderr, /^portraitseg: error: --out .*out-file: is a file, not a folder/m);
   });
 });

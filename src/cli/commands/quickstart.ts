@@ -7,7 +7,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
-import { UsageError } from '../common';
+import { RECIPES, UsageError } from '../common';
 
 interface QuickstartArgs {
   out: string;
@@ -37,11 +37,11 @@ export function quickstartSteps(a: QuickstartArgs): Step[] {
     { title: 'augmentation preview', argv: ['augment', 'preview', '--data', o('data/train'), '--out', o('augment-preview.png'), '--count', '12', ...seed] },
     {
       title: 'train the teacher (unet_teacher_s)',
-      argv: ['train', 'teacher', '--data', o('data/train'), '--val', o('data/val'), '--out', o('teacher'), '--images', teacherImages, ...seed, ...backend, '--set', `train.evalEvery=${Math.max(200, Math.round(a.images / 4))}`, '--set', `train.checkpointEvery=${Math.max(200, Math.round(a.images / 4))}`],
+      argv: ['train', 'teacher', '--config', RECIPES.teacher, '--data', o('data/train'), '--val', o('data/val'), '--out', o('teacher'), '--images', teacherImages, ...seed, ...backend, '--set', `train.evalEvery=${Math.max(200, Math.round(a.images / 4))}`, '--set', `train.checkpointEvery=${Math.max(200, Math.round(a.images / 4))}`],
     },
     {
       title: 'distill the student (mnv2_student_s, labeled + unlabeled images)',
-      argv: ['distill', 'student', '--teacher', o('teacher'), '--data', o('data/train'), '--val', o('data/val'), '--unlabeled', o('data/train/unlabeled/images'), '--out', o('student'), '--images', studentImages, ...seed, ...backend, '--set', `train.evalEvery=${Math.max(200, Math.round(a.images / 4))}`, '--set', `train.checkpointEvery=${Math.max(200, Math.round(a.images / 4))}`],
+      argv: ['distill', 'student', '--config', RECIPES.student, '--teacher', o('teacher'), '--data', o('data/train'), '--val', o('data/val'), '--unlabeled', o('data/train/unlabeled/images'), '--out', o('student'), '--images', studentImages, ...seed, ...backend, '--set', `train.evalEvery=${Math.max(200, Math.round(a.images / 4))}`, '--set', `train.checkpointEvery=${Math.max(200, Math.round(a.images / 4))}`],
     },
     { title: 'evaluate the teacher', argv: ['eval', '--model', o('teacher'), '--data', o('data/val'), '--report', o('eval-teacher.json'), ...backend] },
     { title: 'evaluate the student', argv: ['eval', '--model', o('student'), '--data', o('data/val'), '--report', o('eval-student.json'), '--overlays', o('overlays-student'), ...backend] },

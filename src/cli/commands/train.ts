@@ -2,11 +2,12 @@
 import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
 import * as fs from 'fs';
-import { checkRunArgs, CommonArgs, defaultRecipe, describeRun, RunArgs, runFlags, runWithSignals, withRunOptions } from '../common';
+import { checkRunArgs, CommonArgs, defaultRecipe, describeRun, UsageError, RunArgs, runFlags, runWithSignals, withRunOptions } from '../common';
 
 
 interface TeacherArgs extends RunArgs {
   model?: string;
+  unlabeled?: string[];
 }
 
 /** Pure check of flag combinations: the rule of every run command (src/cli/common.ts). */
@@ -18,6 +19,7 @@ const teacherCommand: CommandModule<CommonArgs, TeacherArgs> = {
   builder: (y) =>
     withRunOptions(y as Argv<CommonArgs>, 'teacher')
       .option('model', { type: 'string', describe: 'model name from the registry (config key: model.name)' })
+      .option('unlabeled', { type: 'array', string: true, describe: 'unlabeled image folder(s), taught by the frozen teacher of a recipe that has one (the pretrained default; config key: data.unlabeled)' })
       .example('$0 train teacher --data ../shared/datasets/picsart-selfies --backgrounds ../shared/datasets/backgrounds --out runs/teacher', '')
       .example('$0 train teacher --data runs/synth --images 2000 --set train.lr=0.002', '')
       .example('$0 train teacher --resume runs/teacher --images 20000', '')
@@ -31,7 +33,7 @@ const teacherCommand: CommandModule<CommonArgs, TeacherArgs> = {
     const file = a.config ?? recipe?.file ?? null;
     await runWithSignals(async ({ log, signal }) => {
       if (recipe) log(recipe.line);
-      const sources = { file, set: a.set ?? [], flags: { seed: a.seed, backend: a.backend, ...runFlags(a), 'model.name': a.model } };
+      const sources = { file, set: a.set ?? [], flags: { seed: a.seed, backend: a.backend, ...runFlags(a), 'model.name': a.model, 'data.unlabeled': a.unlabeled } };
       // A teacher recipe that learns from a frozen model beside the labels (learning without
       // forgetting: configs/teacher-finetune.json) runs on the distillation loop.
       if (file ? recipeHasTeacher(file) : runHasTeacher(a.resume!)) {
@@ -42,6 +44,7 @@ const teacherCommand: CommandModule<CommonArgs, TeacherArgs> = {
         r.model.dispose();
         return { summary: describeRun({ runDir: r.runDir, result: r }, `--data ${r.config.data.path}${r.config.data.val ? '' : ' --split val'}`), interrupted: r.stopReason === 'interrupted' };
       }
+      if (a.unlabeled?.length) throw new UsageError(`--unlabeled: ${file ? path.relative(process.cwd(), file) || file : 'this run'} has no frozen teacher (distill.teacher) to label them; use the pretrained recipe (--config configs/teacher-finetune.json) or distill student`);
       const run = await trainTeacher({ sources, out: a.out, resume: a.resume, log, signal });
       run.model.dispose();
       const d = run.config.data;
