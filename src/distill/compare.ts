@@ -219,8 +219,8 @@ export function formatTable(rows: CompareRow[]): string {
     `|---|---:|---:|---:|${sets.map(() => '---:|---:|').join('')}---:|---:|`,
   ];
   for (const r of rows) {
-    const pr = ref && r !== ref ? ` (1/${(ref.params / r.params).toFixed(1)})` : '';
-    const sp = ref && r !== ref && r.msPerFrame > 0 ? ` (${(ref.msPerFrame / r.msPerFrame).toFixed(1)}x)` : '';
+    const pr = ref && r !== ref ? (r.params <= ref.params ? ` (1/${(ref.params / r.params).toFixed(1)})` : ` (${(r.params / ref.params).toFixed(1)}x)`) : '';
+    const sp = ref && r !== ref && r.msPerFrame > 0 ? (r.msPerFrame <= ref.msPerFrame ? ` (${(ref.msPerFrame / r.msPerFrame).toFixed(1)}x faster)` : ` (${(r.msPerFrame / ref.msPerFrame).toFixed(1)}x slower)`) : '';
     const cells = r.scores.map((s, i) => {
       const d = ref && r !== ref ? ` (${s.miou >= ref.scores[i].miou ? '+' : ''}${(100 * (s.miou - ref.scores[i].miou)).toFixed(2)})` : '';
       return `${s.miou.toFixed(4)}${d} | ${s.boundaryF.toFixed(4)}`;
