@@ -71,7 +71,7 @@ describe('recipes: pretrained defaults and packaged models', function () {
     assert.ok(needsImport('mediapipe:selfie-landscape') && needsImport('x/model.tflite') && !needsImport('runs/teacher'));
     assert.ok(fs.existsSync(packagedFile('mediapipe:selfie')!));
     assert.ok(packagedAvailable('mediapipe:selfie-landscape'));
-    assert.throws(() => packagedFile('mediapipe:hair'), /mediapipe:hair: unknown packaged model; known: mediapipe:selfie, mediapipe:selfie-landscape/);
+    assert.throws(() => packagedFile('mediapipe:hair'), /mediapipe:hair: unknown packaged model; known: mediapipe:selfie, mediapipe:selfie-mf, mediapipe:selfie-landscape/);
     await assert.rejects(ensureImported('/nonexistent/m.tflite', { seed: 1, key: 'train.init', log: () => {} }), /train\.init \/nonexistent\/m\.tflite: not found/);
     assert.equal(await ensureImported('runs/teacher', { seed: 1, key: 'train.init', log: () => {} }), 'runs/teacher', 'a folder spec passes through');
   });
@@ -90,6 +90,13 @@ describe('recipes: pretrained defaults and packaged models', function () {
     assert.equal(m.meta.name, 'imported:selfie_segmentation_landscape');
     assert.deepEqual(m.meta.inputSize, [144, 256]);
     m.model.dispose();
+    // mediapipe:selfie-mf: the same file imported with the mask filter, in its own folder
+    const mf = await ensureImported('mediapipe:selfie-mf', { seed: 1, key: 'train.init', log: (l) => lines.push(l) });
+    assert.match(path.basename(mf), /^selfie_segmentation-mf-[0-9a-f]{16}$/);
+    const f = await loadModel(mf);
+    assert.equal(f.meta.maskFilter?.enabled, true);
+    assert.deepEqual(f.meta.frameSize, [512, 512]);
+    f.model.dispose();
   });
 
   it('train teacher without --config: says the recipe first, fine-tunes mediapipe:selfie on the distillation loop', async function () {

@@ -1,6 +1,7 @@
 /**
  * Published models that npm packages ship, named in configs and on the command line as
- * `mediapipe:selfie` and `mediapipe:selfie-landscape` (MediaPipe's selfie segmenters, Apache-2.0,
+ * `mediapipe:selfie`, `mediapipe:selfie-landscape` (MediaPipe's selfie segmenters, Apache-2.0,
+ * and `mediapipe:selfie-mf`, the selfie net with the untrained mask filter on top;
  * the .tflite files of the `@mediapipe/selfie_segmentation` dependency), and the import of such a
  * model (or of any .tflite path) into a run folder, checked like `portraitseg import`.
  * Nothing is downloaded: a name resolves only when its package is installed.
@@ -12,8 +13,14 @@ import * as path from 'path';
 import type { ImportOptions } from './index';
 import { importVerified } from './verified';
 
-const PACKAGED: Record<string, { pkg: string; file: string; what: string }> = {
+const PACKAGED: Record<string, { pkg: string; file: string; what: string; importOptions?: ImportOptions }> = {
   'mediapipe:selfie': { pkg: '@mediapipe/selfie_segmentation', file: 'selfie_segmentation.tflite', what: "MediaPipe's selfie segmenter (256x256)" },
+  'mediapipe:selfie-mf': {
+    pkg: '@mediapipe/selfie_segmentation',
+    file: 'selfie_segmentation.tflite',
+    what: "MediaPipe's selfie segmenter with the mask filter on top (untrained, refining at 512x512; `import --mask-filter`)",
+    importOptions: { maskFilter: true },
+  },
   'mediapipe:selfie-landscape': { pkg: '@mediapipe/selfie_segmentation', file: 'selfie_segmentation_landscape.tflite', what: "MediaPipe's landscape selfie segmenter (144x256)" },
 };
 
@@ -74,7 +81,7 @@ export async function ensureImported(spec: string, opts: { seed: number; log: (l
     if (!fs.existsSync(spec)) throw new Error(`${opts.key} ${spec}: not found`);
     file = spec;
   }
-  const io = opts.importOptions ?? {};
+  const io = { ...(isPackagedName(spec) ? PACKAGED[spec].importOptions : undefined), ...opts.importOptions };
   const key = crypto.createHash('sha256').update(fs.readFileSync(file)).update(JSON.stringify([io.inputSize ?? null, io.inputRange ?? null, io.output ?? null, !!io.maskFilter])).digest('hex').slice(0, 16);
   const out = path.join(opts.dir ?? importCacheDir(), `${path.basename(file).replace(/\.tflite$/i, '')}${io.maskFilter ? '-mf' : ''}-${key}`);
   if (fs.existsSync(path.join(out, 'portraitseg.json'))) return out;
