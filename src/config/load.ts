@@ -6,6 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { CONFIG_SCHEMA, Config, defaultConfig } from './config';
 import { ConfigError, Schema, schemaAt, validate } from './schema';
+import { writeFileAtomic } from '../util/fs';
 
 type Json = Record<string, unknown>;
 
@@ -139,8 +140,6 @@ export function checkCrossFields(cfg: Config): void {
 export function saveConfig(cfg: Config, dir: string, name = 'config.json'): string {
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, name);
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, JSON.stringify(cfg, null, 2) + '\n');
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, JSON.stringify(cfg, null, 2) + '\n');
   return file;
 }

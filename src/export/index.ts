@@ -23,6 +23,7 @@ import { exportOnnxBytes, runOnnx, ONNX_INPUT, ONNX_OUTPUT, ONNX_OPSET } from '.
 import type * as TfliteWriter from './tflite';
 import { TFLITE_INPUT, TFLITE_OUTPUT, TFLITE_SIGNATURE } from './tflite-io';
 import { runTflite, tfliteRuntimeUnavailable, TFLITE_RUNTIME } from './tflite-runtime';
+import { writeFileAtomic } from '../util/fs';
 
 export { writeTfjs, fileHandler, readMeta, quantizeWeight, toHalf, META_FILE } from './tfjs';
 export type { Quantize } from './tfjs';
@@ -167,8 +168,7 @@ export async function exportModel(model: tf.LayersModel, meta: ModelMeta, opts: 
         segmenter: { name: meta.name, description: 'portraitseg person segmentation', version: meta.version },
       });
       const file = path.join(opts.out, 'model.tflite');
-      fs.writeFileSync(`${file}.tmp-${process.pid}`, bytes);
-      fs.renameSync(`${file}.tmp-${process.pid}`, file);
+      writeFileAtomic(file, bytes);
       files = ['model.tflite', META_FILE];
       unchecked = (await tfliteRuntimeUnavailable()) ?? undefined;
       if (!unchecked) {
@@ -181,8 +181,7 @@ export async function exportModel(model: tf.LayersModel, meta: ModelMeta, opts: 
     } else {
       const bytes = exportOnnxBytes(model, { portraitseg: JSON.stringify(exportMeta(meta, 'onnx', 'none', null)) });
       const file = path.join(opts.out, 'model.onnx');
-      fs.writeFileSync(`${file}.tmp-${process.pid}`, bytes);
-      fs.renameSync(`${file}.tmp-${process.pid}`, file);
+      writeFileAtomic(file, bytes);
       files = ['model.onnx', META_FILE];
       for (let i = 0; i < inputs.length; i++) {
         const got = await runOnnx(fs.readFileSync(file), inputs[i].dataSync() as Float32Array, inputs[i].shape);
@@ -202,8 +201,7 @@ export async function exportModel(model: tf.LayersModel, meta: ModelMeta, opts: 
     };
     if (unchecked) parity.unchecked = `${unchecked} (the TFLite runtime used for the check is the optional dependency ${TFLITE_RUNTIME})`;
     const metaFile = path.join(opts.out, META_FILE);
-    fs.writeFileSync(`${metaFile}.tmp-${process.pid}`, JSON.stringify(exportMeta(meta, opts.format, quantize, parity), null, 2) + '\n');
-    fs.renameSync(`${metaFile}.tmp-${process.pid}`, metaFile);
+    writeFileAtomic(metaFile, JSON.stringify(exportMeta(meta, opts.format, quantize, parity), null, 2) + '\n');
     if (!parity.ok && !parity.unchecked) {
       throw new Error(`export parity check failed: ${describeParity(parity)} (files left in ${opts.out} for inspection)`);
     }

@@ -13,6 +13,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import type { ModelMeta } from '../models/types';
 import { toHalf } from '../util/half';
+import { writeFileAtomic } from '../util/fs';
 export { toHalf } from '../util/half';
 
 export type Quantize = 'none' | 'float16' | 'uint8';
@@ -52,12 +53,6 @@ export function quantizeWeight(values: Float32Array, q: Quantize): { bytes: Uint
 function weightBuffer(data: tf.io.WeightData | undefined): ArrayBuffer {
   if (!data) return new ArrayBuffer(0);
   return Array.isArray(data) ? tf.io.concatenateArrayBuffers(data) : data;
-}
-
-function writeAtomic(file: string, data: string | Uint8Array): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, data);
-  fs.renameSync(tmp, file);
 }
 
 export interface TfjsExportResult {
@@ -110,7 +105,7 @@ export async function writeTfjs(model: tf.LayersModel, meta: ModelMeta | Record<
   const paths: string[] = [];
   for (let i = 0; i < nShards; i++) {
     const name = `group1-shard${i + 1}of${nShards}.bin`;
-    writeAtomic(path.join(dir, name), all.subarray(i * SHARD_BYTES, Math.min(total, (i + 1) * SHARD_BYTES)));
+    writeFileAtomic(path.join(dir, name), all.subarray(i * SHARD_BYTES, Math.min(total, (i + 1) * SHARD_BYTES)));
     paths.push(name);
   }
   const modelJson = {
@@ -120,8 +115,8 @@ export async function writeTfjs(model: tf.LayersModel, meta: ModelMeta | Record<
     modelTopology: a.modelTopology,
     weightsManifest: [{ paths, weights: entries }],
   };
-  writeAtomic(path.join(dir, META_FILE), JSON.stringify({ ...meta, ...extraMeta }, null, 2) + '\n');
-  writeAtomic(path.join(dir, 'model.json'), JSON.stringify(modelJson));
+  writeFileAtomic(path.join(dir, META_FILE), JSON.stringify({ ...meta, ...extraMeta }, null, 2) + '\n');
+  writeFileAtomic(path.join(dir, 'model.json'), JSON.stringify(modelJson));
   return { files: ['model.json', ...paths, META_FILE], bytes: total };
 }
 

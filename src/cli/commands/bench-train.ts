@@ -5,6 +5,7 @@ import type { CommandModule } from 'yargs';
 import { configFromArgs, UsageError, withConfigOptions, CommonArgs } from '../common';
 import { BENCH_BACKENDS, BenchBackend, benchTrainCase, BenchTrainResult, formatProfile, formatTable, runTwin, twinNet, twinThreads } from '../../bench/train';
 import { DEFAULT_STUDENT, DEFAULT_TEACHER, modelNames } from '../../models/registry';
+import { writeFileAtomic } from '../../util/fs';
 
 interface Args extends CommonArgs {
   models: string;
@@ -90,10 +91,8 @@ export const benchTrainCommand: CommandModule<object, Args> = {
     process.stdout.write(formatTable(results) + '\n');
     if (args.json) {
       const out = { command: `portraitseg ${process.argv.slice(2).join(' ')}`, date: new Date().toISOString(), node: process.version, cpus: require('os').cpus().length, results };
-      const tmp = `${args.json}.tmp-${process.pid}`;
       fs.mkdirSync(path.dirname(path.resolve(args.json)), { recursive: true });
-      fs.writeFileSync(tmp, JSON.stringify(out, null, 2) + '\n');
-      fs.renameSync(tmp, args.json);
+      writeFileAtomic(args.json, JSON.stringify(out, null, 2) + '\n');
       log(`bench train: wrote ${args.json}`);
     }
   },
