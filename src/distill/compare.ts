@@ -19,7 +19,7 @@ import type { SampleRef } from '../data/types';
 import { openDataset } from '../data/dataset';
 import { splitRefs } from '../data/split';
 import { evaluate, samplesFromRefs, type Segmenter } from '../eval';
-import { loadSegmenter } from '../eval/run';
+import { frozenSegmenter } from '../eval/run';
 import { ensembleSegmenter } from '../eval/tta';
 import { countFlops } from '../models/flops';
 import { loadModel } from '../models/io';
@@ -157,8 +157,12 @@ async function loadRow(spec: CompareSpec, cfg: Config, log: (l: string) => void)
       gflops += countFlops(model, fs_);
       if (fs_[0] * fs_[1] > frame[0] * frame[1]) frame = fs_;
       names.push(meta.name);
-      model.dispose();
-      members.push(await loadSegmenter(p, cfg, false));
+      try {
+        members.push(frozenSegmenter(model, meta, cfg));
+      } catch (e) {
+        model.dispose();
+        throw e;
+      }
     }
   } catch (e) {
     members.forEach((m) => m.dispose());

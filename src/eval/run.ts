@@ -10,6 +10,7 @@ import { DataError } from '../data/errors';
 import { selectBackend } from '../backend';
 import { nativePredictor } from '../export/native';
 import { loadModel, resolveModelJson, META_FILE } from '../models/io';
+import type { ModelMeta } from '../models/types';
 import { evaluate, EvalReport, modelSegmenter, samplesFromRefs, Segmenter } from './evaluate';
 import { loadExternalModel } from './external';
 import { ensembleSegmenter, externalOptionsFor, hasInputOptions, type ModelOptions } from './tta';
@@ -71,6 +72,14 @@ export async function loadSegmenter(spec: string, cfg: Config, external: boolean
     throw new ConfigError(`${modelJson}: no ${META_FILE} beside it: for an external TensorFlow.js model give --input-size WxH --input-range 0..1|-1..1|0..255 --output sigmoid|softmax1|logits`);
   }
   const { model, meta } = await loadModel(spec);
+  return frozenSegmenter(model, meta, cfg);
+}
+
+/**
+ * One of our loaded models as a frozen Segmenter (it owns the model): on onnxruntime-node when
+ * runtime.frozen allows it (ONNX export, parity checked at load), else tfjs.
+ */
+export function frozenSegmenter(model: tf.LayersModel, meta: ModelMeta, cfg: Config): Segmenter {
   const seg = modelSegmenter(model, meta);
   // runtime.frozen: onnxruntime-node (ONNX export, parity checked at load) when available.
   const choice = nativePredictor(model, { runtime: cfg.runtime.frozen, frameSize: [meta.frameSize[0], meta.frameSize[1]] });

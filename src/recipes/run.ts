@@ -42,6 +42,7 @@ import { createEma, setWeightValues } from '../train/ema';
 import { applyFreeze } from '../train/freeze';
 import { checkpointer, curvesPlot, earlyStopping, metricsJsonl, progressLogger } from '../train/callbacks';
 import { ensureImported, needsImport } from '../models/import/packaged';
+import { writeFileAtomic } from '../util/fs';
 
 /** Every setup failure the user can fix (missing data, a contradicting --set, a bad teacher): one line, exit 2. */
 export class RunSetupError extends ConfigError {}
@@ -217,9 +218,7 @@ export async function openTrainData(cfg: Config, log: (l: string) => void = () =
 export function writeSplit(runDir: string, data: TrainData, opts: { resume?: boolean } = {}): void {
   const f = path.join(runDir, RUN_FILES.split);
   if (opts.resume && fs.existsSync(f)) return;
-  const tmp = `${f}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, JSON.stringify({ train: data.train.map((r) => r.id), val: data.val.map((r) => r.id) }) + '\n');
-  fs.renameSync(tmp, f);
+  writeFileAtomic(f, JSON.stringify({ train: data.train.map((r) => r.id), val: data.val.map((r) => r.id) }) + '\n');
 }
 
 /** A batch larger than the data it is drawn from is a mistake (it would plan thousands of micro-batches). */
@@ -360,7 +359,8 @@ export async function openRun(o: RunOptions, recipe: RecipeInfo): Promise<Run> {
     }
   } else {
     cfg = resolveRunConfig(o, recipe, null);
-    runDir = path.resolve(o.out ?? path.join('runs', `${recipe.kind}-${cfg.model.name}-${stamp()}`));
+    // a model name may carry characters a folder name should not (imported:selfie_segmentation)
+    runDir = path.resolve(o.out ?? path.join('runs', `${recipe.kind}-${cfg.model.name.replace(/[^A-Za-z0-9_.-]+/g, '_')}-${stamp()}`));
     checkRunConfig(cfg, { out: runDir, modelFromElsewhere: cfg.train.init !== null });
   }
   // The one place a run picks its backend: the config's (a resumed run's is the one it started on).

@@ -25,7 +25,7 @@ import {
   withFeatures,
   type WorkerDistillLossOptions,
 } from '../distill/student';
-import { isPackagedName } from '../models/import/packaged';
+import { absoluteSpec } from '../models/import/packaged';
 import { loaderOptions, openRun, RunOptions, trainRun, valLoader } from './run';
 import { ownResolutionBatches, teacherReport } from '../distill/ensemble';
 
@@ -40,6 +40,8 @@ export interface DistillRunOptions extends RunOptions {
   /** Treat the teacher as an external TensorFlow.js model (the eval-style --input-size/--input-range/--output flags were given). */
   externalTeacher?: boolean;
   loadExternal?: ExternalLoader;
+  /** What the run is for, in its default folder name (runs/<kind>-<model>-<time>): a teacher trained on this loop (`train teacher` with a frozen teacher) says teacher. */
+  kind?: 'teacher' | 'student';
 }
 
 export interface DistillRunResult extends TrainResult {
@@ -65,7 +67,7 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
   const run = await openRun(
     { ...o, config: o.config ?? o.cfg },
     {
-      kind: 'student',
+      kind: o.kind ?? 'student',
       file: STUDENT_RECIPE,
       unlabeled: true,
       // Teacher first: a bad teacher should fail before any data is read. Without one (the
@@ -134,7 +136,8 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
 
   const targets = new TeacherTargets(t, { cache: cfg.distill.cacheTeacher, withFeatures: w.feature > 0 });
   if (needTeacher) await printTeacherReport(run, t, labelFrame, log);
-  const extra: DistillExtra = { distill: { teacher: teacherSpec ? (isPackagedName(teacherSpec) ? teacherSpec : path.resolve(teacherSpec)) : '', externalTeacher, adapter: adapter !== null } };
+  const teacherRef = teacherSpec ? absoluteSpec(teacherSpec) : '';
+  const extra: DistillExtra = { distill: { teacher: teacherRef, externalTeacher, adapter: adapter !== null } };
   let threads = 1;
   const cacheLine: Callback = {
     onStepEnd(_ctx, l) {
@@ -156,7 +159,7 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
         workerLoss: {
           module: require.resolve('../distill/student'),
           exportName: 'workerDistillLossFn',
-          options: { cfg, teacher: teacherSpec ? (isPackagedName(teacherSpec) ? teacherSpec : path.resolve(teacherSpec)) : '', externalTeacher } satisfies WorkerDistillLossOptions,
+          options: { cfg, teacher: teacherRef, externalTeacher } satisfies WorkerDistillLossOptions,
         },
         singleThreadReason: w.feature > 0
           ? 'feature distillation keeps its adapter on one thread'

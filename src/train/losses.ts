@@ -96,12 +96,14 @@ export function boundaryBand(masks: tf.Tensor4D, width: number): tf.Tensor4D {
   });
 }
 
-/** BCE averaged over the boundary band of each labeled row (rows without a band contribute 0). */
-export function boundaryBceLoss(logits: tf.Tensor4D, masks: tf.Tensor4D, hasMask: tf.Tensor1D, width: number): tf.Scalar {
+/**
+ * BCE averaged over the boundary band of each labeled row (rows without a band contribute 0),
+ * less the pixels within `ignore` px of the edge (train.loss.ignoreBand; ignore < width).
+ */
+export function boundaryBceLoss(logits: tf.Tensor4D, masks: tf.Tensor4D, hasMask: tf.Tensor1D, width: number, ignore = 0): tf.Scalar {
   return tf.tidy(() => {
     const band = boundaryBand(masks, width);
-    const perRow = bceWithLogitsMap(logits, masks).mul(band).sum([1, 2, 3]).div(band.sum([1, 2, 3]).maximum(1)) as tf.Tensor1D;
-    return maskedRowMean(perRow, hasMask);
+    return weightedBceLoss(logits, masks, hasMask, ignore > 0 ? (band.mul(labelWeights(masks, ignore)) as tf.Tensor4D) : band);
   });
 }
 
@@ -136,15 +138,10 @@ export function weightedDiceLoss(logits: tf.Tensor4D, masks: tf.Tensor4D, hasMas
   });
 }
 
-/** BCE over the boundary band of width `width` less the ignored band of width `ignore` (ignore < width). */
-function boundaryBceOutside(logits: tf.Tensor4D, masks: tf.Tensor4D, hasMask: tf.Tensor1D, width: number, ignore: number): tf.Scalar {
-  return tf.tidy(() => weightedBceLoss(logits, masks, hasMask, boundaryBand(masks, width).mul(labelWeights(masks, ignore)) as tf.Tensor4D));
-}
-
 /**
  * The supervised segmentation loss: weighted sum of the terms with weight > 0 (cfg.train.loss).
  * With cfg.ignoreBand > 0 the label does not count within that many pixels of its edges (bce,
- * dice and the boundary term; validateLossConfig refuses lovasz with it).
+ * dice and the boundary term; checkCrossFields in src/config/load.ts refuses lovasz with it).
  */
 export function segmentationLoss(logits: tf.Tensor4D, masks: tf.Tensor4D, hasMask: tf.Tensor1D, cfg: LossConfig): LossOutput {
   const parts: Record<string, tf.Scalar> = {};
@@ -155,7 +152,7 @@ export function segmentationLoss(logits: tf.Tensor4D, masks: tf.Tensor4D, hasMas
     if (cfg.dice > 0) parts.dice = weightedDiceLoss(logits, masks, hasMask, w);
     w.dispose();
     if (cfg.lovasz > 0) throw new Error('train.loss.lovasz: cannot be used with train.loss.ignoreBand > 0 (the Lovasz hinge ranks every pixel)');
-    if (cfg.boundary > 0) parts.boundary = boundaryBceOutside(logits, masks, hasMask, cfg.boundaryWidth, ignore);
+    if (cfg.boundary > 0) parts.boundary = boundaryBceLoss(logits, masks, hasMask, cfg.boundaryWidth, ignore);
   } else {
     if (cfg.bce > 0) parts.bce = bceLoss(logits, masks, hasMask);
     if (cfg.dice > 0) parts.dice = diceLoss(logits, masks, hasMask);

@@ -4,6 +4,7 @@ import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
 import { checkRunArgs, configFromArgs, CommonArgs, defaultRecipe, parseWxH, RunArgs, runFlags, runWithSignals, UsageError, withConfigOptions, withRunOptions } from '../common';
 import { selectBackend } from '../../backend';
+import { writeFileAtomic } from '../../util/fs';
 
 /** The recipe a fresh run starts from (a --config sits on top of it). */
 export const DEFAULT_DISTILL_CONFIG = path.resolve(__dirname, '../../../configs/distill.json');
@@ -47,7 +48,7 @@ const studentCommand: CommandModule<CommonArgs, StudentArgs> = {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { parseModelOptions, hasInputOptions } = require('../../eval/tta') as typeof import('../../eval/tta');
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { isPackagedName } = require('../../models/import/packaged') as typeof import('../../models/import/packaged');
+    const { absoluteSpec, isPackagedName } = require('../../models/import/packaged') as typeof import('../../models/import/packaged');
     const teachers = (a.teacher ?? []).map((t) => parseModelOptions('--teacher', t));
     const first = teachers[0];
     const external = a['input-size'] !== undefined || a['input-range'] !== undefined || a.output !== undefined || (first !== undefined && hasInputOptions(first));
@@ -60,7 +61,7 @@ const studentCommand: CommandModule<CommonArgs, StudentArgs> = {
       ...runFlags(a),
       'distill.teacher': first?.path,
       // --teacher replaces the recipe's teachers: the ensemble is exactly the ones given
-      'distill.teachers': teachers.length > 0 ? teachers.slice(1).map((t) => ({ ...t, path: isPackagedName(t.path) ? t.path : path.resolve(t.path) })) : undefined,
+      'distill.teachers': teachers.length > 0 ? teachers.slice(1).map((t) => ({ ...t, path: absoluteSpec(t.path) })) : undefined,
       'distill.teacherFlip': a['teacher-flip'],
       'data.unlabeled': a.unlabeled,
       'model.name': a.student,
@@ -145,12 +146,8 @@ const compareCommand: CommandModule<CommonArgs, CompareArgs> = {
     process.stdout.write(table);
     if (a.out) {
       fs.mkdirSync(path.dirname(path.resolve(a.out)), { recursive: true });
-      const tmp = `${a.out}.tmp-${process.pid}`;
-      fs.writeFileSync(tmp, table);
-      fs.renameSync(tmp, a.out);
-      const json = a.out.replace(/\.md$/, '') + '.json';
-      fs.writeFileSync(`${json}.tmp-${process.pid}`, JSON.stringify({ sets: sets.map((s) => ({ label: s.label, count: s.refs.length })), backend: tf.getBackend(), rows }, null, 2) + '\n');
-      fs.renameSync(`${json}.tmp-${process.pid}`, json);
+      writeFileAtomic(a.out, table);
+      writeFileAtomic(a.out.replace(/\.md$/, '') + '.json', JSON.stringify({ sets: sets.map((s) => ({ label: s.label, count: s.refs.length })), backend: tf.getBackend(), rows }, null, 2) + '\n');
     }
   },
 };

@@ -40,7 +40,7 @@ const teacherCommand: CommandModule<CommonArgs, TeacherArgs> = {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const { distillStudent } = require('../../recipes/student') as typeof import('../../recipes/student');
         if (!a.resume) log(`train teacher: ${path.relative(process.cwd(), file!) || file} learns from a frozen teacher beside the labels (distill.*): it runs on the distillation loop`);
-        const r = await distillStudent({ sources, out: a.out ?? (a.resume ? undefined : path.join('runs', `teacher-${stampNow()}`)), resume: a.resume ?? null, log, signal });
+        const r = await distillStudent({ sources, out: a.out, kind: 'teacher', resume: a.resume ?? null, log, signal });
         r.model.dispose();
         return { summary: describeRun({ runDir: r.runDir, result: r }, `--data ${r.config.data.path}${r.config.data.val ? '' : ' --split val'}`), interrupted: r.stopReason === 'interrupted' };
       }
@@ -67,10 +67,6 @@ function runHasTeacher(resume: string): boolean {
   const { resolveResume } = require('../../models/folders') as typeof import('../../models/folders');
   const f = path.join(resolveResume(resume).runDir, 'config.json');
   return fs.existsSync(f) && recipeHasTeacher(f);
-}
-
-function stampNow(): string {
-  return new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
 }
 
 export const trainCommand: CommandModule = {

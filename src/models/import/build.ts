@@ -138,10 +138,16 @@ function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
 }
 
+/** The [height, width] the file's input is fixed at, or null when it has none. */
+export function fileInputSize(g: IrGraph): [number, number] | null {
+  const s = g.input.shape;
+  return s.length === 4 && s[1] > 0 && s[2] > 0 ? [s[1], s[2]] : null;
+}
+
 /** Builds the model. The graph must be simplified (ir.simplify) first. */
 export function buildImported(g: IrGraph, opts: BuildOptions): Built {
   const inShape = g.input.shape;
-  const fileSize = inShape.length === 4 && inShape[1] > 0 && inShape[2] > 0 ? ([inShape[1], inShape[2]] as [number, number]) : null;
+  const fileSize = fileInputSize(g);
   const inputSize = opts.inputSize ?? fileSize;
   if (!inputSize) throw new Error(`${g.source}: the input has no fixed height and width: pass --input-size WIDTHxHEIGHT`);
   if (inShape.length === 4 && inShape[3] > 0 && inShape[3] !== 3) throw new Error(`${g.source}: the input has ${inShape[3]} channels, expected 3 (RGB)`);

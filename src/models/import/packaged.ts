@@ -51,6 +51,11 @@ export function describePackaged(name: string): string {
   return PACKAGED[name]?.what ?? name;
 }
 
+/** A model spec as a run records it: a packaged name as it is, a path made absolute. */
+export function absoluteSpec(spec: string): string {
+  return isPackagedName(spec) ? spec : path.resolve(spec);
+}
+
 /** A spec that needs an import before use: a packaged name or a .tflite file. */
 export function needsImport(spec: string): boolean {
   return isPackagedName(spec) || /\.tflite$/i.test(spec);

@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs';
 import { loadModel, saveModel } from '../io';
 import type { ModelMeta } from '../types';
+import { fileInputSize } from './build';
 import { compareWithReference, describeImportParity, importModel, Imported, ImportOptions, ImportParity, loadReference } from './index';
 
 /** A further check of the reloaded net against the file (e.g. in LiteRT.js): ok null = not checked. */
@@ -46,8 +47,7 @@ export async function importVerified(file: string, out: string, opts: ImportOpti
   await tf.setBackend('cpu');
   const reloaded = await loadModel(tmp);
   const ref = await loadReference(file, imp);
-  const fileShape = imp.graph.input.shape;
-  const fileSize: [number, number] | null = fileShape.length === 4 && fileShape[1] > 0 && fileShape[2] > 0 ? [fileShape[1], fileShape[2]] : null;
+  const fileSize = fileInputSize(imp.graph);
   const resized = !!fileSize && (fileSize[0] !== imp.inputSize[0] || fileSize[1] !== imp.inputSize[1]);
   let atFile: Imported | null = null;
   try {
