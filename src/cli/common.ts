@@ -4,6 +4,7 @@ import type { Argv } from 'yargs';
 import { Config } from '../config/config';
 import { resolveConfig } from '../config/load';
 import { parseWidthHeight, sizeErrorMessage } from '../util/size';
+import { validationSummary } from '../train/callbacks';
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -163,15 +164,20 @@ export async function runWithSignals(go: (o: { log: (l: string) => void; signal:
 }
 
 /** The summary line of a finished (or interrupted) run. */
-export function describeRun(r: { runDir: string; result: { stopReason: string; seconds: number; state: { imagesSeen: number; bestScore: number | null; bestStep: number | null } } }, evalHint: string): string {
+export function describeRun(
+  r: { runDir: string; result: { stopReason: string; seconds: number; state: { imagesSeen: number; bestScore: number | null; bestStep: number | null; startScore?: number | null }; lastEval?: { miou: number } | null } },
+  evalHint: string,
+): string {
   const { result } = r;
   const rel = path.relative(process.cwd(), r.runDir) || '.';
   const best = result.state.bestScore;
+  const summary = validationSummary(result.state, result.lastEval?.miou ?? null);
   return (
     `run folder: ${rel}\n` +
     `  ${result.stopReason}: ${result.state.imagesSeen} images in ${result.seconds.toFixed(0)} s` +
     (best !== null ? `, best val mIoU ${best.toFixed(4)} (step ${result.state.bestStep})` : '') +
     '\n' +
+    (summary ? `  ${summary}\n` : '') +
     `  files: config.json split.json metrics.jsonl curves.png last/ best/\n` +
     `  evaluate: portraitseg eval --model ${rel} ${evalHint}\n`
   );

@@ -75,6 +75,12 @@ export interface Config {
     ema: number;
     loss: LossConfig;
     evalEvery: number;
+    /**
+     * 'photo': validation scores each val photo at its own resolution like `eval` (downsampled once
+     * so its longer side is at most valMaxSide); 'frame': at the training frame size (cheaper).
+     */
+    valResolution: 'photo' | 'frame';
+    valMaxSide: number;
     checkpointEvery: number;
     keep: number;
     earlyStopPatience: number | null;
@@ -192,6 +198,8 @@ export const CONFIG_SCHEMA: Schema = s.obj({
       ignoreBand: s.int(0, { min: 0, max: 64, doc: 'pixels within this distance of a label edge do not count in the label loss (coarse masks; 0 = off)' }),
     }),
     evalEvery: s.int(500, { min: 1, doc: 'images between validations' }),
+    valResolution: s.oneOf(['photo', 'frame'] as const, 'photo', "validation at each photo's own resolution like `eval` ('photo'), or at the training frame size ('frame', cheaper)"),
+    valMaxSide: s.int(1024, { min: 0, doc: "validation photos whose longer side exceeds this are downsampled once (aspect kept); 0 = never" }),
     checkpointEvery: s.int(1000, { min: 1, doc: 'images between checkpoints' }),
     keep: s.int(2, { min: 0, doc: 'older checkpoints kept besides last and best' }),
     earlyStopPatience: s.optNum(null, { integer: true, min: 1 }),

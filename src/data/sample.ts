@@ -19,6 +19,19 @@ export interface LoadOptions {
   frameSize?: [number, number] | null;
   /** 'binary' thresholds at 0.5 after resizing; 'soft' keeps mattes (and resize blends). */
   maskMode?: MaskMode;
+  /**
+   * Without frameSize: photos whose longer side exceeds this are downsampled (aspect kept) so it
+   * is this many pixels; smaller ones keep their size. null / 0 = always the file's size.
+   */
+  maxSide?: number | null;
+}
+
+/** [height, width] of a w x h photo whose longer side is brought down to maxSide (never up). */
+export function fitMaxSide(width: number, height: number, maxSide: number | null | undefined): [number, number] {
+  const long = Math.max(width, height);
+  if (!maxSide || long <= maxSide) return [height, width];
+  const s = maxSide / long;
+  return [Math.max(1, Math.round(height * s)), Math.max(1, Math.round(width * s))];
 }
 
 function firstLine(e: unknown): string {
@@ -174,7 +187,11 @@ export async function loadSample(ref: SampleRef, opts: LoadOptions = {}): Promis
     const why = trivialMaskReason(mask, maskMode);
     if (why) throw new DataError(ref.maskPath ?? ref.imagePath, why);
   }
-  const fs = opts.frameSize ?? null;
+  let fs = opts.frameSize ?? null;
+  if (!fs && opts.maxSide) {
+    const [h, w] = fitMaxSide(image.width, image.height, opts.maxSide);
+    if (h !== image.height || w !== image.width) fs = [h, w];
+  }
   if (fs) {
     const [h, w] = fs;
     try {

@@ -57,6 +57,8 @@ export interface EvalOptions extends MetricOptions {
   now?: () => number;
   /** Also measure shift stability (src/eval/stability.ts) with this shift in px; null/undefined = skip. */
   stabilityShift?: number | null;
+  /** Run the first frame once untimed before timing (default true; validation during training skips it). */
+  warmup?: boolean;
 }
 
 export interface EvalReport extends EvalMetrics {
@@ -70,11 +72,11 @@ export interface EvalReport extends EvalMetrics {
 }
 
 /** Samples at their original resolution from refs (labeled ones only). */
-export async function* samplesFromRefs(refs: readonly SampleRef[], opts: { maskMode?: 'binary' | 'soft'; log?: (l: string) => void } = {}): AsyncGenerator<Sample> {
+export async function* samplesFromRefs(refs: readonly SampleRef[], opts: { maskMode?: 'binary' | 'soft'; log?: (l: string) => void; maxSide?: number | null } = {}): AsyncGenerator<Sample> {
   for (const ref of refs) {
     if (!ref.maskPath && !ref.maskFromAlpha) continue;
     try {
-      yield await loadSample(ref, { frameSize: null, maskMode: opts.maskMode ?? 'binary' });
+      yield await loadSample(ref, { frameSize: null, maskMode: opts.maskMode ?? 'binary', maxSide: opts.maxSide ?? null });
     } catch (e) {
       if (!(e instanceof DataError)) throw e;
       opts.log?.(`skip ${(e as Error).message}`);
@@ -115,7 +117,7 @@ export async function evaluate(seg: Segmenter, samples: Iterable<Sample> | Async
   const acc = new MetricsAccumulator(opts);
   let ms = 0;
   let timed = 0;
-  let warm = false;
+  let warm = opts.warmup === false;
   let stabSum = 0;
   let stabN = 0;
   for await (const s of samples as AsyncIterable<Sample>) {

@@ -27,6 +27,7 @@
  *   Resize with half_pixel / align_corners / asymmetric, ConstantOp -> Add / Mul with the
  *   constant laid out for NCHW. Any other layer fails with an error naming it.
  */
+import { PROB_CLIP } from '../models/guided_filter';
 import * as tf from '@tensorflow/tfjs';
 import { DT, OnnxModel, OnnxNode, OnnxTensor, AttrValue, encodeModel } from './onnx-proto';
 import { bnParams, values } from './fold';
@@ -522,7 +523,10 @@ function guidedFilter(g: GraphBuilder, layer: tf.layers.Layer, ins: string[]): s
   };
   const k = 2 * r + 1;
   const box = (t: string) => g.op('AveragePool', [t], { kernel_shape: [k, k], strides: [1, 1], pads: [r, r, r, r], count_include_pad: 0 });
-  const [p, frameLow, frameHigh] = ins;
+  // space 'prob' (src/models/guided_filter.ts): filter P(person), then back to logits
+  const prob = (cfg.space ?? 'logits') === 'prob';
+  const [pIn, frameLow, frameHigh] = ins;
+  const p = prob ? g.op('Sigmoid', [pIn]) : pIn;
   const iLow = guide(frameLow);
   const iHigh = guide(frameHigh);
   const meanI = box(iLow);
@@ -534,7 +538,12 @@ function guidedFilter(g: GraphBuilder, layer: tf.layers.Layer, ins: string[]): s
   const sizes = g.sizesLike(p, g.spatial(frameHigh));
   const meanA = g.resize(box(a), sizes, 'linear');
   const meanB = g.resize(box(b), sizes, 'linear');
-  return g.op('Add', [g.op('Mul', [meanA, iHigh]), meanB]);
+  const q = g.op('Add', [g.op('Mul', [meanA, iHigh]), meanB]);
+  if (!prob) return q;
+  // logit(clip(q)) + (q - clip(q)), as probToLogits
+  const qc = g.op('Clip', [q, g.f32(`${layer.name}_lo`, [], [PROB_CLIP]), g.f32(`${layer.name}_hi`, [], [1 - PROB_CLIP])]);
+  const odds = g.op('Div', [qc, g.op('Sub', [g.f32(`${layer.name}_one`, [], [1]), qc])]);
+  return g.op('Add', [g.op('Log', [odds]), g.op('Sub', [q, qc])]);
 }
 
 /** Encodes a LayersModel as ONNX bytes. */

@@ -41,6 +41,7 @@
  *   ConstantOp -> ADD / MUL with a constant tensor.
  *   Any other layer fails with an error naming it.
  */
+import { PROB_CLIP } from '../models/guided_filter';
 import * as flatbuffers from 'flatbuffers';
 import * as tf from '@tensorflow/tfjs';
 import { tfl, TFLITE_SCHEMA_VERSION, writeTfliteModel } from '../util/tflite';
@@ -685,7 +686,10 @@ function guidedFilter(b: TfliteBuilder, layer: tf.layers.Layer, ins: number[]): 
   const k = 2 * r + 1;
   let nBox = 0;
   const box = (t: number) => b.pool(Op.AVERAGE_POOL_2D, `${name}/box${nBox++}`, t, [k, k], [1, 1], tfl.Padding.SAME);
-  const [p, frameLow, frameHigh] = ins;
+  // space 'prob' (src/models/guided_filter.ts): filter P(person), then back to logits
+  const prob = (cfg.space ?? 'logits') === 'prob';
+  const [pIn, frameLow, frameHigh] = ins;
+  const p = prob ? b.emit(Op.LOGISTIC, `${name}/prob`, [pIn], b.shape(pIn)) : pIn;
   const iLow = guide(frameLow, 'low');
   const iHigh = guide(frameHigh, 'high');
   const meanI = box(iLow);
@@ -697,7 +701,12 @@ function guidedFilter(b: TfliteBuilder, layer: tf.layers.Layer, ins: number[]): 
   const [, H, W] = b.shape(frameHigh);
   const meanA = b.resizeBilinear(`${name}/mean_a_up`, box(a), H, W);
   const meanB = b.resizeBilinear(`${name}/mean_b_up`, box(bb), H, W);
-  return b.binary(Op.ADD, name, b.binary(Op.MUL, `${name}/a_i`, meanA, iHigh), meanB);
+  if (!prob) return b.binary(Op.ADD, name, b.binary(Op.MUL, `${name}/a_i`, meanA, iHigh), meanB);
+  const q = b.binary(Op.ADD, `${name}/q`, b.binary(Op.MUL, `${name}/a_i`, meanA, iHigh), meanB);
+  // logit(clip(q)) + (q - clip(q)), as probToLogits
+  const qc = b.binary(Op.MINIMUM, `${name}/q_hi`, b.binary(Op.MAXIMUM, `${name}/q_lo`, q, b.f32(`${name}/lo`, [1], [PROB_CLIP])), b.f32(`${name}/hi`, [1], [1 - PROB_CLIP]));
+  const odds = b.binary(Op.DIV, `${name}/odds`, qc, b.binary(Op.SUB, `${name}/one_minus_q`, b.f32(`${name}/one`, [1], [1]), qc));
+  return b.binary(Op.ADD, name, b.emit(Op.LOG, `${name}/log_odds`, [odds], b.shape(odds)), b.binary(Op.SUB, `${name}/q_over`, q, qc));
 }
 
 /** Builtin operator names used by a .tflite file, and the custom codes (none in ours). */

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { ConfigError, didYouMean } from '../config/schema';
 import { makeRng, Rng } from '../util/rng';
 import { Normalize, ResizeLike, ResizeTo } from './layers';
-import { GuidedFilter } from './guided_filter';
+import { FilterSpace, GuidedFilter } from './guided_filter';
 
 export type SymbolicTensor = tf.SymbolicTensor;
 
@@ -26,6 +26,8 @@ export interface ContractArgs {
   filterRadius: number;
   filterEps: number;
   filterChannels: number;
+  /** What the mask filter filters: P(person) ('prob') or, in models saved before it, the logits. */
+  filterSpace: FilterSpace;
 }
 
 export const CONTRACT_DEFAULTS: ContractArgs = {
@@ -37,6 +39,7 @@ export const CONTRACT_DEFAULTS: ContractArgs = {
   filterRadius: 2,
   filterEps: 1e-2,
   filterChannels: 8,
+  filterSpace: 'prob',
 };
 
 function describe(v: unknown): string {
@@ -108,6 +111,9 @@ export function checkContractArgs(args: ContractArgs, stride: number): void {
   if (!(args.filterEps > 0)) throw new ConfigError(`model.args.filterEps: must be > 0, got ${args.filterEps}`);
   if (!Number.isInteger(args.filterChannels) || args.filterChannels < 1) {
     throw new ConfigError(`model.args.filterChannels: expected an integer >= 1, got ${args.filterChannels}`);
+  }
+  if (args.filterSpace !== 'prob' && args.filterSpace !== 'logits') {
+    throw new ConfigError(`model.args.filterSpace: expected "prob" or "logits", got ${JSON.stringify(args.filterSpace)}`);
   }
 }
 
@@ -208,6 +214,7 @@ export function wrapContract(name: string, args: ContractArgs, init: Init, body:
       eps: args.filterEps,
       channels: args.filterChannels,
       seed: init.seedFor('mask_filter'),
+      space: args.filterSpace,
       name: 'logits',
     }).apply([low, small, frame]) as SymbolicTensor;
   } else {

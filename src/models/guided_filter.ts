@@ -13,11 +13,16 @@
  * full-resolution guide: q = mean(A)_up * I_h + mean(b)_up. Edges present in the frame but
  * lost in the low-res mask come back at full resolution, for a few ops per pixel.
  *
- * We filter the *logits*, not probabilities: logits are unbounded, so the local affine
- * model q = A*I + b never needs clipping (filtering probabilities would need a clamp before
- * converting back to logits, which kills gradients where the mask is confident), and the
- * output already is what the model contract asks for (logits). The sigmoid applied by the
- * caller then turns a smooth logit ramp that follows the guide's edge into a sharp mask.
+ * What is filtered (`space`):
+ * - 'prob' (every new model): P(person) = sigmoid(logits), a map in 0..1 like the guide, as in
+ *   Wu et al. and RVM's refiner. The output q is turned back into logits (the model contract) as
+ *   logit(clip(q, 1e-4, 1 - 1e-4)) + (q - clip(q)), so a q that overshoots 0..1 keeps a gradient.
+ *   The learned part of the guide starts 1e-3 small, so an untrained filter is (within 1e-3) the
+ *   classic gray-guided filter, which already beats bilinear upsampling of the selfie net's masks at the
+ *   photos' resolution (docs/recipes.md, "The mask filter").
+ * - 'logits' (the first version, kept so saved models load unchanged): filters the logits
+ *   directly. Measured to fail: imported nets' logits reach +-1000, and a local linear fit of
+ *   such values against a 0..1 guide turns clothing and background texture into edges.
  *
  * Box filters are zero-pad + avgPool(k=2r+1, stride 1, 'valid') divided by the same of
  * ones, i.e. the mean over the valid pixels of each window (ONNX: Pad + AveragePool + Div).
@@ -84,6 +89,21 @@ export interface GuidedFilterArgs {
   channels: number;
   trainableEps?: boolean;
   seed?: number;
+  /** What is filtered: P(person) ('prob', new models) or the logits ('logits', the first version; the default of saved layers without the key). */
+  space?: FilterSpace;
+}
+
+export type FilterSpace = 'prob' | 'logits';
+
+/** Clip bound of the filtered probability before it becomes logits again (|logit| <= 9.2). */
+export const PROB_CLIP = 1e-4;
+
+/** logit(clip(q)) + (q - clip(q)): the inverse sigmoid of a probability map that may overshoot 0..1 (continuous, never flat). */
+export function probToLogits(q: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const qc = q.clipByValue(PROB_CLIP, 1 - PROB_CLIP);
+    return qc.div(qc.neg().add(1)).log().add(q.sub(qc)) as tf.Tensor4D;
+  });
 }
 
 /**
@@ -99,6 +119,7 @@ export class GuidedFilter extends tf.layers.Layer {
   readonly channels: number;
   readonly trainableEps: boolean;
   readonly seed: number | undefined;
+  readonly space: FilterSpace;
   private w1!: tf.LayerVariable;
   private b1!: tf.LayerVariable;
   private w2!: tf.LayerVariable;
@@ -114,6 +135,8 @@ export class GuidedFilter extends tf.layers.Layer {
     this.channels = args.channels;
     this.trainableEps = args.trainableEps ?? true;
     this.seed = args.seed;
+    this.space = args.space ?? 'logits';
+    if (this.space !== 'prob' && this.space !== 'logits') throw new Error(`GuidedFilter: space must be 'prob' or 'logits', got ${String(args.space)}`);
   }
 
   build(): void {
@@ -122,7 +145,10 @@ export class GuidedFilter extends tf.layers.Layer {
     const init = (k: number) => tf.initializers.glorotUniform({ seed: s === undefined ? undefined : s + k });
     this.w1 = this.addWeight('guide_w1', [3, c], 'float32', init(1));
     this.b1 = this.addWeight('guide_b1', [c], 'float32', tf.initializers.zeros());
-    this.w2 = this.addWeight('guide_w2', [c, 1], 'float32', init(2));
+    // 'prob' starts next to the classic gray-guided filter (a learned part 1e-3 small, not zero, so
+    // that guide_w1 gets a gradient from the first step); 'logits' as it always did
+    const small = tf.initializers.randomUniform({ minval: -1e-3, maxval: 1e-3, seed: s === undefined ? undefined : s + 2 });
+    this.w2 = this.addWeight('guide_w2', [c, 1], 'float32', this.space === 'prob' ? small : init(2));
     this.logEps = this.addWeight('log_eps', [1], 'float32', tf.initializers.constant({ value: Math.log(this.epsInit) }), undefined, this.trainableEps);
     this.built = true;
   }
@@ -152,7 +178,8 @@ export class GuidedFilter extends tf.layers.Layer {
     return tf.tidy(() => {
       const [p, frameLow, frameHigh] = inputs as tf.Tensor4D[];
       const eps = this.logEps.read().exp();
-      return guidedUpsample(p, this.guide(frameLow), this.guide(frameHigh), this.radius, eps);
+      if (this.space === 'logits') return guidedUpsample(p, this.guide(frameLow), this.guide(frameHigh), this.radius, eps);
+      return probToLogits(guidedUpsample(p.sigmoid() as tf.Tensor4D, this.guide(frameLow), this.guide(frameHigh), this.radius, eps));
     });
   }
 
@@ -163,6 +190,7 @@ export class GuidedFilter extends tf.layers.Layer {
       eps: this.epsInit,
       channels: this.channels,
       trainableEps: this.trainableEps,
+      space: this.space,
     };
     if (this.seed !== undefined) cfg.seed = this.seed;
     return cfg;

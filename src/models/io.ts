@@ -225,7 +225,14 @@ export function checkMeta(m: unknown, file: string): ModelMeta {
     }
   }
   if (typeof o.params !== 'number' || !Number.isFinite(o.params) || o.params < 0) throw bad('params', 'a parameter count', o.params);
-  return { ...(o as unknown as ModelMeta), maskFilter: (o.maskFilter ?? null) as ModelMeta['maskFilter'] };
+  const meta = { ...(o as unknown as ModelMeta), maskFilter: (o.maskFilter ?? null) as ModelMeta['maskFilter'] };
+  // Models saved before the mask filter had a `space` filtered logits: say so, so that a rebuild
+  // from args (worker threads) builds the same filter the saved layer config describes.
+  if (meta.maskFilter?.enabled && meta.args.filterSpace === undefined) {
+    meta.args = { ...meta.args, filterSpace: 'logits' };
+    meta.maskFilter = { ...meta.maskFilter, space: 'logits' };
+  }
+  return meta;
 }
 
 /** The ModelMeta of a model.json: portraitseg.json beside it, else its userDefinedMetadata. */

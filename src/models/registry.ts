@@ -148,7 +148,7 @@ function metaFor(e: Entry, built: Built, params: number): ModelMeta {
     std: [...a.std] as [number, number, number],
     output: 'logits',
     stride: built.stride,
-    maskFilter: a.maskFilter ? { enabled: true, radius: a.filterRadius, eps: a.filterEps, scale: a.filterScale } : null,
+    maskFilter: a.maskFilter ? { enabled: true, radius: a.filterRadius, eps: a.filterEps, scale: a.filterScale, space: a.filterSpace } : null,
     params,
     version: packageVersion(),
   };

@@ -26,7 +26,8 @@ export interface ModelMeta {
   output: 'logits';
   /** Total downsampling of the encoder; inputSize must be divisible by it. */
   stride: number;
-  maskFilter: { enabled: boolean; radius: number; eps: number; scale: number } | null;
+  /** The mask filter: radius and eps at the net's resolution, frames `scale` x larger, what it filters (absent in models saved before 'prob'). */
+  maskFilter: { enabled: boolean; radius: number; eps: number; scale: number; space?: 'prob' | 'logits' } | null;
   params: number;
   version: string;
 }

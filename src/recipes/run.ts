@@ -19,7 +19,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Config, defaultConfig } from '../config/config';
 import { ConfigError } from '../config/schema';
 import { ConfigSources, deepMerge, readConfigFile, resolveConfig, saveConfig } from '../config/load';
-import type { HostBatch, SampleRef } from '../data/types';
+import type { HostBatch, Sample, SampleRef } from '../data/types';
 import { openDataset, resolveSpec } from '../data/dataset';
 import { DataError } from '../data/errors';
 import { splitRefs } from '../data/split';
@@ -34,7 +34,8 @@ import { checkNewRunFolder, repairRunFolder, resolveResume, RUN_FILES } from '..
 import { selectBackend } from '../backend';
 import { planMicroBatch } from '../backend/memory';
 import { LossSpec, makeParallelTrainStep } from '../backend/parallel';
-import { evaluateBatches } from '../eval/evaluate';
+import { evaluate, evaluateBatches, modelSegmenter, samplesFromRefs } from '../eval/evaluate';
+import type { EvalMetrics } from '../eval/metrics';
 import { Callback, LossFn, train, TrainResult, trainableVariables, ValResult, freshState } from '../train/loop';
 import { createOptimizer, warmupCosine } from '../train/optim';
 import { loadCheckpoint, LoadedCheckpoint, type TrainState } from '../train/checkpoint';
@@ -228,17 +229,40 @@ export function checkBatchSize(batchSize: number, samples: number, what = 'train
   }
 }
 
-/** Validation on the val split at the training frame size; batches are decoded once and kept. */
-export function makeValFn(loader: DataLoader | null, cfg: Config): ((model: tf.LayersModel) => Promise<ValResult>) | undefined {
-  if (!loader) return undefined;
-  let cached: HostBatch[] | null = null;
+/**
+ * Validation of a run on its val split (or data.val). train.valResolution 'photo' (the default)
+ * scores each photo at its own resolution through the model's own resize and mask filter, exactly
+ * what `eval` measures (longer side capped at train.valMaxSide); 'frame' scores host batches at the
+ * training frame size. Either way the set is decoded once and kept in memory.
+ */
+export function makeValFn(run: Pick<Run, 'cfg' | 'data' | 'meta' | 'log'> & { loader?: DataLoader | null }): ((model: tf.LayersModel) => Promise<ValResult>) | undefined {
+  const { cfg } = run;
+  if (!run.data.val.length) return undefined;
+  const opts = { threshold: cfg.eval.threshold, boundaryTolerance: cfg.eval.boundaryTolerance, worst: 0 };
+  const pick = (m: EvalMetrics): ValResult => ({ miou: m.miou, personIou: m.personIou, boundaryF: m.boundaryF, mae: m.mae });
+  if (cfg.train.valResolution === 'frame') {
+    const loader = run.loader;
+    if (!loader) return undefined;
+    let cached: HostBatch[] | null = null;
+    return async (model) => {
+      if (!cached) {
+        cached = [];
+        for await (const b of loader.once()) cached.push(b);
+      }
+      return pick(await evaluateBatches(model, cached, opts));
+    };
+  }
+  let samples: Sample[] | null = null;
   return async (model) => {
-    if (!cached) {
-      cached = [];
-      for await (const b of loader.once()) cached.push(b);
+    if (!samples) {
+      samples = [];
+      for await (const sm of samplesFromRefs(run.data.val, { maskMode: cfg.data.maskMode, maxSide: cfg.train.valMaxSide, log: run.log })) samples.push(sm);
+      if (!samples.length) throw new RunSetupError(`validation: none of the ${run.data.val.length} validation images could be read`);
+      const sizes = new Set(samples.map((x) => `${x.image.width}x${x.image.height}`));
+      run.log(`validation: ${samples.length} photos at their own resolution (${[...sizes].slice(0, 3).join(', ')}${sizes.size > 3 ? ', ...' : ''}), scored like eval`);
     }
-    const m = await evaluateBatches(model, cached, { threshold: cfg.eval.threshold, boundaryTolerance: cfg.eval.boundaryTolerance, worst: 0 });
-    return { miou: m.miou, personIou: m.personIou, boundaryF: m.boundaryF, mae: m.mae };
+    // the model is borrowed: the segmenter is never disposed here
+    return pick(await evaluate(modelSegmenter(model, run.meta), samples, { ...opts, warmup: false }));
   };
 }
 
@@ -488,8 +512,12 @@ export async function trainRun(run: Run, parts: RecipeParts, o: Pick<RunOptions,
       gradClip: cfg.train.gradClip,
       startState: run.state,
       callbacks,
-      valFn: makeValFn(valLoader(run), cfg),
+      valFn: makeValFn({ ...run, loader: valLoader(run) }),
       evalEvery: cfg.train.evalEvery,
+      // a fine-tune's start competes for best/: it is scored before the first step
+      evalAtStart: !resumed && cfg.train.init !== null,
+      // the raw (not averaged) weights are scored too only where validation is cheap
+      scoreRaw: cfg.train.valResolution === 'frame',
       signal: o.signal,
       extraVars,
       step,

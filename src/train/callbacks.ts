@@ -71,8 +71,25 @@ export function progressLogger(every: number, write: (line: string) => void = (l
     },
     onTrainEnd(_ctx, r) {
       write(`training ${r.stopReason === 'done' ? 'finished' : r.stopReason}: ${r.state.imagesSeen} images, ${r.state.step} steps, ${fmtDuration(r.seconds)}` + (r.state.bestScore !== null ? `, best val mIoU ${r.state.bestScore.toFixed(4)}` : ''));
+      const v = validationSummary(r.state, r.lastEval?.miou ?? null);
+      if (v) write(v);
     },
   };
+}
+
+/**
+ * The start, best and gain of a run that scored its start (a fine-tune), e.g.
+ * "validation mIoU: start 0.9470, best 0.9512 at step 250 (+0.42 points), last 0.9501".
+ */
+export function validationSummary(st: { startScore?: number | null; bestScore: number | null; bestStep: number | null }, last: number | null): string | null {
+  if (st.startScore === undefined || st.startScore === null || st.bestScore === null) return null;
+  const gain = (st.bestScore - st.startScore) * 100;
+  const fmt = (v: number) => v.toFixed(4);
+  return (
+    `validation mIoU: start ${fmt(st.startScore)}, best ${fmt(st.bestScore)} at step ${st.bestStep} (${gain >= 0 ? '+' : ''}${gain.toFixed(2)} points)` +
+    (last !== null ? `, last ${fmt(last)}` : '') +
+    (st.bestStep === 0 ? '; no validation beat the start: best/ holds the start model' : '')
+  );
 }
 
 export interface MetricsRecord {
@@ -144,8 +161,11 @@ export function checkpointer(o: { runDir: string; every: number; keep: number; c
   };
   return {
     manager,
-    onEval(_ctx, log: EvalLog) {
-      if (log.isBest) pendingBest = true;
+    async onEval(ctx, log: EvalLog) {
+      if (!log.isBest) return;
+      // the start of a fine-tune (scored before step 1) is saved now: no step end follows with its weights
+      if (ctx.state.step === 0) await manager.saveBest(data(ctx));
+      else pendingBest = true;
     },
     async onStepEnd(ctx, log) {
       const before = log.imagesSeen - ctx.batchSize;

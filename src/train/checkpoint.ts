@@ -30,6 +30,8 @@ export interface TrainState {
   bestStep: number | null;
   /** Evaluations since the best one (early stopping). */
   evalsSinceBest: number;
+  /** Validation score of the start (a fine-tune's init model, scored before step 1), if it was scored. */
+  startScore?: number | null;
   /** The latest validation (shown in progress lines after a resume). */
   lastEval?: { step: number; imagesSeen: number; miou: number } | null;
 }

@@ -100,6 +100,13 @@ export interface TrainOptions {
   /** Validation (mIoU on the val split), run every `evalEvery` images and at the end. */
   valFn?: (model: tf.LayersModel) => Promise<ValResult>;
   evalEvery?: number;
+  /**
+   * Score the model before the first step of a fresh run (a fine-tune's start): it competes for
+   * best like any later validation, so best/ is never worse than the start on validation.
+   */
+  evalAtStart?: boolean;
+  /** With weight averaging, also score the raw weights (`miouRaw`; doubles the cost). Default true. */
+  scoreRaw?: boolean;
   /** Abort (Ctrl-C): the loop stops after the current step and callbacks save a checkpoint. */
   signal?: AbortSignal;
   /** Replaceable step (default makeTrainStep()). */
@@ -185,12 +192,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     if (!opts.valFn) return;
     const ema = opts.ema;
     let r: ValResult;
-    if (ema) {
-      const raw = await opts.valFn(opts.model);
-      r = { ...(await ema.withAveraged(() => opts.valFn!(opts.model))), miouRaw: raw.miou };
+    if (ema && state.step > 0) {
+      const avg = await ema.withAveraged(() => opts.valFn!(opts.model));
+      r = opts.scoreRaw === false ? avg : { ...avg, miouRaw: (await opts.valFn(opts.model)).miou };
     } else {
       r = await opts.valFn(opts.model);
     }
+    if (state.step === 0) state.startScore = r.miou;
     const isBest = state.bestScore === null || r.miou > state.bestScore;
     if (isBest) {
       state.bestScore = r.miou;
@@ -208,6 +216,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
   try {
     for (const c of callbacks) await c.onTrainBegin?.(ctx);
+    if (opts.evalAtStart && state.step === 0 && !ctx.stopReason) await runEval();
     while (state.imagesSeen < opts.totalImages && !ctx.stopReason) {
       // Let the event loop run once per step: when batches come from memory every await resolves
       // as a microtask, and signal handlers (Ctrl-C -> abort) would never get a turn.

@@ -1,4 +1,5 @@
 import { strict as assert } from 'assert';
+import { randomiseForExport } from '../helpers/weights';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -27,16 +28,6 @@ const TEACHER = { inputSize: 32, widths: [4, 8, 8, 8, 8], contextChannels: 4 };
 const STUDENT = { inputSize: 32, width: 0.35, expansion: 2, decoderChannels: 8 };
 const MEDIAPIPE = path.join(__dirname, '../../node_modules/@mediapipe/selfie_segmentation');
 
-/** Non-trivial batch-norm statistics, so that folding them into convs is really tested. */
-function randomiseBatchNorm(model: tf.LayersModel): void {
-  let k = 0;
-  for (const l of model.layers) {
-    if (l.getClassName() !== 'BatchNormalization') continue;
-    const ws = l.getWeights().map((w) => tf.randomUniform(w.shape, 0.5, 1.5, 'float32', 100 + k++));
-    l.setWeights(ws);
-    tf.dispose(ws);
-  }
-}
 
 type Built = { model: tf.LayersModel; frame: [number, number]; meta: ModelMeta };
 
@@ -45,6 +36,7 @@ const CASES: [string, () => Built][] = [
   ['mnv2_student_s (default student)', () => build('mnv2_student_s', STUDENT)],
   ['mnv2_student_s_dgf (mask filter)', () => build('mnv2_student_s_dgf', STUDENT)],
   ['unet_teacher_s_dgf (mask filter)', () => build('unet_teacher_s_dgf', TEACHER)],
+  ['mnv2_student_s_dgf (the first mask filter, logits space)', () => build('mnv2_student_s_dgf', { ...STUDENT, filterSpace: 'logits' })],
   ['every imported-model layer class', () => {
     const model = importedLayersModel(5);
     return { model, frame: [32, 32], meta: importedModelMeta(model) };
@@ -53,7 +45,7 @@ const CASES: [string, () => Built][] = [
 
 function build(name: string, args: Record<string, unknown>): Built {
   const { model, meta } = createModel(name, args, { seed: 7 });
-  randomiseBatchNorm(model);
+  randomiseForExport(model);
   return { model, meta, frame: meta.frameSize };
 }
 
@@ -166,7 +158,7 @@ describe('export tflite', function () {
     assert.ok(names.length >= 7);
     for (const name of names) {
       const { model, meta } = createModel(name, name.startsWith('unet') ? TEACHER : STUDENT, { seed: 11 });
-      randomiseBatchNorm(model);
+      randomiseForExport(model);
       const [h, w] = meta.frameSize;
       const x = tf.randomUniform([1, h, w, 3], 0, 1, 'float32', 3);
       const ref = model.predict(x) as tf.Tensor;

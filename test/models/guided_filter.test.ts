@@ -2,6 +2,7 @@ import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
 import { useWasm } from '../../src/backend';
 import { boxMean, GuidedFilter, guidedUpsample, registerCustomLayers } from '../../src/models';
+import { probToLogits, PROB_CLIP } from '../../src/models/guided_filter';
 
 /** Largest |a-b| / (|a|+|b|+floor) over all elements. */
 function relErr(a: Float32Array | number[], b: Float32Array | number[], floor = 1e-2): number {
@@ -118,6 +119,119 @@ describe('models: guided filter (mask filter)', () => {
     tf.dispose(Object.values(grads));
     assert.equal(tf.memory().numTensors, before, 'tensor leak');
     tf.dispose([p, fl, fh, wOut]);
+    layer.dispose();
+  });
+
+  it("space 'prob': untrained, it is (within 1e-3) the classic gray-guided filter of P(person), returned as logits", () => {
+    registerCustomLayers();
+    const layer = new GuidedFilter({ radius: 2, eps: 0.01, channels: 4, seed: 3, space: 'prob', name: 'gf_prob' });
+    const p = tf.randomNormal([1, 8, 6, 1], 0, 3, 'float32', 7) as tf.Tensor4D;
+    const fl = tf.randomUniform([1, 8, 6, 3], 0, 1, 'float32', 8) as tf.Tensor4D;
+    const fh = tf.randomUniform([1, 24, 18, 3], 0, 1, 'float32', 9) as tf.Tensor4D;
+    const got = layer.apply([p, fl, fh]) as tf.Tensor4D;
+    const luma = (f: tf.Tensor4D) => f.mul(tf.tensor1d([0.299, 0.587, 0.114])).sum(-1, true) as tf.Tensor4D;
+    const q = guidedUpsample(p.sigmoid() as tf.Tensor4D, luma(fl), luma(fh), 2, 0.01);
+    const want = probToLogits(q);
+    assert.deepEqual(got.shape, [1, 24, 18, 1]);
+    const err = got.sub(want).abs().max().dataSync()[0];
+    assert.ok(err < 2e-3, `max diff ${err}`);
+    // the logits of P within the clip are exact inverses of the sigmoid; an overshoot keeps a slope of 1
+    const back = probToLogits(tf.tensor4d([0.5, 0.9, 1e-5, 1.2, -0.3], [1, 1, 5, 1])).dataSync();
+    const lim = Math.log((1 - PROB_CLIP) / PROB_CLIP);
+    const expect = [0, Math.log(9), -lim + (1e-5 - PROB_CLIP), lim + (1.2 - (1 - PROB_CLIP)), -lim + (-0.3 - PROB_CLIP)];
+    expect.forEach((e, i) => assert.ok(Math.abs(back[i] - e) < 1e-3, `${i}: ${back[i]} vs ${e}`));
+    assert.equal(layer.getConfig().space, 'prob');
+    assert.equal(new GuidedFilter({ radius: 1, eps: 0.01, channels: 2 }).space, 'logits', 'a saved layer without the key is the first version');
+    tf.dispose([p, fl, fh, got, q, want]);
+    layer.dispose();
+  });
+
+  it("space 'prob' keeps texture out of the mask where 'logits' turns it into edges (imported nets' logits reach +-1000)", () => {
+    registerCustomLayers();
+    // a confident net: +1000 on the person (left half), -1000 on the background
+    const H = 32;
+    const W = 32;
+    const col = (c: number) => (c < 16 ? 1 : 0);
+    const mask = tf.tidy(() => tf.tile(tf.tensor1d(Array.from({ length: W }, (_, c) => col(c))).reshape([1, 1, W, 1]), [1, H, 1, 1])) as tf.Tensor4D;
+    const logitsHigh = mask.mul(2000).sub(1000) as tf.Tensor4D;
+    const low = tf.image.resizeBilinear(logitsHigh, [8, 8]) as tf.Tensor4D;
+    // the frame: the person's edge plus strong texture (clothing, background) everywhere
+    const texture = tf.randomUniform([1, H, W, 3], 0, 0.6, 'float32', 11) as tf.Tensor4D;
+    const frame = tf.tidy(() => texture.add(mask.mul(0.3)).clipByValue(0, 1)) as tf.Tensor4D;
+    const frameLow = tf.image.resizeBilinear(frame, [8, 8], false, true) as tf.Tensor4D;
+    const wrong = (space: 'prob' | 'logits') => {
+      const layer = new GuidedFilter({ radius: 1, eps: 0.01, channels: 2, seed: 1, space, name: `gf_tex_${space}` });
+      const out = layer.apply([low, frameLow, frame]) as tf.Tensor;
+      const pred = out.greater(0).cast('float32');
+      const n = pred.sub(mask).abs().sum().dataSync()[0];
+      tf.dispose([out, pred]);
+      layer.dispose();
+      return n;
+    };
+    const wp = wrong('prob');
+    const wl = wrong('logits');
+    // prob: at most the pixels next to the edge (2 columns of 32 rows); logits: texture flips pixels far from it
+    assert.ok(wp <= 2 * H, `prob space: ${wp} wrong pixels`);
+    assert.ok(wl > 3 * wp, `logits space should be much worse: ${wl} vs ${wp}`);
+    tf.dispose([mask, logitsHigh, low, texture, frame, frameLow]);
+  });
+
+  it("space 'prob': gradients match finite differences (inputs and all weights)", () => {
+    registerCustomLayers();
+    const layer = new GuidedFilter({ radius: 1, eps: 0.05, channels: 3, seed: 5, space: 'prob', name: 'gf_grad_prob' });
+    const p = tf.randomNormal([1, 4, 5, 1], 0, 1, 'float32', 2);
+    const fl = tf.randomUniform([1, 4, 5, 3], 0, 1, 'float32', 3);
+    const fh = tf.randomUniform([1, 8, 10, 3], 0, 1, 'float32', 4);
+    const wOut = tf.randomNormal([1, 8, 10, 1], 0, 1, 'float32', 5);
+    const f = (pp: tf.Tensor) => (layer.apply([pp, fl, fh]) as tf.Tensor).mul(wOut).sum() as tf.Scalar;
+    f(p).dispose();
+    // a trained guide: the learned part away from its zero start, so every weight has a gradient
+    const ws = layer.getWeights();
+    layer.setWeights(ws.map((w, i) => (i === 2 ? tf.randomNormal(w.shape, 0, 0.5, 'float32', 6) : w)));
+    const num = (get: () => Float32Array, set: (v: Float32Array) => void, h: number): number[] => {
+      const orig = get().slice();
+      const out: number[] = [];
+      for (let i = 0; i < orig.length; i++) {
+        const tmp = orig.slice();
+        tmp[i] = orig[i] + h;
+        set(tmp);
+        const fp = tf.tidy(() => f(p).dataSync()[0]);
+        tmp[i] = orig[i] - h;
+        set(tmp);
+        const fm = tf.tidy(() => f(p).dataSync()[0]);
+        set(orig);
+        out.push((fp - fm) / (2 * h));
+      }
+      return out;
+    };
+    const gp = tf.grad(f)(p);
+    const numeric: number[] = [];
+    const base = p.dataSync().slice();
+    for (let i = 0; i < base.length; i++) {
+      const plus = base.slice();
+      plus[i] += 1e-2;
+      const minus = base.slice();
+      minus[i] -= 1e-2;
+      const fp = tf.tidy(() => f(tf.tensor(plus, p.shape)).dataSync()[0]);
+      const fm = tf.tidy(() => f(tf.tensor(minus, p.shape)).dataSync()[0]);
+      numeric.push((fp - fm) / 2e-2);
+    }
+    assert.ok(relErr(gp.dataSync() as Float32Array, numeric) < 2e-2, 'dp');
+    const vars = layer.trainableWeights.map((w) => w.read() as tf.Variable);
+    const { value, grads } = tf.variableGrads(() => f(p), vars);
+    value.dispose();
+    for (const v of vars) {
+      const analytic = grads[v.name].dataSync() as Float32Array;
+      const n = num(
+        () => v.dataSync() as Float32Array,
+        (x) => tf.tidy(() => v.assign(tf.tensor(x, v.shape))),
+        2e-3,
+      );
+      const e = relErr(analytic, n);
+      assert.ok(e < 3e-2, `${v.name}: relative error ${e}`);
+      assert.ok(Array.from(analytic).some((g) => g !== 0), `${v.name}: zero gradient`);
+    }
+    tf.dispose([gp, p, fl, fh, wOut, ...Object.values(grads)]);
     layer.dispose();
   });
 

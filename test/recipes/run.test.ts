@@ -12,7 +12,8 @@ import { defaultConfig, Config } from '../../src/config/config';
 import { readConfigFile } from '../../src/config/load';
 import { writeSynthDataset } from '../../src/data/synth';
 import { selectBackend } from '../../src/backend';
-import { saveModel } from '../../src/models/io';
+import { loadModel, saveModel } from '../../src/models/io';
+import { readMetrics } from '../../src/train/callbacks';
 import { createModel } from '../../src/models/registry';
 import { trainTeacher } from '../../src/recipes/teacher';
 import { distillStudent } from '../../src/recipes/student';
@@ -212,6 +213,50 @@ describe('recipes/run (one setup for train teacher and distill student)', functi
     second.model.dispose();
     assert.equal(a.length, b.length);
     a.forEach((w, i) => assert.ok(w.equals(b[i]), `weight ${i} differs`));
+  });
+
+  it('a fine-tune never hands back a model worse than its start: the start is scored before step 1 and competes for best/ (a ruinous lr)', async () => {
+    // a start worth keeping: the tiny teacher fitted to the 8 images it is then validated on
+    // (wasm: the stock cpu kernels take seconds per step), mIoU about 0.87
+    const onAll = (x: Config) => {
+      x.backend = 'wasm';
+      x.data.val = data;
+      x.augment.train = [];
+    };
+    const start = await runOnce(trainTeacher, { config: cfgFor('teacher', (x) => (onAll(x), (x.train.images = 256), (x.train.evalEvery = 1000), (x.train.lr = 1e-2))), out: tmp('ft-start') });
+    const c = cfgFor('teacher', (x) => {
+      onAll(x);
+      x.train.init = start;
+      x.model = { name: 'unet_teacher_s', args: {} };
+      x.train.optimizer = 'adam';
+      x.train.lr = 0.5;
+      x.train.minLr = 0.5;
+      x.train.warmupImages = 0;
+      x.train.ema = 0;
+      x.train.images = 6;
+      x.train.evalEvery = 2;
+    });
+    const lines: string[] = [];
+    const r = await trainTeacher({ config: c, out: tmp('ft-ruined'), log: (l) => lines.push(l) });
+    const evals = readMetrics(path.join(r.runDir, 'metrics.jsonl')).filter((m) => m.kind === 'eval');
+    assert.equal(evals[0].step, 0, 'the first validation is the start, before step 1');
+    assert.equal(evals.length, 4);
+    const start0 = evals[0].miou as number;
+    assert.ok(evals.slice(1).every((e) => (e.miou as number) < start0), `the lr ruins the model: ${evals.map((e) => e.miou).join(', ')}`);
+    assert.equal(r.result.state.startScore, start0);
+    assert.equal(r.result.state.bestStep, 0);
+    // best/ holds the start's weights, bit for bit (batch-norm statistics included: no step ran before it)
+    const best = await loadModel(path.join(r.runDir, 'best'));
+    const init = await loadModel(start);
+    const bw = best.model.getWeights();
+    init.model.getWeights().forEach((w, i) => assert.deepEqual(Array.from(bw[i].dataSync()), Array.from(w.dataSync()), init.model.weights[i].name));
+    best.model.dispose();
+    init.model.dispose();
+    r.model.dispose();
+    assert.ok(lines.some((l) => /^validation mIoU: start \d\.\d{4}, best \d\.\d{4} at step 0 \(\+0\.00 points\), last \d\.\d{4}; no validation beat the start: best\/ holds the start model$/.test(l)), lines.join('\n'));
+    // the validation is at the photos' resolution (40x32 here), like eval
+    assert.ok(lines.some((l) => /^validation: 8 photos at their own resolution \(40x32\)/.test(l)), lines.join('\n'));
+    assert.ok(start0 > 0.7, `start ${start0}`);
   });
 
   it('train.freeze: frozen layers get no gradient and no update; the rest trains', async () => {

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { train, makeTrainStep, NonFiniteLossError, Callback, trainableVariables, TrainContext } from '../../src/train/loop';
 import { createOptimizer, warmupCosine, clipByGlobalNorm } from '../../src/train/optim';
 import { makeSegLossFn } from '../../src/train/losses';
-import { earlyStopping, progressLogger, metricsJsonl, readMetrics } from '../../src/train/callbacks';
+import { earlyStopping, progressLogger, metricsJsonl, readMetrics, validationSummary } from '../../src/train/callbacks';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -58,6 +58,31 @@ describe('train/loop', function () {
     const scores = [0.5, 0.7, 0.6];
     await train({ ...o, totalImages: 20, evalEvery: 8, valFn: async () => ({ miou: scores[calls++] }), callbacks: [cb] });
     assert.deepEqual(events, ['begin', 'step1', 'eval2*', 'step2', 'step3', 'eval4*', 'step4', 'step5', 'eval5', 'end:done']);
+    o.optimizer.dispose();
+    o.model.dispose();
+  });
+
+  it('evalAtStart scores the start before step 1: it competes for best and is kept as startScore', async () => {
+    const o = baseOpts();
+    const events: string[] = [];
+    const cb: Callback = {
+      onStepEnd: (_c, l) => void events.push(`step${l.step}`),
+      onEval: (_c, l) => void events.push(`eval${l.step}${l.isBest ? '*' : ''}`),
+    };
+    let calls = 0;
+    const scores = [0.9, 0.5, 0.4];
+    const r = await train({ ...o, totalImages: 16, evalEvery: 8, evalAtStart: true, valFn: async () => ({ miou: scores[calls++] }), callbacks: [cb] });
+    assert.deepEqual(events, ['eval0*', 'step1', 'eval2', 'step2', 'step3', 'eval4', 'step4']);
+    assert.equal(r.state.startScore, 0.9);
+    assert.equal(r.state.bestScore, 0.9);
+    assert.equal(r.state.bestStep, 0);
+    assert.match(validationSummary(r.state, r.lastEval!.miou)!, /^validation mIoU: start 0\.9000, best 0\.9000 at step 0 \(\+0\.00 points\), last 0\.4000; no validation beat the start: best\/ holds the start model$/);
+    // without evalAtStart the first validation is after training began and there is no start score
+    calls = 0;
+    const r2 = await train({ ...baseOpts(), totalImages: 8, evalEvery: 8, valFn: async () => ({ miou: scores[calls++] }) });
+    assert.equal(r2.state.startScore, undefined);
+    assert.equal(validationSummary(r2.state, 0.9), null);
+    assert.match(validationSummary({ startScore: 0.947, bestScore: 0.9512, bestStep: 250 }, 0.95)!, /start 0\.9470, best 0\.9512 at step 250 \(\+0\.42 points\), last 0\.9500$/);
     o.optimizer.dispose();
     o.model.dispose();
   });

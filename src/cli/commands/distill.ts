@@ -5,6 +5,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { checkRunArgs, configFromArgs, CommonArgs, defaultRecipe, parseWxH, RunArgs, runFlags, runWithSignals, UsageError, withConfigOptions, withRunOptions } from '../common';
 import { selectBackend } from '../../backend';
 import { writeFileAtomic } from '../../util/fs';
+import { validationSummary } from '../../train/callbacks';
 
 /** The recipe a fresh run starts from (a --config sits on top of it). */
 export const DEFAULT_DISTILL_CONFIG = path.resolve(__dirname, '../../../configs/distill.json');
@@ -87,7 +88,8 @@ const studentCommand: CommandModule<CommonArgs, StudentArgs> = {
         `${r.cache.misses + r.cache.hits > 0 ? `distilled ${r.meta.name} from ${r.teacher}` : `trained ${r.meta.name} (teacher: ${r.teacher})`}: ${r.state.imagesSeen} images in ${r.seconds.toFixed(1)} s (${rate} img/s overall)` +
         `${r.state.bestScore !== null ? `, best val mIoU ${r.state.bestScore.toFixed(4)}` : ''}; teacher rows cached ${r.cache.hits}, computed ${r.cache.misses}\n` +
         `run folder: ${r.runDir} (best/, last/, metrics.jsonl, curves.png)\n`;
-      return { summary, interrupted: r.stopReason === 'interrupted' };
+      const v = validationSummary(r.state, r.lastEval?.miou ?? null);
+      return { summary: v ? summary + `${v}\n` : summary, interrupted: r.stopReason === 'interrupted' };
     });
   },
 };

@@ -252,7 +252,11 @@ export function buildImported(g: IrGraph, opts: BuildOptions): Built {
           } else {
             const [ph, pw] = a.size as unknown as number[];
             const [sh, sw] = a.strides as unknown as number[];
-            global = ph === h && pw === w && (a.padding === 'valid' || (sh >= h && sw >= w));
+            // Global at the file's size stays global at any --input-size (MediaPipe's selfie pools
+            // its squeeze-excite branches with a window the size of the whole map).
+            const fh = fileSize ? (h * fileSize[0]) / inputSize[0] : h;
+            const fw = fileSize ? (w * fileSize[1]) / inputSize[1] : w;
+            global = ph === fh && pw === fw && (a.padding === 'valid' || (sh >= fh && sw >= fw));
           }
           if (!global && a.padding === 'same') {
             y = avgPoolSame(xin, a.size as unknown as [number, number], a.strides as unknown as [number, number], name(n.name), (l, t, wts) => apply(l, t, wts));
@@ -329,7 +333,7 @@ export function buildImported(g: IrGraph, opts: BuildOptions): Built {
     std,
     output: 'logits',
     stride: Math.max(1, Math.floor(inputSize[0] / minHeight)),
-    maskFilter: args.maskFilter ? { enabled: true, radius: args.filterRadius, eps: args.filterEps, scale: args.filterScale } : null,
+    maskFilter: args.maskFilter ? { enabled: true, radius: args.filterRadius, eps: args.filterEps, scale: args.filterScale, space: args.filterSpace } : null,
     params: model.countParams(),
     version: packageVersion(),
   };
