@@ -87,6 +87,15 @@ export interface Config {
     logEvery: number;
     /** Start from this model folder's weights (and architecture): an earlier run, a checkpoint, an imported model. */
     init: string | null;
+    /** How train.init is imported when it is a packaged name or a .tflite file (cached per option set). */
+    initImport: {
+      /** [height, width] the net runs at; null = the file's. */
+      inputSize: [number, number] | null;
+      /** Add the mask filter (also on for packaged names that have it, e.g. mediapipe:selfie-mf). */
+      maskFilter: boolean;
+      /** Function-preserving widening factor (src/models/widen.ts); 1 = as it is. */
+      widen: number;
+    };
     /** Layers left out of training: "N" (the first N layers with weights) or a regex on layer names. */
     freeze: string | null;
   };
@@ -205,6 +214,11 @@ export const CONFIG_SCHEMA: Schema = s.obj({
     earlyStopPatience: s.optNum(null, { integer: true, min: 1 }),
     logEvery: s.int(10, { min: 1, doc: 'steps between progress lines' }),
     init: s.optStr(null, 'start from this model folder (run, checkpoint, imported model): its weights and architecture (--init)'),
+    initImport: s.obj({
+      inputSize: s.optArr({ kind: 'number', default: 256, integer: true, min: 8, max: 2048 }, null, { minLength: 2, maxLength: 2 }),
+      maskFilter: s.bool(false, 'add the mask filter when importing train.init (packaged names like mediapipe:selfie-mf have it anyway)'),
+      widen: s.num(1, { min: 1, max: 8, doc: 'widen the imported train.init this many times, keeping its function (Net2Net)' }),
+    }),
     freeze: s.optStr(null, 'layers not trained: "N" = the first N layers with weights, else a regex on layer names'),
   }),
   distill: s.obj({

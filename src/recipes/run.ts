@@ -331,7 +331,8 @@ async function loadInit(cfg: Config, sources: ConfigSources | undefined, log: (l
   // a packaged model (mediapipe:selfie) or a .tflite file: imported once with the parity check, cached
   if (needsImport(spec)) {
     try {
-      spec = await ensureImported(spec, { seed: cfg.seed, key: 'train.init', log });
+      const ii = cfg.train.initImport;
+      spec = await ensureImported(spec, { seed: cfg.seed, key: 'train.init', log, importOptions: { inputSize: ii.inputSize, maskFilter: ii.maskFilter, widen: ii.widen } });
     } catch (e) {
       throw new RunSetupError((e as Error).message);
     }

@@ -179,7 +179,8 @@ describe('models: guided filter (mask filter)', () => {
   it("space 'prob': gradients match finite differences (inputs and all weights)", () => {
     registerCustomLayers();
     const layer = new GuidedFilter({ radius: 1, eps: 0.05, channels: 3, seed: 5, space: 'prob', name: 'gf_grad_prob' });
-    const p = tf.randomNormal([1, 4, 5, 1], 0, 1, 'float32', 2);
+    // moderate P (0.2..0.8): near 0 or 1 the inverse sigmoid amplifies float32 rounding beyond what finite differences resolve
+    const p = tf.randomNormal([1, 4, 5, 1], 0, 0.5, 'float32', 2);
     const fl = tf.randomUniform([1, 4, 5, 3], 0, 1, 'float32', 3);
     const fh = tf.randomUniform([1, 8, 10, 3], 0, 1, 'float32', 4);
     const wOut = tf.randomNormal([1, 8, 10, 1], 0, 1, 'float32', 5);
@@ -228,7 +229,7 @@ describe('models: guided filter (mask filter)', () => {
         2e-3,
       );
       const e = relErr(analytic, n);
-      assert.ok(e < 3e-2, `${v.name}: relative error ${e}`);
+      assert.ok(e < 3e-2, `${v.name}: relative error ${e} (analytic ${Array.from(analytic).map((x) => x.toExponential(2))} numeric ${n.map((x) => x.toExponential(2))})`);
       assert.ok(Array.from(analytic).some((g) => g !== 0), `${v.name}: zero gradient`);
     }
     tf.dispose([gp, p, fl, fh, wOut, ...Object.values(grads)]);

@@ -17,6 +17,7 @@ interface ImportArgs extends CommonArgs {
   'input-range'?: string;
   output?: string;
   'mask-filter'?: boolean;
+  widen?: number;
 }
 
 export interface ImportRunOptions {
@@ -26,6 +27,8 @@ export interface ImportRunOptions {
   inputRange: InputRange | null;
   output: OutputKind | null;
   maskFilter: boolean;
+  /** Function-preserving widening factor (1 = as it is). */
+  widen?: number;
   seed: number;
   log: (line: string) => void;
 }
@@ -47,7 +50,7 @@ export async function runImport(o: ImportRunOptions) {
   let runtime: RuntimeParity | null = null;
   let v;
   try {
-    v = await importVerified(o.model, o.out, { inputSize: o.inputSize, inputRange: o.inputRange, output: o.output, maskFilter: o.maskFilter, seed: o.seed }, async (net, imp) => {
+    v = await importVerified(o.model, o.out, { inputSize: o.inputSize, inputRange: o.inputRange, output: o.output, maskFilter: o.maskFilter, widen: o.widen ?? 1, seed: o.seed }, async (net, imp) => {
       if (imp.format !== 'tflite') return { ok: null, line: '' };
       runtime = await runtimeParity(o.model, net, imp, o.seed);
       return runtime;
@@ -62,7 +65,8 @@ export async function runImport(o: ImportRunOptions) {
   o.log(
     `import: ${imp.format} ${o.model}: ${imp.graph.nodes.length} ops, ${meta.params} params; input ${imp.inputSize[1]}x${imp.inputSize[0]}, ` +
       `range ${imp.inputRange}${o.inputRange ? '' : ' (default; --input-range to change)'}, output ${imp.output}${o.output ? '' : ' (from the last op)'}` +
-      `${o.maskFilter ? `, mask filter on (frames ${meta.frameSize[1]}x${meta.frameSize[0]})` : ''}`,
+      `${o.maskFilter ? `, mask filter on (frames ${meta.frameSize[1]}x${meta.frameSize[0]})` : ''}` +
+      `${o.widen && o.widen !== 1 ? `, widened ${o.widen}x keeping its function (${meta.params} params)` : ''}`,
   );
   const lines = v.lines.filter((l) => l !== '');
   return { meta, parity: v.parity, runtime: runtime as RuntimeParity | null, describe: lines.join('\n'), format: v.format, out: o.out };
@@ -111,6 +115,12 @@ async function runtimeParity(file: string, net: tf.LayersModel, imp: import('../
   }
 }
 
+function widenArg(v: number | undefined): number {
+  if (v === undefined) return 1;
+  if (!Number.isFinite(v) || v < 1 || v > 8) throw new UsageError(`--widen ${v}: expected a number from 1 to 8, e.g. --widen 2`);
+  return v;
+}
+
 export const importCommand: CommandModule<object, ImportArgs> = {
   command: 'import',
   describe: 'turn a published segmenter (.tflite, TensorFlow.js graph model) into a trainable portraitseg model, with a parity check',
@@ -122,6 +132,7 @@ export const importCommand: CommandModule<object, ImportArgs> = {
       .option('input-range', { type: 'string', choices: ['0..1', '-1..1', '0..255'], describe: 'value range the net expects (default 0..1; files do not record it)' })
       .option('output', { type: 'string', choices: ['sigmoid', 'softmax1', 'logits'], describe: 'what the output means (default: from the last op: sigmoid or softmax)' })
       .option('mask-filter', { type: 'boolean', default: false, describe: 'add the deep guided filter on top (refines at 2x the net\'s size; starts untrained)' })
+      .option('widen', { type: 'number', default: 1, describe: 'make the net this many times wider, computing the same function (Net2Net; checked by the parity check), as the start of a larger teacher' })
       .example('$0 import --model node_modules/@mediapipe/selfie_segmentation/selfie_segmentation.tflite --out runs/selfie', '')
       .example('$0 import --model selfie-tfjs/selfie.json --out runs/selfie-tfjs --input-range 0..1 --output sigmoid', '') as never,
   handler: async (argv) => {
@@ -138,6 +149,7 @@ export const importCommand: CommandModule<object, ImportArgs> = {
       inputRange: (argv['input-range'] as InputRange | undefined) ?? null,
       output: (argv.output as OutputKind | undefined) ?? null,
       maskFilter: !!argv['mask-filter'],
+      widen: widenArg(argv.widen),
       seed: cfg.seed,
       log,
     });

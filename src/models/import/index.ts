@@ -28,6 +28,8 @@ export interface ImportOptions {
   inputRange?: InputRange | null;
   output?: OutputKind | null;
   maskFilter?: boolean;
+  /** Widen the imported net this many times, keeping its function (src/models/widen.ts); 1 = as it is. */
+  widen?: number;
   seed?: number;
 }
 

@@ -86,9 +86,10 @@ export async function ensureImported(spec: string, opts: { seed: number; log: (l
     if (!fs.existsSync(spec)) throw new Error(`${opts.key} ${spec}: not found`);
     file = spec;
   }
-  const io = { ...(isPackagedName(spec) ? PACKAGED[spec].importOptions : undefined), ...opts.importOptions };
-  const key = crypto.createHash('sha256').update(fs.readFileSync(file)).update(JSON.stringify([io.inputSize ?? null, io.inputRange ?? null, io.output ?? null, !!io.maskFilter])).digest('hex').slice(0, 16);
-  const out = path.join(opts.dir ?? importCacheDir(), `${path.basename(file).replace(/\.tflite$/i, '')}${io.maskFilter ? '-mf' : ''}-${key}`);
+  const own = isPackagedName(spec) ? PACKAGED[spec].importOptions : undefined;
+  const io: ImportOptions = { ...own, ...opts.importOptions, maskFilter: !!(own?.maskFilter || opts.importOptions?.maskFilter) };
+  const key = crypto.createHash('sha256').update(fs.readFileSync(file)).update(JSON.stringify([io.inputSize ?? null, io.inputRange ?? null, io.output ?? null, !!io.maskFilter, ...(io.widen && io.widen !== 1 ? [io.widen] : [])])).digest('hex').slice(0, 16);
+  const out = path.join(opts.dir ?? importCacheDir(), `${path.basename(file).replace(/\.tflite$/i, '')}${io.maskFilter ? '-mf' : ''}${io.widen && io.widen !== 1 ? `-w${io.widen}` : ''}${io.inputSize ? `-${io.inputSize[1]}x${io.inputSize[0]}` : ''}-${key}`);
   if (fs.existsSync(path.join(out, 'portraitseg.json'))) return out;
   fs.mkdirSync(path.dirname(out), { recursive: true });
   try {

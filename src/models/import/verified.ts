@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { loadModel, saveModel } from '../io';
 import type { ModelMeta } from '../types';
 import { fileInputSize } from './build';
+import { widenModel } from '../widen';
 import { compareWithReference, describeImportParity, importModel, Imported, ImportOptions, ImportParity, loadReference } from './index';
 
 /** A further check of the reloaded net against the file (e.g. in LiteRT.js): ok null = not checked. */
@@ -27,6 +28,14 @@ export interface VerifiedImport {
 
 export class ImportParityError extends Error {}
 
+/** The import widened by opts.widen (function-preserving: the parity check below holds it to the file). */
+async function widened(imp: Imported, opts: ImportOptions & { seed: number }): Promise<Imported> {
+  if (!opts.widen || opts.widen === 1) return imp;
+  const w = await widenModel(imp.model, imp.meta, opts.widen, opts.seed);
+  imp.model.dispose();
+  return { ...imp, model: w.model, meta: w.meta };
+}
+
 /**
  * Imports `file` into the new folder `out` (which must not exist or be empty) and checks it.
  * On failure nothing is left at `out`. With opts.inputSize other than the file's, the file
@@ -34,7 +43,7 @@ export class ImportParityError extends Error {}
  * weights (the same weights in the same order; the fixed resize targets scale, build.ts).
  */
 export async function importVerified(file: string, out: string, opts: ImportOptions & { seed: number }, extra?: ExtraImportCheck): Promise<VerifiedImport & { imported: Imported }> {
-  const imp = importModel(file, opts);
+  const imp = await widened(importModel(file, opts), opts);
   const { meta } = imp;
   const dest = out.replace(/[\\/]+$/, '');
   const tmp = `${dest}.import-tmp-${process.pid}`;
@@ -54,7 +63,7 @@ export async function importVerified(file: string, out: string, opts: ImportOpti
     let net = reloaded.model;
     let checkSize = imp.inputSize;
     if (resized) {
-      atFile = importModel(file, { ...opts, inputSize: null });
+      atFile = await widened(importModel(file, { ...opts, inputSize: null }), opts);
       atFile.model.setWeights(reloaded.model.getWeights());
       net = atFile.model;
       checkSize = atFile.inputSize;
