@@ -27,7 +27,7 @@ const PER_CHANNEL = new Set([
   'ConstantOp', 'Dropout', 'Add', 'Multiply', 'Maximum', 'Minimum', 'Subtract',
 ]);
 /** Layers whose output channels are their own (new space), summing over the input channels. */
-const MIXING = new Set(['Conv2D', 'Conv2DTranspose']);
+const MIXING = new Set(['Conv2D', 'Conv2DTranspose', 'Dense']);
 
 export class WidenError extends Error {}
 
@@ -83,6 +83,8 @@ export async function widenModel(model: tf.LayersModel, meta: ModelMeta, factor:
   const fixed = new Set<string>();
   // a concatenation's channels are its inputs' channels one after the other (a composite space)
   const concats = new Map<string, string[]>();
+  // a depthwise conv with depth multiplier m > 1: output channel c*m+k comes from input channel c
+  const expands = new Map<string, { input: string; m: number }>();
   for (const l of layers) {
     const name = String(l.config.name);
     const ins = inboundNames(l);
@@ -97,6 +99,8 @@ export async function widenModel(model: tf.LayersModel, meta: ModelMeta, factor:
       const axis = Number(l.config.axis ?? -1);
       if (axis !== -1 && axis !== 3) throw new WidenError(`widen: layer ${name} (Concatenate) joins along axis ${axis}, not the channels`);
       concats.set(name, ins);
+    } else if (cls === 'DepthwiseConv2D' && Number(l.config.depth_multiplier ?? 1) !== 1) {
+      expands.set(name, { input: ins[0], m: Number(l.config.depth_multiplier) });
     } else if (PER_CHANNEL.has(cls)) {
       const tied = cls === 'ResizeLike' || cls === 'ResizeTo' ? ins.slice(0, 1) : ins;
       for (const i of tied) uf.union(name, i);
@@ -108,6 +112,8 @@ export async function widenModel(model: tf.LayersModel, meta: ModelMeta, factor:
   const fixedRoots = new Set([...fixed].map((n) => uf.find(n)));
   const concatOfRoot = new Map<string, string>();
   for (const c of concats.keys()) concatOfRoot.set(uf.find(c), c);
+  const expandOfRoot = new Map<string, string>();
+  for (const e of expands.keys()) expandOfRoot.set(uf.find(e), e);
 
   // one mapping per widened space
   const rng = makeRng(seed).fork('widen');
@@ -116,6 +122,20 @@ export async function widenModel(model: tf.LayersModel, meta: ModelMeta, factor:
     const root = uf.find(layerName);
     if (fixedRoots.has(root)) return null;
     let s = spaces.get(root);
+    if (!s && expandOfRoot.has(root)) {
+      const { input, m } = expands.get(expandOfRoot.get(root)!)!;
+      const src = spaceOf(input) ?? identity(channelsOf(model, input));
+      const g = new Int32Array(src.g.length * m);
+      const share = new Float32Array(src.g.length * m);
+      for (let c = 0; c < src.g.length; c++) {
+        for (let k = 0; k < m; k++) {
+          g[c * m + k] = src.g[c] * m + k;
+          share[c * m + k] = src.share[c];
+        }
+      }
+      s = { size: src.size * m, g, share };
+      spaces.set(root, s);
+    }
     if (!s && concatOfRoot.has(root)) {
       const parts = concats.get(concatOfRoot.get(root)!)!.map((i) => spaceOf(i) ?? identity(channelsOf(model, i)));
       let offset = 0;
@@ -153,7 +173,12 @@ export async function widenModel(model: tf.LayersModel, meta: ModelMeta, factor:
     const name = String(l.config.name);
     const out = spaceOf(name);
     if (!out) continue;
-    if (MIXING.has(l.class_name)) l.config.filters = out.g.length;
+    if (l.class_name === 'Dense') l.config.units = out.g.length;
+    else if (MIXING.has(l.class_name)) l.config.filters = out.g.length;
+    if (l.class_name === 'ConstantOp') {
+      const shape = l.config.shape as number[] | undefined;
+      if (shape && shape.length && shape[shape.length - 1] === out.size) shape[shape.length - 1] = out.g.length;
+    }
     if (l.class_name === 'Reshape') {
       const t = l.config.target_shape as number[] | undefined;
       if (t && t[t.length - 1] === out.size) t[t.length - 1] = out.g.length;
@@ -184,8 +209,13 @@ export async function widenModel(model: tf.LayersModel, meta: ModelMeta, factor:
         };
         if (cls === 'Conv2D' && role.startsWith('kernel')) return split(gather(gather(w, 2, inSp), 3, out), 2, inSp);
         if (cls === 'Conv2DTranspose' && role.startsWith('kernel')) return split(gather(gather(w, 3, inSp), 2, out), 3, inSp);
+        if (cls === 'Dense' && role.startsWith('kernel')) return split(gather(gather(w, 0, inSp), 1, out), 0, inSp);
         if (cls === 'ConstantOp' && w.shape[last] !== out.size) return w.clone();
-        if (cls === 'DepthwiseConv2D' && role.startsWith('depthwise_kernel')) return gather(w, 2, out);
+        if (cls === 'DepthwiseConv2D' && role.startsWith('depthwise_kernel')) {
+          // [kh, kw, C, m]: input channels are the depthwise layer's input space
+          const src = expands.has(name) ? spaceOf(expands.get(name)!.input) ?? ident(w.shape[2] as number) : out;
+          return gather(w, 2, src);
+        }
         if (w.shape[last] !== out.size) throw new WidenError(`widen: layer ${name} (${cls}): weight ${role} of shape [${w.shape}] does not end in its ${out.size} channels`);
         return gather(w, last, out);
       });

@@ -105,6 +105,30 @@ describe('models/import: MediaPipe selfie segmenter (skips when the files are ab
     assert.throws(() => importModel(FILES[0], { inputSize: [300, 300] }), /--input-size 300x300: resize node "[^"]+" targets 32x32 at the file's 256x256, which is 37\.50x37\.50 at this size: choose an input size that keeps it whole \(e\.g\. a multiple of 8x8\)/);
   });
 
+  it('--input-size 512x512: pools that are global at the file\'s size stay global (MediaPipe\'s squeeze-excite branches)', async function () {
+    if (!fs.existsSync(FILES[0])) this.skip();
+    // before: "Operands could not be broadcast together with shapes [128,128,16] [2,2,16]"
+    const imp = importModel(FILES[0], { inputSize: [512, 512] });
+    const pools = imp.model.layers.filter((l) => l.getClassName() === 'GlobalAveragePooling2D');
+    assert.ok(pools.length >= 10, `${pools.length} global pools`);
+    assert.equal(imp.model.layers.filter((l) => l.getClassName() === 'AveragePooling2D').length, 0);
+    const y = imp.model.predict(tf.zeros([1, 512, 512, 3])) as tf.Tensor;
+    assert.deepEqual(y.shape, [1, 512, 512, 1]);
+    tf.dispose(y);
+    imp.model.dispose();
+  });
+
+  it('--widen 2: a 3.6x larger selfie net that still computes the file\'s function (parity vs the reference and LiteRT)', async function () {
+    if (!fs.existsSync(FILES[0])) this.skip();
+    const out = path.join(tmpDir(), 'selfie-w2');
+    const r = await runImport({ model: FILES[0], out, inputSize: null, inputRange: null, output: null, maskFilter: false, widen: 2, seed: 3, log: () => {} });
+    assert.ok(r.parity.ok, r.describe);
+    assert.ok(r.parity.maxAbsProb <= 1e-4, r.describe);
+    if (r.runtime) assert.notEqual(r.runtime.ok, false, r.describe);
+    assert.ok(r.meta.params > 3.5 * 106401 && r.meta.params < 3.8 * 106401, `${r.meta.params} params`);
+    assert.equal(r.meta.args.widen, 2);
+  });
+
   it('on 16 PicsArt photos the imported models score the original mIoU within 0.002', async function () {
     if (!fs.existsSync(PICSART) || !fs.existsSync(FILES[0])) this.skip();
     const ds = await openDataset(PICSART, { labeled: true });
