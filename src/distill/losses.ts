@@ -24,6 +24,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../util/rng';
+import { boundaryBand } from '../train/losses';
 
 export type FeatureMode = 'attention' | 'l2';
 
@@ -52,11 +53,6 @@ export function softTargetLoss(student: tf.Tensor4D, teacher: tf.Tensor4D, tempe
   return tf.tidy(() => softTargetMap(student, teacher, temperature).mean() as tf.Scalar);
 }
 
-/** Binary dilation with a (2r+1)^2 square, as a max pool (stride 1, same padding). */
-function dilate(m: tf.Tensor4D, r: number): tf.Tensor4D {
-  return tf.maxPool(m, 2 * r + 1, 1, 'same');
-}
-
 /**
  * Where the boundary term looks: max(edge band of the teacher's hard mask (width `width`
  * on each side), teacher uncertainty 1 - |2p - 1|). [B,H,W,1] in 0..1, no gradient path.
@@ -64,7 +60,7 @@ function dilate(m: tf.Tensor4D, r: number): tf.Tensor4D {
 export function boundaryWeights(teacher: tf.Tensor4D, width: number): tf.Tensor4D {
   return tf.tidy(() => {
     const m = tf.cast(tf.greater(teacher, 0), 'float32') as tf.Tensor4D;
-    const band = dilate(m, width).sub(tf.scalar(1).sub(dilate(tf.scalar(1).sub(m) as tf.Tensor4D, width)));
+    const band = boundaryBand(m, width);
     const unc = tf.scalar(1).sub(tf.abs(tf.sigmoid(teacher).mul(2).sub(1)));
     return tf.maximum(band, unc) as tf.Tensor4D;
   });
