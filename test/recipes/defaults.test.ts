@@ -10,6 +10,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { defaultRecipe, RECIPES } from '../../src/cli/common';
 import { recipeHasTeacher } from '../../src/cli/commands/train';
+import { writeTfliteFixture } from '../models/import/fixtures';
 import { ensureImported, isPackagedName, needsImport, packagedAvailable, packagedFile } from '../../src/models/import/packaged';
 import { loadModel } from '../../src/models/io';
 import { cli, ROOT } from '../helpers/cli';
@@ -97,6 +98,29 @@ describe('recipes: pretrained defaults and packaged models', function () {
     assert.equal(f.meta.maskFilter?.enabled, true);
     assert.deepEqual(f.meta.frameSize, [512, 512]);
     f.model.dispose();
+  });
+
+  it('train.initImport: a .tflite init imported widened, with the mask filter, once per option set', async function () {
+    this.timeout(120000);
+    const dir = tmp('pseg-initimport-');
+    const f = writeTfliteFixture(dir);
+    const lines: string[] = [];
+    const plain = await ensureImported(f, { seed: 1, key: 'train.init', log: (l) => lines.push(l) });
+    const wide = await ensureImported(f, { seed: 1, key: 'train.init', log: (l) => lines.push(l), importOptions: { maskFilter: true, widen: 2 } });
+    assert.notEqual(wide, plain, 'each option set has its own folder');
+    assert.match(path.basename(wide), /^fixture-mf-w2-[0-9a-f]{16}$/);
+    assert.equal(lines.length, 2);
+    assert.match(lines[1], /parity import vs the TFLite file .* OK/);
+    const a = await loadModel(plain);
+    const b = await loadModel(wide);
+    assert.equal(b.meta.args.widen, 2);
+    assert.equal(b.meta.maskFilter?.enabled, true);
+    assert.equal(b.meta.maskFilter?.space, 'prob');
+    assert.ok(b.meta.params > 2 * a.meta.params, `${a.meta.params} -> ${b.meta.params}`);
+    a.model.dispose();
+    b.model.dispose();
+    assert.equal(await ensureImported(f, { seed: 1, key: 'train.init', log: (l) => lines.push(l), importOptions: { maskFilter: true, widen: 2 } }), wide);
+    assert.equal(lines.length, 2, 'reused');
   });
 
   it('train teacher without --config: says the recipe first, fine-tunes mediapipe:selfie on the distillation loop', async function () {
