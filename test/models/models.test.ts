@@ -65,7 +65,7 @@ describe('models: registry', () => {
       assert.deepEqual(meta.frameSize, [128, 192]);
       assert.equal(meta.output, 'logits');
       assert.equal(meta.stride, 16);
-      assert.deepEqual(meta.maskFilter, { enabled: true, radius: 2, eps: 0.01, scale: 2, space: 'prob' });
+      assert.deepEqual(meta.maskFilter, { enabled: true, radius: 4, eps: 0.001, scale: 2, space: 'prob' });
       assert.equal(meta.params, model.countParams());
       assert.match(meta.version, /^\d+\.\d+\.\d+/);
       assert.deepEqual(meta.args.inputSize, [64, 96]);
