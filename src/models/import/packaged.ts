@@ -12,6 +12,7 @@ import * as os from 'os';
 import * as path from 'path';
 import type { ImportOptions } from './index';
 import { importVerified } from './verified';
+import { CONTRACT_DEFAULTS } from '../common';
 
 const PACKAGED: Record<string, { pkg: string; file: string; what: string; importOptions?: ImportOptions }> = {
   'mediapipe:selfie': { pkg: '@mediapipe/selfie_segmentation', file: 'selfie_segmentation.tflite', what: "MediaPipe's selfie segmenter (256x256)" },
@@ -88,7 +89,9 @@ export async function ensureImported(spec: string, opts: { seed: number; log: (l
   }
   const own = isPackagedName(spec) ? PACKAGED[spec].importOptions : undefined;
   const io: ImportOptions = { ...own, ...opts.importOptions, maskFilter: !!(own?.maskFilter || opts.importOptions?.maskFilter) };
-  const key = crypto.createHash('sha256').update(fs.readFileSync(file)).update(JSON.stringify([io.inputSize ?? null, io.inputRange ?? null, io.output ?? null, !!io.maskFilter, ...(io.widen && io.widen !== 1 ? [io.widen] : [])])).digest('hex').slice(0, 16);
+  const key = crypto.createHash('sha256').update(fs.readFileSync(file)).update(JSON.stringify([io.inputSize ?? null, io.inputRange ?? null, io.output ?? null, !!io.maskFilter, ...(io.widen && io.widen !== 1 ? [io.widen] : [])]))
+    // the mask filter's defaults are part of what an import builds
+    .update(io.maskFilter ? JSON.stringify([CONTRACT_DEFAULTS.filterRadius, CONTRACT_DEFAULTS.filterEps, CONTRACT_DEFAULTS.filterChannels, CONTRACT_DEFAULTS.filterSpace, CONTRACT_DEFAULTS.filterScale]) : '').digest('hex').slice(0, 16);
   const out = path.join(opts.dir ?? importCacheDir(), `${path.basename(file).replace(/\.tflite$/i, '')}${io.maskFilter ? '-mf' : ''}${io.widen && io.widen !== 1 ? `-w${io.widen}` : ''}${io.inputSize ? `-${io.inputSize[1]}x${io.inputSize[0]}` : ''}-${key}`);
   if (fs.existsSync(path.join(out, 'portraitseg.json'))) return out;
   fs.mkdirSync(path.dirname(out), { recursive: true });
