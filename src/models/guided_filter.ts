@@ -44,18 +44,34 @@ type LayerArgs = ConstructorParameters<typeof tf.layers.Layer>[0];
  */
 export function boxMean(x: tf.Tensor4D, r: number): tf.Tensor4D {
   return tf.tidy(() => {
-    const k = 2 * r + 1;
     const [, h, w, c] = x.shape;
-    const counts = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.min(n - 1, i + r) - Math.max(0, i - r) + 1);
-    const inv = tf.tensor4d(counts(h), [1, h, 1, 1]).mul(tf.tensor4d(counts(w), [1, 1, w, 1])).reciprocal();
+    const n = 2 * r + 1;
     const along = (t: tf.Tensor4D, axis: 1 | 2): tf.Tensor4D => {
       const pad: [number, number][] = axis === 1 ? [[0, 0], [r, r], [0, 0], [0, 0]] : [[0, 0], [0, 0], [r, r], [0, 0]];
-      const shape: [number, number, number, number] = axis === 1 ? [k, 1, c, 1] : [1, k, c, 1];
+      const kernel = tf.ones(axis === 1 ? [n, 1, c, 1] : [1, n, c, 1]) as tf.Tensor4D;
       const padded = t.pad(pad) as tf.Tensor4D;
-      return c === 1 ? tf.conv2d(padded, tf.ones(shape) as tf.Tensor4D, 1, 'valid') : tf.depthwiseConv2d(padded, tf.ones(shape) as tf.Tensor4D, 1, 'valid');
+      return c === 1 ? tf.conv2d(padded, kernel, 1, 'valid') : tf.depthwiseConv2d(padded, kernel, 1, 'valid');
     };
-    return along(along(x, 1), 2).mul(inv) as tf.Tensor4D;
+    return along(along(x, 1), 2).mul(tf.tensor4d(inverseCounts(h, w, r), [1, h, w, 1])) as tf.Tensor4D;
   });
+}
+
+/** 1 / (pixels of each (2r+1)^2 window inside an h x w map), row-major; computed once per size (plain arrays: no tensor outlives a call). */
+const INVERSE_COUNTS = new Map<string, Float32Array>();
+function inverseCounts(h: number, w: number, r: number): Float32Array {
+  const key = `${h}x${w}:${r}`;
+  let inv = INVERSE_COUNTS.get(key);
+  if (!inv) {
+    const counts = (len: number) => Float32Array.from({ length: len }, (_, i) => Math.min(len - 1, i + r) - Math.max(0, i - r) + 1);
+    const ch = counts(h);
+    const cw = counts(w);
+    inv = new Float32Array(h * w);
+    for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) inv[i * w + j] = 1 / (ch[i] * cw[j]);
+    // many sizes (eval over photos of every size): start over rather than grow without bound
+    if (INVERSE_COUNTS.size >= 64) INVERSE_COUNTS.clear();
+    INVERSE_COUNTS.set(key, inv);
+  }
+  return inv;
 }
 
 /**
