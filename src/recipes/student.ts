@@ -86,6 +86,13 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
         if (!teacherSpec && needTeacher && cfg.distill.teachers.length === 0) {
           throw new DistillError('distill student: --teacher RUN_DIR|model.json is required (e.g. portraitseg distill student --teacher runs/teacher --data DIR); config key distill.teacher');
         }
+        if ((teacherSpec || cfg.distill.teachers.length) && !needTeacher && !resumed) {
+          // a teacher nothing learns from would be loaded and run for nothing, and the run would look distilled
+          throw new DistillError(
+            `distill student: a teacher is given (${teacherSpec ?? cfg.distill.teachers[0].path}) but distill.soft, distill.boundary and distill.feature are all 0, so nothing learns from it: ` +
+              `give --set distill.soft=1 to learn from it on the fly, or leave it out to train on the masks of --data (e.g. labels written once by portraitseg label)`,
+          );
+        }
         const loaded = await loadTeacherSet(teacherSpec, cfg, { forceExternal: externalTeacher, loadExternal: o.loadExternal, log });
         teacher = loaded ?? labelsOnlyTeacher();
         if (w.feature > 0 && teacher.featureChannels === null) {
