@@ -12,6 +12,8 @@ export type { BackgroundSwapParams, ProceduralBackground } from './background';
 export { rotateSample, flipSample, scaleCropSample } from './geometric';
 export { colorJitter, colorJitterImage, cameraNoise, jpegArtefacts } from './photometric';
 export type { ColorJitterParams, ColorJitterAmounts, CameraNoiseParams } from './photometric';
+export { AugmentPool } from './pool';
+export type { AugmentPoolOptions } from './pool';
 export { renderPreview, drawOutline } from './preview';
 export type { PreviewOptions } from './preview';
 export { BORDER_MODES } from './raster';

@@ -1,6 +1,6 @@
 /**
  * The transform registry and the pipeline builder (PaddleSeg / mmsegmentation compose a
- * list of transforms from config; STYLE.md §3, §7). Every transform is listed here
+ * list of transforms from config; principles 3 and 7 in DEVELOPERS.md). Every transform is listed here
  * explicitly with typed parameters and defaults; `buildPipeline` validates a config list
  * at build time and errors name the key path (`augment.train[2].maxDegres: ...`).
  */

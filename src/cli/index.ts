@@ -1,13 +1,15 @@
 /**
- * The portraitseg command line. Thin by design (STYLE.md §4): each command lives in
+ * The portraitseg command line. Thin by design (principle 4 in DEVELOPERS.md): each command lives in
  * src/cli/commands/<name>.ts, parses flags and calls into the library.
  */
-import yargs from 'yargs';
+import yargs, { type CommandModule } from 'yargs';
 import { ConfigError } from '../config/schema';
 import { UsageError } from './common';
 import { commands } from './commands';
 
-export function buildParser(argv: string[]) {
+/** The yargs parser of `argv`, over the command table (`table`: the same commands with other handlers, for tests). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function buildParser(argv: string[], table: CommandModule<any, any>[] = commands) {
   let y = yargs(argv)
     .scriptName('portraitseg')
     .usage('$0 <command> [options]\n\nTrain, distill, evaluate and export portrait segmentation models for background blur.')
@@ -25,7 +27,7 @@ export function buildParser(argv: string[]) {
       if (msg && msg.startsWith('Did you mean')) throw new UsageError(`unknown command "${argv[0]}". ${msg}`);
       throw new UsageError(msg);
     });
-  for (const c of commands) y = y.command(c);
+  for (const c of table) y = y.command(c);
   return y;
 }
 

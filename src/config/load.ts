@@ -122,7 +122,7 @@ export function resolveConfig(src: ConfigSources = {}): Config {
   return cfg;
 }
 
-/** Rules that involve several keys (STYLE.md §3). Model-specific rules live with the model registry. */
+/** Rules that involve several keys (principle 3 in DEVELOPERS.md). Model-specific rules live with the model registry. */
 export function checkCrossFields(cfg: Config): void {
   if (cfg.train.microBatch !== null && cfg.train.microBatch > cfg.train.batchSize) {
     throw new ConfigError(`train.microBatch (${cfg.train.microBatch}) must not exceed train.batchSize (${cfg.train.batchSize})`);

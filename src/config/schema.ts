@@ -1,5 +1,5 @@
 /**
- * A tiny schema language for typed, validated configs (STYLE.md §3).
+ * A tiny schema language for typed, validated configs (principle 3 in DEVELOPERS.md).
  *
  * Every leaf knows its type and default; `validate` walks a user value against the
  * schema and reports the dotted path of the first bad key ("train.lr: expected a

@@ -18,6 +18,8 @@ export interface InspectOptions {
   decode?: 'none' | 'header' | 'full';
   /** Tiles on the contact sheet (default 48). */
   sheetCount?: number;
+  /** PNG file for the contact sheet (default `<out>/contact-sheet.png`). */
+  sheet?: string;
   /** Tile height in pixels (default 128). */
   tile?: number;
   log?: (line: string) => void;
@@ -121,7 +123,8 @@ export async function inspectDataset(spec: string, opts: InspectOptions): Promis
         return new Uint8Array(tw * th * 3).fill(60);
       }
     });
-    sheet = path.join(opts.out, 'contact-sheet.png');
+    sheet = opts.sheet ?? path.join(opts.out, 'contact-sheet.png');
+    fs.mkdirSync(path.dirname(path.resolve(sheet)), { recursive: true });
     await writeContactSheet(sheet, tiles, tw, th, 8);
   }
   const report: InspectReport = {

@@ -1,5 +1,5 @@
 /**
- * Model I/O: load, save and resolve a portraitseg model folder (STYLE.md §6), used by training,
+ * Model I/O: load, save and resolve a portraitseg model folder (principle 6 in DEVELOPERS.md), used by training,
  * eval, export and the runtime alike (so none of them imports the training code).
  *
  * A model folder: model.json (tfjs layers topology + weights manifest), weights.bin,

@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Callback, EvalLog, StepLog, TrainContext, TrainResult } from './loop';
 import { CheckpointManager } from './checkpoint';
-import { renderCurves } from './curves';
+import { type MetricsRecord, renderCurves } from './curves';
 
 function fmtDuration(sec: number): string {
   if (!Number.isFinite(sec)) return '?';
@@ -92,12 +92,7 @@ export function validationSummary(st: { startScore?: number | null; bestScore: n
   );
 }
 
-export interface MetricsRecord {
-  kind: 'step' | 'eval';
-  step: number;
-  imagesSeen: number;
-  [k: string]: unknown;
-}
+export type { MetricsRecord } from './curves';
 
 /** One JSON line per logged step (loss and parts: means over the steps since the previous line) and per evaluation, appended to `file`. */
 export function metricsJsonl(file: string, every: number): Callback {

@@ -1,5 +1,5 @@
 /**
- * The one training loop (STYLE.md §5), used by `train teacher` and `distill student`.
+ * The one training loop (principle 5 in DEVELOPERS.md), used by `train teacher` and `distill student`.
  *
  * A plain async function: pull a HostBatch, compute loss and gradients (the replaceable `step`,
  * gradient accumulation over micro-batches), check the loss is finite, clip by global norm,

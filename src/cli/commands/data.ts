@@ -5,7 +5,7 @@
 import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
 import { CommonArgs, configFromArgs, parseWxH, UsageError, withConfigOptions } from '../common';
-import { checkOutFolder } from '../out-paths';
+import { checkOutFile, checkOutFolder } from '../out-paths';
 import { DataError } from '../../data/errors';
 import { formatReport, inspectDataset } from '../../data/inspect';
 import { writeSynthDataset } from '../../data/synth';
@@ -38,6 +38,7 @@ interface InspectArgs extends CommonArgs {
   strict?: boolean;
   decode: 'none' | 'header' | 'full';
   count: number;
+  sheet?: string;
 }
 
 const inspect: CommandModule<CommonArgs, InspectArgs> = {
@@ -50,18 +51,26 @@ const inspect: CommandModule<CommonArgs, InspectArgs> = {
       .option('strict', { type: 'boolean', describe: 'fail at the first bad file instead of skipping it (config key: data.strict)' })
       .option('decode', { choices: ['none', 'header', 'full'] as const, default: 'full' as const, describe: 'full: decode every image (finds truncated files); header: sizes from headers, masks decoded; none: pairing only' })
       .option('count', { type: 'number', default: 48, describe: 'images on the contact sheet' })
-      .example('$0 data inspect --data ../shared/datasets/picsart-selfies', '') as unknown as Argv<InspectArgs>,
+      .option('sheet', { type: 'string', describe: 'write the contact sheet to this PNG file (default OUT/contact-sheet.png)' })
+      .example('$0 data inspect --data ../shared/datasets/picsart-selfies', '')
+      .example('$0 data inspect --data ../shared/datasets/picsart-selfies --sheet runs/picsart-sheet.png', '')
+      .check((a) => {
+        if (a.sheet !== undefined && !/\.png$/i.test(String(a.sheet))) throw new UsageError(`--sheet: the contact sheet is a PNG, give a file name ending in .png (got "${a.sheet}")`);
+        return true;
+      }) as unknown as Argv<InspectArgs>,
   handler: async (args) => {
     const cfg = configFromArgs(args, { 'data.path': args.data, 'data.strict': args.strict });
     if (!cfg.data.path) throw new UsageError('data inspect: give --data DIR (or data.path in --config)');
     const name = path.basename(cfg.data.path).replace(/\.(json|txt)$/i, '');
     const out = args.out ?? path.join('runs', `inspect-${name}`);
     checkOutFolder('--out', out);
+    if (args.sheet !== undefined) checkOutFile('--sheet', args.sheet);
     const report = await inspectDataset(cfg.data.path, {
       out,
       strict: cfg.data.strict,
       decode: args.decode,
       sheetCount: args.count,
+      sheet: args.sheet,
       log: (l) => process.stderr.write(`${l}\n`),
       progress: progressLine('checking'),
     }).catch(rethrowData);

@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { CONTRACT_DEFAULTS, ContractArgs, Init, SymbolicTensor, wrapContract } from '../common';
 import { BilinearResize, ConstantOp, HardSwish } from '../imported_layers';
-import { packageVersion } from '../registry';
+import { packageVersion } from '../../util/version';
 import type { ModelMeta } from '../types';
 import { IrConst, IrGraph, IrNode, UnsupportedOpError } from './ir';
 
