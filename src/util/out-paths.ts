@@ -169,7 +169,7 @@ export function checkOutput(o: OutputRequest): CheckedOutput {
   const noun = artefact.kind === 'folder' ? 'folder' : 'file';
   // 1. shape
   if (st) {
-    if (artefact.kind === 'folder' && !st.isDirectory()) throw new OutputPathError(`${flag} ${p}: is a file, expected a folder (give a new or existing folder)`);
+    if (artefact.kind === 'folder' && !st.isDirectory()) throw new OutputPathError(`${flag} ${p}: is a file, not a folder: choose another ${flag} (a new or empty folder)`);
     if (artefact.kind === 'file' && st.isDirectory()) throw new OutputPathError(`${flag} ${p}: is a folder, expected a file name`);
   } else {
     const chain = existingChain(path.dirname(target));

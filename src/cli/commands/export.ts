@@ -30,11 +30,11 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
   handler: async (argv) => {
     if (!argv.model) throw new UsageError('--model is required, e.g. --model runs/student (a run folder, checkpoint folder or model.json)');
     if (!argv.out) throw new UsageError('--out is required, e.g. --out exported/student');
-    const out = checkOut({ flag: '--out', path: argv.out, artefact: ARTEFACTS.export, overwrite: argv.overwrite, inputs: modelInputs('--model', argv.model) });
     const cfg = configFromArgs(argv, { 'export.format': argv.format, 'export.quantize': argv.quantize });
     const { format, quantize, tolerance } = cfg.export;
     if (format === 'onnx' && quantize !== 'none') throw new UsageError(`--quantize ${quantize} applies to --format tfjs only (the ONNX export is float32)`);
     if (format === 'tflite' && quantize === 'uint8') throw new UsageError('--quantize uint8 is not available for --format tflite (use none or float16)');
+    const out = checkOut({ flag: '--out', path: argv.out, artefact: ARTEFACTS.export, overwrite: argv.overwrite, inputs: modelInputs('--model', argv.model) });
     await selectBackend(cfg.backend, (l) => process.stderr.write(`${l}\n`));
     let loaded;
     try {
