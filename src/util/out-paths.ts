@@ -312,6 +312,11 @@ export const ARTEFACTS = {
       return !!r && Array.isArray(r.rows) && Array.isArray(r.sets);
     },
   },
+  imported: {
+    what: 'an imported model',
+    kind: 'folder',
+    refuse: (flag: string, p: string) => `${flag} ${p} already exists and is not empty: choose a new folder (import never overwrites)`,
+  },
   png: {
     what: 'a PNG image',
     kind: 'file',

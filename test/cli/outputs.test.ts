@@ -70,9 +70,9 @@ describe('cli: output paths (one rule for every command)', function () {
   it('reports, tables and pictures never land on or inside an input: eval --report, distill compare --out, data inspect --out, augment preview --out', () => {
     const mask = path.join(data, 'masks', '0000.png');
     const before = files(data);
-    refused(['eval', '--model', model, '--data', data, '--report', mask, '--overwrite'], /^portraitseg: error: --report .*masks\/0000\.png: inside the input --data .*data: write it outside the input/);
+    refused(['eval', '--model', model, '--data', data, '--report', mask], /^portraitseg: error: --report .*masks\/0000\.png: inside the input --data .*data: write it outside the input/);
     refused(['eval', '--model', model, '--data', data, '--overlays', path.join(model, 'overlays')], /--overlays .*model\/overlays: inside the input --model/);
-    refused(['distill', 'compare', '--model', `m=${model}`, '--val', data, '--out', mask, '--overwrite'], /--out .*masks\/0000\.png: inside the input --val/);
+    refused(['distill', 'compare', '--model', `m=${model}`, '--val', data, '--out', mask], /--out .*masks\/0000\.png: inside the input --val/);
     refused(['data', 'inspect', '--data', data, '--out', path.join(data, 'images')], /--out .*images: inside the input --data/);
     refused(['augment', 'preview', '--data', data, '--out', path.join(data, 'images', 'grid.png'), '--count', '2'], /--out .*grid\.png: inside the input --data/);
     assert.deepEqual(files(data), before, 'the dataset is untouched');
