@@ -328,8 +328,12 @@ export const ARTEFACTS = {
 
 let counter = 0;
 
-/** `.NAME.KIND-PID-N` beside `target`. */
-function beside(target: string, kind: 'tmp' | 'ready' | 'old'): string {
+/**
+ * `.NAME.KIND-PID-N` beside `target`: `partial` (being written), `complete` (written, about to
+ * replace the target), `replaced` (the old one, about to be removed). Names of their own, so that
+ * the checkpoint writer's `.NAME.tmp-*` / `.NAME.old-*` (src/models/io.ts) are never mistaken for them.
+ */
+function beside(target: string, kind: 'partial' | 'complete' | 'replaced'): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.${kind}-${process.pid}-${counter++}`);
 }
 
@@ -346,9 +350,9 @@ function pidAlive(pid: number): boolean {
 
 /**
  * Puts back a folder output whose replacement was cut between its two renames (kill -9): the
- * complete new copy waits as `.NAME.ready-PID-N`, the old one as `.NAME.old-PID-N`; the new one
- * wins. Temp folders of dead writers (`.NAME.tmp-PID-N`, incomplete) are removed. Returns what
- * was put back, or null.
+ * complete new copy waits as `.NAME.complete-PID-N`, the old one as `.NAME.replaced-PID-N`; the
+ * new one wins. Temp folders of dead writers (`.NAME.partial-PID-N`, incomplete) are removed.
+ * Returns what was put back, or null.
  */
 export function recoverOutputDir(target: string): string | null {
   const dir = path.dirname(target);
@@ -360,12 +364,12 @@ export function recoverOutputDir(target: string): string | null {
     return null;
   }
   const ours = names
-    .map((n) => ({ n, m: new RegExp(`^\\.${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.(tmp|ready|old)-(\\d+)-(\\d+)$`).exec(n) }))
+    .map((n) => ({ n, m: new RegExp(`^\\.${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.(partial|complete|replaced)-(\\d+)-(\\d+)$`).exec(n) }))
     .filter((x): x is { n: string; m: RegExpExecArray } => !!x.m && !pidAlive(Number(x.m[2])));
   if (ours.length === 0) return null;
   let put: string | null = null;
   if (!fs.existsSync(target)) {
-    const pick = ours.filter((x) => x.m[1] === 'ready').pop() ?? ours.filter((x) => x.m[1] === 'old').pop();
+    const pick = ours.filter((x) => x.m[1] === 'complete').pop() ?? ours.filter((x) => x.m[1] === 'replaced').pop();
     if (pick) {
       fs.renameSync(path.join(dir, pick.n), target);
       put = pick.n;
@@ -378,14 +382,14 @@ export function recoverOutputDir(target: string): string | null {
 /**
  * Writes a multi-file output as one: `fill(tmp)` fills a temp folder beside `target`, which is
  * then renamed into place. With `replace`, an existing folder is swapped out (the complete new
- * copy is renamed `.NAME.ready-*` first, so a kill between the renames is recoverable) and
+ * copy is renamed `.NAME.complete-*` first, so a kill between the renames is recoverable) and
  * removed. Without it, a target that appeared meanwhile (not empty) is refused and nothing is
  * left. A failing `fill` removes the temp folder and leaves `target` as it was.
  */
 export async function writeOutputDir<T>(target: string, fill: (tmp: string) => Promise<T> | T, o: { replace?: boolean; flag?: string } = {}): Promise<T> {
   const abs = path.resolve(target);
   fs.mkdirSync(path.dirname(abs), { recursive: true });
-  const tmp = beside(abs, 'tmp');
+  const tmp = beside(abs, 'partial');
   fs.mkdirSync(tmp);
   let result: T;
   try {
@@ -411,9 +415,9 @@ export async function writeOutputDir<T>(target: string, fill: (tmp: string) => P
     fs.rmSync(tmp, { recursive: true, force: true });
     throw new OutputPathError(`${o.flag ?? 'output'} ${target}: appeared while it was being written (not overwritten; nothing was written)`);
   }
-  const ready = beside(abs, 'ready');
+  const ready = beside(abs, 'complete');
   fs.renameSync(tmp, ready);
-  const old = beside(abs, 'old');
+  const old = beside(abs, 'replaced');
   fs.renameSync(abs, old);
   fs.renameSync(ready, abs);
   fs.rmSync(old, { recursive: true, force: true });

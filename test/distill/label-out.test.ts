@@ -35,7 +35,7 @@ describe('label --out: the output rule', function () {
     cfg.backend = 'cpu';
     return { cfg, teachers: [{ path: teacher, inputSize: null, inputRange: null, output: null }], flip: false, data, unlabeled: [], out, ...extra };
   };
-  const temps = () => fs.readdirSync(root).filter((n) => /\.(tmp|ready|old)-/.test(n));
+  const temps = () => fs.readdirSync(root).filter((n) => /\.(tmp|partial|complete|replaced)-/.test(n));
 
   before(async () => {
     await selectBackend('cpu');

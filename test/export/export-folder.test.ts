@@ -92,8 +92,8 @@ describe('export folders: written whole, replaced only with overwrite, shard siz
 
   it('killed between the two renames of a replacement: loading puts the complete new export back', async () => {
     const out = path.join(root, 'swap');
-    const oldCopy = path.join(root, `.swap.old-${DEAD_PID}-1`);
-    const newCopy = path.join(root, `.swap.ready-${DEAD_PID}-2`);
+    const oldCopy = path.join(root, `.swap.replaced-${DEAD_PID}-1`);
+    const newCopy = path.join(root, `.swap.complete-${DEAD_PID}-2`);
     await exportModel(a.model, a.meta, { format: 'tfjs', out: oldCopy });
     await exportModel(b.model, b.meta, { format: 'tfjs', out: newCopy });
     assert.ok(!fs.existsSync(out));

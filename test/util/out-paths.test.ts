@@ -99,20 +99,24 @@ describe('util/out-paths (one rule for every output path)', () => {
       fs.mkdirSync(path.join(root, name));
       fs.writeFileSync(path.join(root, name, 'v'), content);
     };
-    mk(`.cut.old-${DEAD_PID}-1`, 'old');
-    mk(`.cut.ready-${DEAD_PID}-2`, 'new');
-    mk(`.cut.tmp-${DEAD_PID}-3`, 'half');
-    assert.equal(recoverOutputDir(out), `.cut.ready-${DEAD_PID}-2`);
+    mk(`.cut.replaced-${DEAD_PID}-1`, 'old');
+    mk(`.cut.complete-${DEAD_PID}-2`, 'new');
+    mk(`.cut.partial-${DEAD_PID}-3`, 'half');
+    assert.equal(recoverOutputDir(out), `.cut.complete-${DEAD_PID}-2`);
     assert.equal(fs.readFileSync(path.join(out, 'v'), 'utf8'), 'new');
     assert.deepEqual(fs.readdirSync(root).filter((n) => n.startsWith('.cut.')), []);
     // only the old copy survived: it is put back
-    mk(`.gone.old-${DEAD_PID}-1`, 'old');
-    assert.equal(recoverOutputDir(path.join(root, 'gone')), `.gone.old-${DEAD_PID}-1`);
+    mk(`.gone.replaced-${DEAD_PID}-1`, 'old');
+    assert.equal(recoverOutputDir(path.join(root, 'gone')), `.gone.replaced-${DEAD_PID}-1`);
     assert.equal(fs.readFileSync(path.join(root, 'gone', 'v'), 'utf8'), 'old');
+    // the checkpoint writer's own temps (src/models/io.ts: .last.tmp-*, .last.old-*) are not ours to touch
+    mk(`.last.tmp-${DEAD_PID}-1`, 'checkpoint');
+    assert.equal(recoverOutputDir(path.join(root, 'last')), null);
+    assert.ok(fs.existsSync(path.join(root, `.last.tmp-${DEAD_PID}-1`)));
     // a live writer's temp folder is left alone
-    mk(`.busy.tmp-${process.pid}-9`, 'writing');
+    mk(`.busy.partial-${process.pid}-9`, 'writing');
     assert.equal(recoverOutputDir(path.join(root, 'busy')), null);
-    assert.ok(fs.existsSync(path.join(root, `.busy.tmp-${process.pid}-9`)));
+    assert.ok(fs.existsSync(path.join(root, `.busy.partial-${process.pid}-9`)));
   });
 
   it('claimOutput: exactly one claim per folder; a second one fails in one line; a dead holder is named', () => {
