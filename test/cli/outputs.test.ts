@@ -46,7 +46,6 @@ describe('cli: output paths (one rule for every command)', function () {
     const make = (seed: number, extra: string[] = []) => cli(['data', 'synth', '--out', ds, '--count', '3', '--seed', String(seed), '--size', '32x32', ...extra]);
     const first = make(1);
     assert.equal(first.code, 0, first.stderr);
-    assert.equal(JSON.parse(fs.readFileSync(path.join(ds, 'synth.json'), 'utf8')).kind, 'portraitseg-synth');
     // `label` hard-links photos: a labelled copy shares the inode
     const copy = path.join(root, 'labelled-copy.jpg');
     fs.linkSync(path.join(ds, 'images', '0000.jpg'), copy);
@@ -60,6 +59,7 @@ describe('cli: output paths (one rule for every command)', function () {
     assert.equal(over.code, 0, over.stderr);
     assert.notDeepEqual(fs.readFileSync(path.join(ds, 'images', '0000.jpg')), before['images/0000.jpg'], 'the new dataset is in place');
     assert.deepEqual(fs.readFileSync(copy), copyBefore, 'the labelled copy keeps its photo: files are replaced, never rewritten in place');
+    assert.equal(JSON.parse(fs.readFileSync(path.join(ds, 'synth.json'), 'utf8')).kind, 'portraitseg-synth');
     assert.deepEqual(fs.readdirSync(root).filter((n) => n.startsWith('.synth.')), [], 'no temp folder left');
     // a dataset that data synth did not write is never replaced
     const real = files(data);
