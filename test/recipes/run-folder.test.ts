@@ -12,7 +12,6 @@ import { writeSynthDataset } from '../../src/data/synth';
 import { selectBackend } from '../../src/backend';
 import { trainTeacher } from '../../src/recipes/teacher';
 import { RunSetupError } from '../../src/recipes/run';
-import { claimOutput } from '../../src/util/out-paths';
 
 const quiet = () => {};
 
@@ -46,13 +45,15 @@ describe('recipes: the run folder is claimed, created whole, outside the inputs'
 
   it('a second run on an --out being set up fails at once in one line; nothing is written there', async () => {
     const out = path.join(root, 'run');
-    // the first run holds the claim while it scans its data
-    const first = claimOutput('--out', out);
+    // the first run (this process, alive) holds the claim, a lock file beside the folder, while it scans its data
+    const lock = path.join(root, '.run.lock');
+    fs.writeFileSync(lock, `${process.pid}\n`);
     try {
-      await assert.rejects(trainTeacher({ config: cfg(), out, log: quiet }), (e: Error) => e instanceof RunSetupError && /^--out .*run: another portraitseg process \(pid \d+\) is creating it right now: choose another --out$/.test(e.message));
+      await assert.rejects(trainTeacher({ config: cfg(), out, log: quiet }), (e: Error) => e instanceof RunSetupError && new RegExp(`^--out .*run: another portraitseg process \\(pid ${process.pid}\\) is creating it right now: choose another --out$`).test(e.message));
       assert.ok(!fs.existsSync(out), 'the second run wrote nothing');
+      assert.ok(fs.existsSync(lock), "the first run's claim stays");
     } finally {
-      first.release();
+      fs.rmSync(lock);
     }
   });
 
