@@ -5,6 +5,7 @@
 import yargs, { type CommandModule } from 'yargs';
 import { ConfigError } from '../config/schema';
 import { UsageError } from './common';
+import { OutputPathError } from '../util/out-paths';
 import { commands } from './commands';
 
 /** The yargs parser of `argv`, over the command table (`table`: the same commands with other handlers, for tests). */
@@ -50,7 +51,7 @@ export async function run(argv: string[]): Promise<void> {
     await buildParser(argv).parseAsync();
   } catch (e) {
     const err = e as Error;
-    const known = err instanceof UsageError || err instanceof ConfigError;
+    const known = err instanceof UsageError || err instanceof ConfigError || err instanceof OutputPathError;
     process.stderr.write(`portraitseg: error: ${err.message}\n`);
     if (verbose && !known) process.stderr.write(`${err.stack}\n`);
     else if (!known) process.stderr.write('(run with --verbose for the stack trace)\n');

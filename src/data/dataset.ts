@@ -13,6 +13,7 @@ import type { SampleRef } from './types';
 import { BadFile, DataError, DataNote } from './errors';
 import { decodeMask, trivialMaskReason } from './sample';
 import { readRgb } from '../util/image';
+import type { InputPath } from '../util/out-paths';
 
 export type Layout = 'folders' | 'suffix' | 'list' | 'rgba' | 'unlabeled';
 export const LAYOUTS: readonly Layout[] = ['folders', 'suffix', 'list', 'rgba', 'unlabeled'];
@@ -298,6 +299,23 @@ function hasDir(p: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The paths of a dataset spec that outputs must stay out of (src/util/out-paths.ts): a folder
+ * dataset's folder, a description and its data folder, a list file (not the folder around it,
+ * which may be any folder). A spec that does not resolve gives none: its own check names it.
+ */
+export function datasetInputs(flag: string, spec: string | null | undefined): InputPath[] {
+  if (!spec) return [];
+  let d: ReturnType<typeof resolveSpec>;
+  try {
+    d = resolveSpec(spec);
+  } catch {
+    return [];
+  }
+  if (d.layout === 'list') return [...new Set([d._from, path.resolve(d.root, d.list ?? '')])].map((p) => ({ flag, path: p }));
+  return d._from === d.root ? [{ flag, path: d.root }] : [{ flag, path: d.root }, { flag, path: d._from }];
 }
 
 /** Resolves a spec (folder, list file, description, known name) to a description. */

@@ -24,6 +24,7 @@ import { ensembleSegmenter } from '../eval/tta';
 import { countFlops } from '../models/flops';
 import { loadModel } from '../models/io';
 import { ensureImported, needsImport } from '../models/import/packaged';
+import { readMetrics } from '../train/callbacks';
 
 export interface CompareSpec {
   label: string;
@@ -101,14 +102,7 @@ export function runWallSeconds(spec: string): number | null {
     if (fs.existsSync(f)) {
       let total = 0;
       let last = 0;
-      for (const line of fs.readFileSync(f, 'utf8').split('\n')) {
-        if (!line.trim()) continue;
-        let rec: { kind?: string; elapsedSec?: number };
-        try {
-          rec = JSON.parse(line);
-        } catch {
-          continue; // a line cut by a crash
-        }
+      for (const rec of readMetrics(f)) {
         if (rec.kind !== 'step' || typeof rec.elapsedSec !== 'number') continue;
         if (rec.elapsedSec < last) total += last;
         last = rec.elapsedSec;

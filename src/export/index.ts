@@ -24,6 +24,7 @@ import type * as TfliteWriter from './tflite';
 import { TFLITE_INPUT, TFLITE_OUTPUT, TFLITE_SIGNATURE } from './tflite-io';
 import { runTflite, tfliteRuntimeUnavailable, TFLITE_RUNTIME } from './tflite-runtime';
 import { writeFileAtomic } from '../util/fs';
+import { ARTEFACTS, checkOutput, writeOutputDir } from '../util/out-paths';
 
 export { writeTfjs, fileHandler, readMeta, quantizeWeight, toHalf, META_FILE } from './tfjs';
 export type { Quantize } from './tfjs';
@@ -60,6 +61,8 @@ export interface ExportOptions {
   format: ExportFormat;
   quantize?: Quantize;
   out: string;
+  /** Replace an earlier export in `out` (never anything else: src/util/out-paths.ts). */
+  overwrite?: boolean;
   /** float32 logit tolerance (export.tolerance). */
   tolerance?: number;
   seed?: number;
@@ -127,16 +130,39 @@ export function exportMeta(meta: ModelMeta, format: ExportFormat, quantize: Quan
 }
 
 /**
- * Writes `model` in `format` to `out`, reloads it and checks parity. Throws when the check
- * fails (the files stay for inspection; the message says by how much it failed).
+ * Writes `model` in `format` to `out`, reloads it and checks parity. The folder is written whole
+ * (a temp folder beside `out`, renamed into place: src/util/out-paths.ts), so a kill leaves the
+ * earlier export or the new one, never old model.json beside new shards; an earlier export is
+ * replaced only with `overwrite`. Throws when the check fails: a new folder stays for
+ * inspection, an earlier export is kept as it was (the message says by how much it failed).
  */
 export async function exportModel(model: tf.LayersModel, meta: ModelMeta, opts: ExportOptions): Promise<ExportResult> {
   const quantize = opts.quantize ?? 'none';
-  const tolerance = opts.tolerance ?? 1e-4;
-  const seed = opts.seed ?? 1234;
   if (opts.format === 'onnx' && quantize !== 'none') throw new Error(`--quantize ${quantize} applies to --format tfjs only (the ONNX export is float32)`);
   if (opts.format === 'tflite' && quantize === 'uint8') throw new Error('--quantize uint8 is not available for --format tflite (use none or float16)');
-  fs.mkdirSync(opts.out, { recursive: true });
+  const out = checkOutput({ flag: '--out', path: opts.out, artefact: ARTEFACTS.export, overwrite: opts.overwrite });
+  const res = await writeOutputDir(
+    out.target,
+    async (tmp) => {
+      const r = await writeExport(model, meta, { ...opts, quantize }, tmp);
+      if (!r.parity.ok && !r.parity.unchecked && out.replaces) {
+        throw new Error(`export parity check failed: ${describeParity(r.parity)} (the earlier export in ${opts.out} is kept as it was)`);
+      }
+      return r;
+    },
+    { replace: out.replaces, flag: '--out' },
+  );
+  if (!res.parity.ok && !res.parity.unchecked) {
+    throw new Error(`export parity check failed: ${describeParity(res.parity)} (files left in ${opts.out} for inspection)`);
+  }
+  return { ...res, dir: opts.out };
+}
+
+/** Writes the export into the folder `dir` (which exists) and checks it. */
+async function writeExport(model: tf.LayersModel, meta: ModelMeta, opts: ExportOptions & { quantize: Quantize }, dir: string): Promise<ExportResult> {
+  const quantize = opts.quantize;
+  const tolerance = opts.tolerance ?? 1e-4;
+  const seed = opts.seed ?? 1234;
   // TFLite models have a fixed input shape: check them at the frame size only
   const all = parityInputs(meta, seed);
   const inputs = opts.format === 'tflite' ? all.slice(0, 1) : all;
@@ -148,10 +174,10 @@ export async function exportModel(model: tf.LayersModel, meta: ModelMeta, opts: 
     let worst = { logits: 0, prob: 0 };
     const merge = (d: { logits: number; prob: number }) => (worst = { logits: Math.max(worst.logits, d.logits), prob: Math.max(worst.prob, d.prob) });
     if (opts.format === 'tfjs') {
-      const res = await writeTfjs(model, meta, opts.out, quantize, { export: { format: 'tfjs', quantize } });
+      const res = await writeTfjs(model, meta, dir, quantize, { export: { format: 'tfjs', quantize } });
       files = res.files;
       registerCustomLayers();
-      const back = await tf.loadLayersModel(fileHandler(path.join(opts.out, 'model.json')));
+      const back = await tf.loadLayersModel(fileHandler(path.join(dir, 'model.json')));
       try {
         inputs.forEach((x, i) => merge(compare(refs[i], predictData(back, x))));
       } finally {
@@ -167,7 +193,7 @@ export async function exportModel(model: tf.LayersModel, meta: ModelMeta, opts: 
         metadata: { portraitseg: JSON.stringify(exportMeta(meta, 'tflite', quantize, null)) },
         segmenter: { name: meta.name, description: 'portraitseg person segmentation', version: meta.version },
       });
-      const file = path.join(opts.out, 'model.tflite');
+      const file = path.join(dir, 'model.tflite');
       writeFileAtomic(file, bytes);
       files = ['model.tflite', META_FILE];
       unchecked = (await tfliteRuntimeUnavailable()) ?? undefined;
@@ -180,7 +206,7 @@ export async function exportModel(model: tf.LayersModel, meta: ModelMeta, opts: 
       }
     } else {
       const bytes = exportOnnxBytes(model, { portraitseg: JSON.stringify(exportMeta(meta, 'onnx', 'none', null)) });
-      const file = path.join(opts.out, 'model.onnx');
+      const file = path.join(dir, 'model.onnx');
       writeFileAtomic(file, bytes);
       files = ['model.onnx', META_FILE];
       for (let i = 0; i < inputs.length; i++) {
@@ -200,12 +226,9 @@ export async function exportModel(model: tf.LayersModel, meta: ModelMeta, opts: 
       ok: !unchecked && worst.prob <= bound && !Number.isNaN(worst.logits),
     };
     if (unchecked) parity.unchecked = `${unchecked} (the TFLite runtime used for the check is the optional dependency ${TFLITE_RUNTIME})`;
-    const metaFile = path.join(opts.out, META_FILE);
+    const metaFile = path.join(dir, META_FILE);
     writeFileAtomic(metaFile, JSON.stringify(exportMeta(meta, opts.format, quantize, parity), null, 2) + '\n');
-    if (!parity.ok && !parity.unchecked) {
-      throw new Error(`export parity check failed: ${describeParity(parity)} (files left in ${opts.out} for inspection)`);
-    }
-    return { dir: opts.out, files, parity };
+    return { dir, files, parity };
   } finally {
     tf.dispose(inputs);
   }

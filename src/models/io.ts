@@ -89,6 +89,42 @@ export function fileSaveHandler(dir: string): tf.io.IOHandler {
   });
 }
 
+/** Bytes per value in weight shards, by dtype (or quantization dtype). */
+const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, int8: 1, uint16: 2, int16: 2, float16: 2, complex64: 8 };
+
+/** Bytes a manifest group's weights take in its shards; null when not known in advance (string tensors). */
+export function manifestGroupBytes(weights: tf.io.WeightsManifestEntry[]): number | null {
+  let n = 0;
+  for (const w of weights) {
+    const per = DTYPE_BYTES[w.quantization?.dtype ?? w.dtype];
+    if (per === undefined || !Array.isArray(w.shape)) return null;
+    n += w.shape.reduce((a, d) => a * d, 1) * per;
+  }
+  return n;
+}
+
+/**
+ * Each group's shards together hold exactly the bytes its manifest describes, checked before
+ * anything is read: a shard cut short, padded with appended bytes or taken from another export
+ * (a folder mixed by a cut write) is refused naming the files.
+ */
+function checkShardSizes(modelJsonPath: string, manifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[]): void {
+  const dir = path.dirname(modelJsonPath);
+  for (const group of manifest) {
+    const want = manifestGroupBytes(group.weights ?? []);
+    if (want === null) continue;
+    let got = 0;
+    for (const p of group.paths ?? []) {
+      const f = path.join(dir, p);
+      if (!fs.existsSync(f)) throw new ModelFileError(`${modelJsonPath}: weight shard missing: ${f}`);
+      got += fs.statSync(f).size;
+    }
+    if (got !== want) {
+      throw new ModelFileError(`${modelJsonPath}: weight shards ${(group.paths ?? []).join(', ')} hold ${got} bytes, the manifest needs exactly ${want}: the files are cut short, padded, or from another export`);
+    }
+  }
+}
+
 /** Reads a model.json (layers or graph model) and all its weight shards into ModelArtifacts. */
 export function readModelArtifacts(modelJsonPath: string): tf.io.ModelArtifacts {
   if (!fs.existsSync(modelJsonPath)) throw new ModelFileError(`model file not found: ${modelJsonPath}`);
@@ -101,6 +137,7 @@ export function readModelArtifacts(modelJsonPath: string): tf.io.ModelArtifacts 
   if (!json || typeof json !== 'object' || !json.modelTopology) throw new ModelFileError(`${modelJsonPath}: no "modelTopology": not a TensorFlow.js model.json`);
   const manifest = (json.weightsManifest ?? []) as { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
   const dir = path.dirname(modelJsonPath);
+  checkShardSizes(modelJsonPath, manifest);
   const specs: tf.io.WeightsManifestEntry[] = [];
   const buffers: Buffer[] = [];
   for (const group of manifest) {

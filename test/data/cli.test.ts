@@ -37,8 +37,8 @@ describe('data CLI', () => {
     const rep = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
     assert.equal(rep.usable, 6);
     assert.equal(rep.coverage.reduce((a: number, b: number) => a + b, 0), 6);
-    // strict: one line naming the file, exit 2
-    const st = cli(['data', 'inspect', '--data', ds, '--out', out, '--strict']);
+    // strict: one line naming the file, exit 2 (the earlier report is replaced only with --overwrite)
+    const st = cli(['data', 'inspect', '--data', ds, '--out', out, '--strict', '--overwrite']);
     assert.equal(st.code, 2);
     assert.match(st.stderr, /error: .*(lonely\.jpg: missing mask|broken\.jpg: corrupt)/);
   });

@@ -13,8 +13,10 @@ import { makeRng } from '../../util/rng';
 import type { Config, TransformSpec } from '../../config/config';
 import type { RgbImage } from '../../util/image';
 import { CommonArgs, configFromArgs, parseWxH, UsageError, withConfigOptions } from '../common';
+import { ARTEFACTS, checkOut, OverwriteArgs, withOverwrite } from '../out-paths';
+import { datasetInputs } from '../../data/dataset';
 
-interface PreviewArgs extends CommonArgs {
+interface PreviewArgs extends CommonArgs, OverwriteArgs {
   data?: string;
   backgrounds?: string;
   out: string;
@@ -50,10 +52,10 @@ const previewCommand: CommandModule<object, PreviewArgs> = {
   command: 'preview',
   describe: 'write a PNG grid of augmented samples (original | augmented, mask outlines in green)',
   builder: (y: Argv) =>
-    withConfigOptions(y)
+    withOverwrite(withConfigOptions(y), 'PNG')
       .option('data', { type: 'string', describe: 'dataset folder, list file or datasets/*.json (config: data.path); default: a synthetic set' })
       .option('backgrounds', { type: 'string', describe: 'folder of background photos for backgroundSwap (config: data.backgrounds); default: procedural' })
-      .option('out', { type: 'string', demandOption: true, describe: 'output PNG' })
+      .option('out', { type: 'string', demandOption: true, describe: 'output PNG (outside --data and --backgrounds)' })
       .option('count', { type: 'number', default: 12, describe: 'number of samples in the grid' })
       .option('size', { type: 'string', describe: 'frame size WxH (config: data.frameSize, default 128x128)' })
       .example('$0 augment preview --data ../shared/datasets/picsart-selfies --backgrounds ../shared/datasets/backgrounds --out grid.png', '')
@@ -67,7 +69,9 @@ const previewCommand: CommandModule<object, PreviewArgs> = {
     for (const [flag, p] of [['--data', cfg.data.path], ['--backgrounds', cfg.data.backgrounds]] as const) {
       if (p && !fs.existsSync(p)) throw new UsageError(`${flag}: ${p} not found`);
     }
-    const r = await writeAugmentPreview(cfg, args.out, args.count, (l) => process.stderr.write(`${l}\n`)).catch((e) => {
+    const inputs = [...datasetInputs('--data', cfg.data.path), ...(cfg.data.backgrounds ? [{ flag: '--backgrounds', path: cfg.data.backgrounds }] : [])];
+    const out = checkOut({ flag: '--out', path: args.out, artefact: ARTEFACTS.png, overwrite: args.overwrite, inputs });
+    const r = await writeAugmentPreview(cfg, out.target, args.count, (l) => process.stderr.write(`${l}\n`)).catch((e) => {
       throw e instanceof DataError ? new UsageError(`--data ${e.message}`) : e;
     });
     process.stderr.write(

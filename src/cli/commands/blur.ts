@@ -11,6 +11,7 @@ import { IMAGE_EXTENSIONS as DATA_IMAGE_EXTENSIONS } from '../../data/dataset';
 import type { ModelMeta } from '../../models/types';
 import { nativePredictor } from '../../export/native';
 import { readRgb, writePng, writeJpeg, RgbImage } from '../../util/image';
+import { fileKey } from '../../util/out-paths';
 import { VIDEO_EXTENSIONS, hasFfmpeg, NO_FFMPEG, readFrames, writeChunk, probeVideo, decoder, encoder, encodedSize, finished, guardPipe, VideoInputError } from '../../runtime/video';
 
 /** The image types blur reads: the data loader's list (src/data/dataset.ts), as extensions with the dot. */
@@ -78,23 +79,12 @@ async function readImage(file: string, flag: string | null): Promise<RgbImage> {
 
 class SkipError extends Error {}
 
-/** Identity of an existing file (device + inode: catches hard links, symlinks and other spellings), or of the path it would get. */
-function fileKey(p: string): string {
-  try {
-    const st = fs.statSync(p);
-    return `ino:${st.dev}:${st.ino}`;
-  } catch {
-    let dir = path.dirname(path.resolve(p));
-    try {
-      dir = fs.realpathSync(dir);
-    } catch {
-      /* the folder does not exist yet: the spelled path is all there is */
-    }
-    return `path:${path.join(dir, path.basename(p))}`;
-  }
-}
-
-/** Refuses outputs that would overwrite an input (same file by any name) or write into the input folder itself. */
+/**
+ * Refuses outputs that would overwrite an input (same file by any name: device + inode, the
+ * identity of the output rule in src/util/out-paths.ts) or write into the input folder itself.
+ * blur replaces its own earlier outputs without --overwrite: its outputs are images named by the
+ * user, rewritten on every run by design; what it must never touch are the inputs.
+ */
 export function checkNotOverwriting(inputs: string[], targets: string[], inputDir: string | null, outputDir: string | null): void {
   if (inputDir && outputDir && fs.existsSync(outputDir) && fileKey(inputDir) === fileKey(outputDir)) {
     throw new UsageError(`--output ${outputDir} is the input folder ${inputDir}: the originals would be overwritten; give another folder`);

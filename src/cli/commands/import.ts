@@ -8,6 +8,8 @@ import type { CommandModule } from 'yargs';
 import * as tf from '@tensorflow/tfjs';
 import { CommonArgs, configFromArgs, parseWxH, UsageError, withConfigOptions } from '../common';
 import { selectBackend } from '../../backend';
+import { modelInputs } from '../../models/folders';
+import { ARTEFACTS, checkOut } from '../out-paths';
 import type { InputRange, OutputKind } from '../../models/import';
 
 interface ImportArgs extends CommonArgs {
@@ -44,9 +46,8 @@ export async function runImport(o: ImportRunOptions) {
   const { UnsupportedOpError } = require('../../models/import') as typeof import('../../models/import');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { importVerified, ImportParityError } = require('../../models/import/verified') as typeof import('../../models/import/verified');
-  if (fs.existsSync(o.out) && (!fs.statSync(o.out).isDirectory() || fs.readdirSync(o.out).length > 0)) {
-    throw new UsageError(`--out ${o.out} already exists and is not empty: choose a new folder (import never overwrites)`);
-  }
+  // the output rule (src/util/out-paths.ts): a new or empty folder, never inside the imported model's folder
+  checkOut({ flag: '--out', path: o.out, artefact: ARTEFACTS.imported, inputs: modelInputs('--model', o.model) });
   let runtime: RuntimeParity | null = null;
   let v;
   try {
