@@ -82,6 +82,9 @@ export async function selectBackend(requested: BackendName = 'auto', log: (line:
         skipped.push(`${mod} not usable (${missing})`);
         return null;
       }
+      // TensorFlow's C++ logging (oneDNN notices, CPU feature lines) goes to stderr at load;
+      // keep warnings and errors only, unless the user set the level.
+      process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
       const r = tryRequire(mod);
       if (!r.ok) {
         skipped.push(`${mod} not usable (${r.error})`);
