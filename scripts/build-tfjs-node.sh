@@ -18,6 +18,8 @@
 #                 addon": its install script then compiles the addon from source (node-gyp, g++,
 #                 make, Node's headers) instead of trying to download one
 #   then `npm rebuild @tensorflow/tfjs-node --ignore-scripts=false` and a check that it loads.
+# @tensorflow/tfjs-node itself is installed first when absent (npm install --no-save, the version
+# of the installed @tensorflow/tfjs), so run this again after `npm install` / `npm ci`.
 # Needs python3 (pip, zipfile), g++, make; ~1.7 GB of disk while it runs (the wheel and the
 # 850 MB of libraries), 850 MB after; about a minute on 2 cores.
 set -euo pipefail
@@ -30,15 +32,26 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --wheel) wheel="${2:?--wheel needs a file}"; shift 2 ;;
     --force) force=1; shift ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -e/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build-tfjs-node: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 
 pkg=node_modules/@tensorflow/tfjs-node
-if [ ! -f "$pkg/package.json" ]; then
-  echo "build-tfjs-node: $pkg is not installed; run npm install first" >&2
+if [ ! -f node_modules/@tensorflow/tfjs/package.json ]; then
+  echo "build-tfjs-node: @tensorflow/tfjs is not installed; run npm install first" >&2
   exit 2
+fi
+# tfjs-node is an optional peer dependency (npm does not install it by itself). Its version must
+# be the installed tfjs's: tfjs-node pins tfjs exactly, and a second tfjs copy would be a second
+# engine that portraitseg's tfjs never sees. --no-save: the checkout's package.json and lockfile
+# stay as they are (so a later `npm install`/`npm ci` removes it: run this script again);
+# --ignore-scripts: its install script would download libtensorflow, staged below instead;
+# --save-prod: without it npm keeps the package.json's optional-peer edge and installs nothing.
+tfjs_version="$(node -p "require('@tensorflow/tfjs/package.json').version")"
+if [ ! -f "$pkg/package.json" ] || [ "$(node -p "require('./$pkg/package.json').version")" != "$tfjs_version" ]; then
+  echo "build-tfjs-node: npm install --no-save @tensorflow/tfjs-node@$tfjs_version"
+  npm install --no-save --save-prod --ignore-scripts --no-audit --no-fund --loglevel=error "@tensorflow/tfjs-node@$tfjs_version" >/dev/null
 fi
 loads() { node -e "require('@tensorflow/tfjs-node')" >/dev/null 2>&1; }
 if [ "$force" = 0 ] && ls "$pkg"/lib/napi-v*/tfjs_binding.node >/dev/null 2>&1 && loads; then
