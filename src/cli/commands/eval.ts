@@ -57,6 +57,14 @@ export const evalCommand: CommandModule<CommonArgs, EvalArgs> = {
       'external.output': first.output ?? a.output,
     });
     const log = (l: string) => process.stderr.write(l + '\n');
+    // packaged names (mediapipe:selfie) and .tflite files: imported once with the parity check, cached
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { ensureImported, needsImport } = require('../../models/import/packaged') as typeof import('../../models/import/packaged');
+    if (models.some((m) => needsImport(m.path))) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      await (require('../../backend') as typeof import('../../backend')).selectBackend(cfg.backend, log);
+      for (const m of models) m.path = await ensureImported(m.path, { key: '--model', seed: cfg.seed, log });
+    }
     const report = await runEval({ config: cfg, model: first.path, models: models.slice(1), flip: !!a.flip, data: a.data!, split: a.split ?? 'all', external, reportFile: a.report ?? null, overlaysDir: a.overlays ?? null, stability: !!a.stability, log });
     process.stdout.write(formatReport(report));
   },

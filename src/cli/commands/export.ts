@@ -4,6 +4,7 @@ import type { CommandModule } from 'yargs';
 import { CommonArgs, configFromArgs, UsageError, withConfigOptions } from '../common';
 import { checkOutFolder } from '../out-paths';
 import { selectBackend } from '../../backend';
+import { ensureImported } from '../../models/import/packaged';
 import { loadModel } from '../../models/io';
 import { describeParity, exportModel } from '../../export';
 
@@ -35,9 +36,11 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
     if (format === 'onnx' && quantize !== 'none') throw new UsageError(`--quantize ${quantize} applies to --format tfjs only (the ONNX export is float32)`);
     if (format === 'tflite' && quantize === 'uint8') throw new UsageError('--quantize uint8 is not available for --format tflite (use none or float16)');
     await selectBackend(cfg.backend, (l) => process.stderr.write(`${l}\n`));
+    // packaged names (mediapipe:selfie) and .tflite files: imported once with the parity check, cached
+    const spec = await ensureImported(argv.model, { key: '--model', seed: cfg.seed, log: (l) => process.stderr.write(`${l}\n`) });
     let loaded;
     try {
-      loaded = await loadModel(argv.model);
+      loaded = await loadModel(spec);
     } catch (e) {
       throw new UsageError(`--model ${argv.model}: ${(e as Error).message}`);
     }
