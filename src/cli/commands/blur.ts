@@ -6,6 +6,7 @@ import { CommonArgs, configFromArgs, parseWxH, UsageError, withConfigOptions } f
 import { selectBackend } from '../../backend';
 import * as tf from '@tensorflow/tfjs';
 import { createSegmenter, Segmenter, RgbResult } from '../../runtime';
+import { ensureImported } from '../../models/import/packaged';
 import { loadModel } from '../../models/io';
 import { IMAGE_EXTENSIONS as DATA_IMAGE_EXTENSIONS } from '../../data/dataset';
 import type { ModelMeta } from '../../models/types';
@@ -177,9 +178,11 @@ export const blurCommand: CommandModule<object, BlurArgs> = {
     const rawSize = raw ? parseSize(argv.size) : null;
 
     await selectBackend(cfg.backend, (l) => process.stderr.write(`${l}\n`));
+    // packaged names (mediapipe:selfie) and .tflite files: imported once with the parity check, cached
+    const spec = await ensureImported(argv.model, { key: '--model', seed: cfg.seed, log: (l) => process.stderr.write(`${l}\n`) });
     let loaded: { model: tf.LayersModel; meta: ModelMeta };
     try {
-      loaded = await loadModel(argv.model);
+      loaded = await loadModel(spec);
     } catch (e) {
       throw modelError(argv.model, e);
     }

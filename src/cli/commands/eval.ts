@@ -62,6 +62,14 @@ export const evalCommand: CommandModule<CommonArgs, EvalArgs> = {
       'external.output': first.output ?? a.output,
     });
     const log = (l: string) => process.stderr.write(l + '\n');
+    // packaged names (mediapipe:selfie) and .tflite files: imported once with the parity check, cached
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { ensureImported, needsImport } = require('../../models/import/packaged') as typeof import('../../models/import/packaged');
+    if (models.some((m) => needsImport(m.path))) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      await (require('../../backend') as typeof import('../../backend')).selectBackend(cfg.backend, log);
+      for (const m of models) m.path = await ensureImported(m.path, { key: '--model', seed: cfg.seed, log });
+    }
     const run = (overlaysDir: string | null) =>
       runEval({ config: cfg, model: first.path, models: models.slice(1), flip: !!a.flip, data: a.data!, split: a.split ?? 'all', external, reportFile: report ? report.target : null, overlaysDir, stability: !!a.stability, log: (l) => log(overlaysDir ? l.replace(overlaysDir, a.overlays!) : l) });
     // the overlays folder is written whole (temp folder beside it, renamed): never old and new PNGs mixed

@@ -4,6 +4,7 @@ import type { CommandModule } from 'yargs';
 import { CommonArgs, configFromArgs, UsageError, withConfigOptions } from '../common';
 import { ARTEFACTS, checkOut, OverwriteArgs, withOverwrite } from '../out-paths';
 import { selectBackend } from '../../backend';
+import { ensureImported } from '../../models/import/packaged';
 import { loadModel } from '../../models/io';
 import { modelInputs } from '../../models/folders';
 import { describeParity, exportModel } from '../../export';
@@ -36,9 +37,11 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
     if (format === 'tflite' && quantize === 'uint8') throw new UsageError('--quantize uint8 is not available for --format tflite (use none or float16)');
     const out = checkOut({ flag: '--out', path: argv.out, artefact: ARTEFACTS.export, overwrite: argv.overwrite, inputs: modelInputs('--model', argv.model) });
     await selectBackend(cfg.backend, (l) => process.stderr.write(`${l}\n`));
+    // packaged names (mediapipe:selfie) and .tflite files: imported once with the parity check, cached
+    const spec = await ensureImported(argv.model, { key: '--model', seed: cfg.seed, log: (l) => process.stderr.write(`${l}\n`) });
     let loaded;
     try {
-      loaded = await loadModel(argv.model);
+      loaded = await loadModel(spec);
     } catch (e) {
       throw new UsageError(`--model ${argv.model}: ${(e as Error).message}`);
     }

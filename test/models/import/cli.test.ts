@@ -52,7 +52,7 @@ describe('portraitseg import (CLI): the folder works with eval, export and blur 
   it('a missing file and a file of the wrong kind are one-line usage errors', () => {
     const r = cli(['import', '--backend', 'cpu', '--model', path.join(dir, 'nope.tflite'), '--out', path.join(dir, 'x')]);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /--model .*nope\.tflite: model file not found/);
+    assert.match(r.stderr, /--model .*nope\.tflite: not found/);
     const junk = path.join(dir, 'junk.bin');
     fs.writeFileSync(junk, Buffer.alloc(64, 7));
     const j = cli(['import', '--backend', 'cpu', '--model', junk, '--out', path.join(dir, 'y')]);
