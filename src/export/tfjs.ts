@@ -11,6 +11,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import { readModelJson, readWeightShards } from '../models/model_files';
 import type { ModelMeta } from '../models/types';
 import { toHalf } from '../util/half';
 import { writeFileAtomic } from '../util/fs';
@@ -120,28 +121,22 @@ export async function writeTfjs(model: tf.LayersModel, meta: ModelMeta | Record<
   return { files: ['model.json', ...paths, META_FILE], bytes: total };
 }
 
-/** An IOHandler that reads a tfjs model.json and its shards from the local file system. */
+/**
+ * An IOHandler that reads a tfjs model.json and its shards from the local file system, the shards
+ * checked first (inside the folder, regular files, sizes as the manifest says: src/models/model_files.ts).
+ */
 export function fileHandler(modelJsonPath: string): tf.io.IOHandler {
   return {
     load: async () => {
-      const json = JSON.parse(fs.readFileSync(modelJsonPath, 'utf8'));
-      const dir = path.dirname(modelJsonPath);
-      const specs: tf.io.WeightsManifestEntry[] = [];
-      const buffers: ArrayBuffer[] = [];
-      for (const group of json.weightsManifest ?? []) {
-        for (const p of group.paths) {
-          const b = fs.readFileSync(path.join(dir, p));
-          buffers.push(b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer);
-        }
-        specs.push(...group.weights);
-      }
+      const json = readModelJson(modelJsonPath) as Record<string, never>;
+      const { specs, data } = readWeightShards(modelJsonPath, json);
       return {
         modelTopology: json.modelTopology,
         format: json.format,
         generatedBy: json.generatedBy,
         convertedBy: json.convertedBy,
         weightSpecs: specs,
-        weightData: tf.io.concatenateArrayBuffers(buffers),
+        weightData: data,
         userDefinedMetadata: json.userDefinedMetadata,
       };
     },
