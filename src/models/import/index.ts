@@ -24,6 +24,13 @@ export type { IrGraph, IrNode, IrConst } from './ir';
 export { rangeNormalization } from './build';
 export type { InputRange, OutputKind } from './build';
 
+/**
+ * The importer's version: bump it whenever the same file and options import into a different
+ * folder (new layers, other weight layouts, another meta). Cached imports are keyed by it
+ * (src/models/import/packaged.ts), so an upgrade never reuses an import the old code made.
+ */
+export const IMPORTER_VERSION = 2;
+
 export interface ImportOptions {
   inputSize?: [number, number] | null;
   inputRange?: InputRange | null;
