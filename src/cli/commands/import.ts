@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { CommonArgs, configFromArgs, parseWxH, UsageError, withConfigOptions } from '../common';
 import { selectBackend } from '../../backend';
 import type { InputRange, OutputKind } from '../../models/import';
+import { MAX_MODEL_SIDE } from '../../util/size';
 
 interface ImportArgs extends CommonArgs {
   model?: string;
@@ -134,7 +135,7 @@ export const importCommand: CommandModule<object, ImportArgs> = {
     const r = await runImport({
       model: argv.model,
       out: argv.out,
-      inputSize: argv['input-size'] !== undefined ? parseWxH('--input-size', argv['input-size']) : null,
+      inputSize: argv['input-size'] !== undefined ? parseWxH('--input-size', argv['input-size'], { max: MAX_MODEL_SIDE }) : null,
       inputRange: (argv['input-range'] as InputRange | undefined) ?? null,
       output: (argv.output as OutputKind | undefined) ?? null,
       maskFilter: !!argv['mask-filter'],

@@ -187,6 +187,32 @@ describe('models/import: hostile model files', function () {
       assert.throws(() => readGraph(file), (e: Error) => e.message === `${file}: truncated or corrupt TFLite file: operator 0 names tensor 99, the subgraph has 3`);
     });
 
+    it('a file whose input is 65536x65536 is refused naming it (inputs are at most 4096 per side)', () => {
+      const dir = tmpDir('psg-hostile-');
+      // one 1x1 convolution 3 -> 1 channel, logits out
+      const w = new Float32Array([0.5, -0.25, 0.125]);
+      const buffers = [new tfl.BufferT([]), new tfl.BufferT(Array.from(new Uint8Array(w.buffer)))];
+      const side = 65536;
+      const tensors = [
+        new tfl.TensorT([1, side, side, 3], tfl.TensorType.FLOAT32, 0, 'x'),
+        new tfl.TensorT([1, 1, 1, 3], tfl.TensorType.FLOAT32, 1, 'w'),
+        new tfl.TensorT([1, side, side, 1], tfl.TensorType.FLOAT32, 0, 'y'),
+      ];
+      const opts = Object.assign(new tfl.Conv2DOptionsT(), { padding: tfl.Padding.SAME, strideW: 1, strideH: 1, dilationWFactor: 1, dilationHFactor: 1 });
+      const conv = new tfl.OperatorT(0, [0, 1, -1], [2], tfl.BuiltinOptions.Conv2DOptions, opts);
+      const code = new tfl.OperatorCodeT(tfl.BuiltinOperator.CONV_2D, null, 1, tfl.BuiltinOperator.CONV_2D);
+      const file = path.join(dir, 'huge-input.tflite');
+      fs.writeFileSync(file, writeTfliteModel(new tfl.ModelT(3, [code], [new tfl.SubGraphT(tensors, [0], [2], [conv], 'main')], 'hostile', buffers)));
+      assert.throws(() => importModel(file, { output: 'logits' }), (e: Error) => e.message === `${file}: the file's input size 65536x65536: each side must be 1..4096`);
+      // the same net at 64x64 imports
+      tensors[0].shape = [1, 64, 64, 3];
+      tensors[2].shape = [1, 64, 64, 1];
+      fs.writeFileSync(file, writeTfliteModel(new tfl.ModelT(3, [code], [new tfl.SubGraphT(tensors, [0], [2], [conv], 'main')], 'hostile', buffers)));
+      const imp = importModel(file, { output: 'logits' });
+      assert.deepEqual(imp.inputSize, [64, 64]);
+      imp.model.dispose();
+    });
+
     it('a FIFO given as the model file is refused without opening it', () => {
       const dir = tmpDir('psg-hostile-');
       const file = path.join(dir, 'pipe.tflite');
