@@ -93,7 +93,10 @@ export function readModelJson(file: string): Record<string, unknown> {
   return json as Record<string, unknown>;
 }
 
-/** Bytes the weights of one manifest group occupy in its shards; throws naming the entry when it cannot be sized. */
+/**
+ * Bytes one manifest entry occupies in its shards; throws naming the entry when it cannot be sized
+ * up front (string weights, whose size only their bytes tell, are not supported).
+ */
 function entryBytes(modelJson: string, w: unknown, where: string): number {
   const e = w as Partial<tf.io.WeightsManifestEntry> | null;
   if (!e || typeof e !== 'object' || typeof e.name !== 'string') throw new ModelFileError(`${modelJson}: ${where}: expected {name, shape, dtype}`);
@@ -127,7 +130,7 @@ function checkedShard(modelJson: string, dir: string, realDir: string, p: unknow
     throw new ModelFileError(`${modelJson}: weight shard ${p}: cannot resolve it (${code ?? (e as Error).message})`);
   }
   const rel = path.relative(realDir, real);
-  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
+  if (rel === '' || rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) {
     throw new ModelFileError(`${modelJson}: weight shard "${p}" is outside the model's folder (${real}): a model.json may only name files inside its folder`);
   }
   const st = fs.statSync(real);
