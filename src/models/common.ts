@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError, didYouMean } from '../config/schema';
 import { makeRng, Rng } from '../util/rng';
+import { MAX_FRAME_SIDE, MAX_MODEL_SIDE } from '../util/size';
 import { Normalize, ResizeLike, ResizeTo } from './layers';
 import { FilterSpace, GuidedFilter } from './guided_filter';
 
@@ -44,6 +45,23 @@ export const CONTRACT_DEFAULTS: ContractArgs = {
   filterSpace: 'prob',
 };
 
+/**
+ * Upper limits of the size arguments (documented in docs/models.md): a model beyond them would
+ * take gigabytes for one forward pass, and a typo such as inputSize 65536 used to be accepted.
+ * Arrays (widths, decoderWidths) are limited item by item.
+ */
+export const ARG_LIMITS: Record<string, number> = {
+  inputSize: MAX_MODEL_SIDE,
+  filterScale: 8,
+  filterRadius: 64,
+  filterChannels: 256,
+  widths: 4096,
+  decoderWidths: 4096,
+  contextChannels: 4096,
+  decoderChannels: 4096,
+  expansion: 16,
+};
+
 function describe(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map((x) => JSON.stringify(x)).join(',')}]`;
   return JSON.stringify(v);
@@ -72,14 +90,21 @@ export function resolveArgs<T extends object>(model: string, defaults: T, given:
       if (!Array.isArray(size) || size.length !== 2 || !size.every((v) => Number.isInteger(v) && v >= 8)) {
         throw new ConfigError(`${where}: expected an integer >= 8 or [height, width], got ${describe(value)}`);
       }
+      if (size.some((v) => v > MAX_MODEL_SIDE)) throw new ConfigError(`${where}: each side must be at most ${MAX_MODEL_SIDE}, got ${describe(value)}`);
       out[key] = [size[0], size[1]];
     } else if (Array.isArray(def)) {
       if (!Array.isArray(value) || value.length !== def.length || !value.every((v) => typeof v === 'number' && Number.isFinite(v))) {
         throw new ConfigError(`${where}: expected an array of ${def.length} numbers, got ${describe(value)}`);
       }
+      const max = ARG_LIMITS[key];
+      if (max !== undefined) value.forEach((v, i) => {
+        if (v > max) throw new ConfigError(`${where}[${i}]: must be at most ${max}, got ${v}`);
+      });
       out[key] = [...value];
     } else if (typeof def === 'number') {
       if (typeof value !== 'number' || !Number.isFinite(value)) throw new ConfigError(`${where}: expected a number, got ${describe(value)}`);
+      const max = ARG_LIMITS[key];
+      if (max !== undefined && value > max) throw new ConfigError(`${where}: must be at most ${max}, got ${value}`);
       if (Number.isInteger(def) && !floatKeys.includes(key) && key !== 'filterEps' && !Number.isInteger(value)) {
         throw new ConfigError(`${where}: expected an integer, got ${describe(value)}`);
       }
@@ -104,6 +129,9 @@ export function checkContractArgs(args: ContractArgs, stride: number): void {
     throw new ConfigError(`model.args.inputSize [${h},${w}] must be divisible by ${stride} (the encoder stride)`);
   }
   if (args.std.some((v) => !(v > 0))) throw new ConfigError(`model.args.std: every value must be > 0, got [${args.std.join(',')}]`);
+  if (args.maskFilter && Math.max(h, w) * args.filterScale > MAX_FRAME_SIDE) {
+    throw new ConfigError(`model.args.filterScale: a frame of [${h * args.filterScale},${w * args.filterScale}] (inputSize x filterScale) is over ${MAX_FRAME_SIDE} per side`);
+  }
   if (!Number.isInteger(args.filterScale) || args.filterScale < 1) {
     throw new ConfigError(`model.args.filterScale: expected an integer >= 1, got ${args.filterScale}`);
   }

@@ -13,22 +13,15 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { ConfigError } from '../config/schema';
 import { registerCustomLayers } from './layers';
 import type { ModelMeta } from './types';
 import { MODEL_FILES, resolveModelJson } from './folders';
+import { MAX_MODEL_JSON_BYTES, ModelFileError, readModelJson, readRegularFile, readWeightShards } from './model_files';
 
 export { resolveModelJson } from './folders';
+export { ModelFileError } from './model_files';
 
 export const META_FILE = MODEL_FILES.meta;
-
-/** A model file that cannot be used (corrupt weights, invalid portraitseg.json): a user-fixable input, exit 2. */
-export class ModelFileError extends ConfigError {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ModelFileError';
-  }
-}
 
 // ---------------------------------------------------------------- durable files
 
@@ -89,73 +82,23 @@ export function fileSaveHandler(dir: string): tf.io.IOHandler {
   });
 }
 
-/** Bytes per value in weight shards, by dtype (or quantization dtype). */
-const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, int8: 1, uint16: 2, int16: 2, float16: 2, complex64: 8 };
-
-/** Bytes a manifest group's weights take in its shards; null when not known in advance (string tensors). */
-export function manifestGroupBytes(weights: tf.io.WeightsManifestEntry[]): number | null {
-  let n = 0;
-  for (const w of weights) {
-    const per = DTYPE_BYTES[w.quantization?.dtype ?? w.dtype];
-    if (per === undefined || !Array.isArray(w.shape)) return null;
-    n += w.shape.reduce((a, d) => a * d, 1) * per;
-  }
-  return n;
-}
-
 /**
- * Each group's shards together hold exactly the bytes its manifest describes, checked before
- * anything is read: a shard cut short, padded with appended bytes or taken from another export
- * (a folder mixed by a cut write) is refused naming the files.
+ * Reads a model.json (layers or graph model) and all its weight shards into ModelArtifacts; the
+ * shards are checked first (inside the folder, regular files, sizes as the manifest says:
+ * src/models/model_files.ts).
  */
-function checkShardSizes(modelJsonPath: string, manifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[]): void {
-  const dir = path.dirname(modelJsonPath);
-  for (const group of manifest) {
-    const want = manifestGroupBytes(group.weights ?? []);
-    if (want === null) continue;
-    let got = 0;
-    for (const p of group.paths ?? []) {
-      const f = path.join(dir, p);
-      if (!fs.existsSync(f)) throw new ModelFileError(`${modelJsonPath}: weight shard missing: ${f}`);
-      got += fs.statSync(f).size;
-    }
-    if (got !== want) {
-      throw new ModelFileError(`${modelJsonPath}: weight shards ${(group.paths ?? []).join(', ')} hold ${got} bytes, the manifest needs exactly ${want}: the files are cut short, padded, or from another export`);
-    }
-  }
-}
-
-/** Reads a model.json (layers or graph model) and all its weight shards into ModelArtifacts. */
 export function readModelArtifacts(modelJsonPath: string): tf.io.ModelArtifacts {
   if (!fs.existsSync(modelJsonPath)) throw new ModelFileError(`model file not found: ${modelJsonPath}`);
-  let json: Record<string, unknown>;
-  try {
-    json = JSON.parse(fs.readFileSync(modelJsonPath, 'utf8'));
-  } catch (e) {
-    throw new ModelFileError(`${modelJsonPath}: not valid JSON: ${(e as Error).message}`);
-  }
-  if (!json || typeof json !== 'object' || !json.modelTopology) throw new ModelFileError(`${modelJsonPath}: no "modelTopology": not a TensorFlow.js model.json`);
-  const manifest = (json.weightsManifest ?? []) as { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
-  const dir = path.dirname(modelJsonPath);
-  checkShardSizes(modelJsonPath, manifest);
-  const specs: tf.io.WeightsManifestEntry[] = [];
-  const buffers: Buffer[] = [];
-  for (const group of manifest) {
-    specs.push(...group.weights);
-    for (const p of group.paths) {
-      const f = path.join(dir, p);
-      if (!fs.existsSync(f)) throw new ModelFileError(`${modelJsonPath}: weight shard missing: ${f}`);
-      buffers.push(fs.readFileSync(f));
-    }
-  }
-  const all = Buffer.concat(buffers);
+  const json = readModelJson(modelJsonPath);
+  if (!json.modelTopology) throw new ModelFileError(`${modelJsonPath}: no "modelTopology": not a TensorFlow.js model.json`);
+  const { specs, data } = readWeightShards(modelJsonPath, json);
   return {
     modelTopology: json.modelTopology as tf.io.ModelArtifacts['modelTopology'],
     format: json.format as string | undefined,
     generatedBy: json.generatedBy as string | undefined,
     convertedBy: json.convertedBy as string | null | undefined,
     weightSpecs: specs,
-    weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength),
+    weightData: data,
     userDefinedMetadata: json.userDefinedMetadata as Record<string, unknown> | undefined,
     signature: json.signature as Record<string, unknown> | undefined,
     modelInitializer: json.modelInitializer as Record<string, unknown> | undefined,
@@ -277,19 +220,15 @@ export function readModelMeta(modelJson: string): ModelMeta {
   const f = path.join(path.dirname(modelJson), META_FILE);
   if (fs.existsSync(f)) {
     let raw: unknown;
+    const text = readRegularFile(f, MAX_MODEL_JSON_BYTES, META_FILE).toString('utf8');
     try {
-      raw = JSON.parse(fs.readFileSync(f, 'utf8'));
+      raw = JSON.parse(text);
     } catch (e) {
       throw new ModelFileError(`${f}: not valid JSON: ${(e as Error).message}`);
     }
     return checkMeta(raw, f);
   }
-  let art: { userDefinedMetadata?: { portraitseg?: unknown } };
-  try {
-    art = JSON.parse(fs.readFileSync(modelJson, 'utf8'));
-  } catch (e) {
-    throw new ModelFileError(`${modelJson}: not valid JSON: ${(e as Error).message}`);
-  }
+  const art = readModelJson(modelJson) as { userDefinedMetadata?: { portraitseg?: unknown } };
   const m = art.userDefinedMetadata?.portraitseg;
   if (m) return checkMeta(m, `${modelJson} (userDefinedMetadata.portraitseg)`);
   throw new ModelFileError(`${modelJson}: no ${META_FILE} beside it: not a portraitseg model (for other TensorFlow.js models use --input-size/--input-range/--output)`);

@@ -107,8 +107,8 @@ describe('export folders: written whole, replaced only with overwrite, shard siz
     const shard = fs.readdirSync(out).find((f) => f.endsWith('.bin'))!;
     const size = fs.statSync(path.join(out, shard)).size;
     fs.appendFileSync(path.join(out, shard), Buffer.alloc(8, 7));
-    await assert.rejects(loadModel(out), (e: Error) => e.name === 'ModelFileError' && new RegExp(`model\\.json: weight shards ${shard} hold ${size + 8} bytes, the manifest needs exactly ${size}`).test(e.message));
+    await assert.rejects(loadModel(out), (e: Error) => e.name === 'ModelFileError' && new RegExp(`model\\.json: weightsManifest\\[0\\]: its shards \\(${shard}\\) hold ${size + 8} bytes, its weights need ${size}`).test(e.message));
     fs.truncateSync(path.join(out, shard), size - 4);
-    await assert.rejects(loadModel(out), new RegExp(`hold ${size - 4} bytes, the manifest needs exactly ${size}`));
+    await assert.rejects(loadModel(out), new RegExp(`hold ${size - 4} bytes, its weights need ${size}`));
   });
 });

@@ -11,7 +11,7 @@ import { loadModel } from '../../models/io';
 import { IMAGE_EXTENSIONS as DATA_IMAGE_EXTENSIONS } from '../../data/dataset';
 import type { ModelMeta } from '../../models/types';
 import { nativePredictor } from '../../export/native';
-import { readRgb, writePng, writeJpeg, RgbImage } from '../../util/image';
+import { imageProblem, maxImagePixels, pixelLimitReason, readRgb, writePng, writeJpeg, RgbImage } from '../../util/image';
 import { fileKey } from '../../util/out-paths';
 import { VIDEO_EXTENSIONS, hasFfmpeg, NO_FFMPEG, readFrames, writeChunk, probeVideo, decoder, encoder, encodedSize, finished, guardPipe, VideoInputError } from '../../runtime/video';
 
@@ -72,7 +72,7 @@ async function readImage(file: string, flag: string | null): Promise<RgbImage> {
   try {
     return await readRgb(file);
   } catch (e) {
-    const why = `unreadable or corrupt image (${firstLine(e)})`;
+    const why = (await imageProblem(file, e)) ?? `unreadable or corrupt image (${firstLine(e)})`;
     if (flag) throw new UsageError(`${flag} ${file}: ${why}`);
     throw new SkipError(`${file}: ${why}`);
   }
@@ -115,7 +115,13 @@ function modelError(spec: string, e: unknown): UsageError {
 /** [width, height] of raw frames; a 0 side would make every frame 0 bytes (an endless stream of empty frames). */
 function parseSize(s: string | undefined): [number, number] {
   const [h, w] = parseWxH('--size', s ?? '(missing: raw frames need it)', { min: 1, max: 16384, example: '640x360' });
+  checkFramePixels(`--size ${s}`, w, h);
   return [w, h];
+}
+
+/** Video and raw frames are images too: the same decode limit (src/util/image.ts maxImagePixels). */
+function checkFramePixels(what: string, w: number, h: number): void {
+  if (w * h > maxImagePixels()) throw new UsageError(`${what}: frames of ${pixelLimitReason(`${w}x${h} = ${w * h} pixels, `).replace(/^image /, '')}`);
 }
 
 export const blurCommand: CommandModule<object, BlurArgs> = {
@@ -263,7 +269,9 @@ export const blurCommand: CommandModule<object, BlurArgs> = {
 
 function probeOrUsage(input: string) {
   try {
-    return probeVideo(input);
+    const info = probeVideo(input);
+    checkFramePixels(`--input ${input}`, info.width, info.height);
+    return info;
   } catch (e) {
     if (e instanceof VideoInputError) throw new UsageError(`--input ${e.message}`);
     throw e;

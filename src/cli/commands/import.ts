@@ -11,6 +11,7 @@ import { selectBackend } from '../../backend';
 import { modelInputs } from '../../models/folders';
 import { ARTEFACTS, checkOut } from '../out-paths';
 import type { InputRange, OutputKind } from '../../models/import';
+import { MAX_MODEL_SIDE } from '../../util/size';
 
 interface ImportArgs extends CommonArgs {
   model?: string;
@@ -153,7 +154,7 @@ export const importCommand: CommandModule<object, ImportArgs> = {
     const r = await runImport({
       model: argv.model,
       out: argv.out,
-      inputSize: argv['input-size'] !== undefined ? parseWxH('--input-size', argv['input-size']) : null,
+      inputSize: argv['input-size'] !== undefined ? parseWxH('--input-size', argv['input-size'], { max: MAX_MODEL_SIDE }) : null,
       inputRange: (argv['input-range'] as InputRange | undefined) ?? null,
       output: (argv.output as OutputKind | undefined) ?? null,
       maskFilter: !!argv['mask-filter'],

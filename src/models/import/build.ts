@@ -11,6 +11,7 @@ import { CONTRACT_DEFAULTS, ContractArgs, Init, SymbolicTensor, wrapContract } f
 import { BilinearResize, ConstantOp, HardSwish } from '../imported_layers';
 import { packageVersion } from '../../util/version';
 import type { ModelMeta } from '../types';
+import { MAX_MODEL_SIDE } from '../../util/size';
 import { IrConst, IrGraph, IrNode, UnsupportedOpError } from './ir';
 
 export type InputRange = '0..1' | '-1..1' | '0..255';
@@ -150,6 +151,9 @@ export function buildImported(g: IrGraph, opts: BuildOptions): Built {
   const fileSize = fileInputSize(g);
   const inputSize = opts.inputSize ?? fileSize;
   if (!inputSize) throw new Error(`${g.source}: the input has no fixed height and width: pass --input-size WIDTHxHEIGHT`);
+  if (inputSize.some((v) => !Number.isInteger(v) || v < 1 || v > MAX_MODEL_SIDE)) {
+    throw new Error(`${g.source}: ${opts.inputSize ? '--input-size' : "the file's input size"} ${inputSize[1]}x${inputSize[0]}: each side must be 1..${MAX_MODEL_SIDE}`);
+  }
   if (inShape.length === 4 && inShape[3] > 0 && inShape[3] !== 3) throw new Error(`${g.source}: the input has ${inShape[3]} channels, expected 3 (RGB)`);
   const inputRange = opts.inputRange ?? '0..1';
   const head = outputHead(g, opts.output);

@@ -11,6 +11,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { isTfliteFile } from '../../util/tflite';
 import { registerCustomLayers } from '../layers';
+import { readModelJson, readRegularFile, readWeightShards } from '../model_files';
 import type { ModelMeta } from '../types';
 import { buildImported, BuildOptions, InputRange, OutputKind } from './build';
 import { IrGraph, simplify } from './ir';
@@ -22,6 +23,13 @@ export { UnsupportedOpError } from './ir';
 export type { IrGraph, IrNode, IrConst } from './ir';
 export { rangeNormalization } from './build';
 export type { InputRange, OutputKind } from './build';
+
+/**
+ * The importer's version: bump it whenever the same file and options import into a different
+ * folder (new layers, other weight layouts, another meta). Cached imports are keyed by it
+ * (src/models/import/packaged.ts), so an upgrade never reuses an import the old code made.
+ */
+export const IMPORTER_VERSION = 2;
 
 export interface ImportOptions {
   inputSize?: [number, number] | null;
@@ -65,10 +73,22 @@ function fileOf(spec: string): string {
   return spec;
 }
 
+/**
+ * A published model file is read whole (a .tflite, or a model.json whose shards are read apart):
+ * larger files are refused before they are read. MediaPipe's selfie segmenter is 250 KB; the
+ * largest segmenters published as .tflite are tens of MB.
+ */
+export const MAX_MODEL_FILE_BYTES = 256 * 1024 * 1024;
+
+/** The bytes of a model file: a regular file (not a FIFO or a device) of at most MAX_MODEL_FILE_BYTES. */
+function readModelFile(file: string): Uint8Array {
+  return new Uint8Array(readRegularFile(file, MAX_MODEL_FILE_BYTES, 'model file'));
+}
+
 /** Reads a .tflite or a graph model.json into the simplified IR. */
 export function readGraph(spec: string): IrGraph {
   const file = fileOf(spec);
-  const bytes = new Uint8Array(fs.readFileSync(file));
+  const bytes = readModelFile(file);
   if (isTfliteFile(bytes)) return simplify(readTflite(bytes, file));
   if (Buffer.from(bytes.subarray(0, 256)).toString('utf8').replace(/^\uFEFF/, '').trimStart().startsWith('{')) return simplify(readTfjsGraph(file));
   throw new Error(`${file}: neither a TFLite file (no "TFL3" identifier) nor a TensorFlow.js model.json`);
@@ -125,7 +145,7 @@ export async function loadReference(spec: string, imp: Imported): Promise<Refere
   const last = imp.graph.nodes.find((n) => n.output === imp.graph.output);
   const softmax = last?.op === 'softmax';
   if (imp.format === 'tflite') {
-    const ref = tfliteReference(new Uint8Array(fs.readFileSync(file)));
+    const ref = tfliteReference(readModelFile(file), file);
     // TFLite files have batch 1: one row at a time
     const rows = (frames: tf.Tensor4D, f: (x: tf.Tensor4D) => tf.Tensor4D) =>
       tf.tidy(() => tf.concat(tf.split(frames, frames.shape[0]).map((x) => f(toRange(x as tf.Tensor4D, imp.inputRange)))) as tf.Tensor4D);
@@ -144,20 +164,14 @@ export async function loadReference(spec: string, imp: Imported): Promise<Refere
       dispose: () => ref.dispose(),
     };
   }
-  const json = JSON.parse(fs.readFileSync(file, 'utf8').replace(/^\uFEFF/, ''));
-  const specs: tf.io.WeightsManifestEntry[] = [];
-  const shards: Buffer[] = [];
-  for (const group of json.weightsManifest ?? []) {
-    specs.push(...group.weights);
-    for (const p of group.paths) shards.push(fs.readFileSync(path.join(path.dirname(file), p)));
-  }
-  const all = Buffer.concat(shards);
+  const json = readModelJson(file) as { modelTopology: { node: unknown[] }; format?: string; signature?: unknown };
+  const { specs, data } = readWeightShards(file, json as Record<string, unknown>);
   const gm = await tf.loadGraphModel(
     tf.io.fromMemory({
       modelTopology: json.modelTopology,
       format: json.format,
       weightSpecs: specs,
-      weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength),
+      weightData: data,
       signature: json.signature,
     } as tf.io.ModelArtifacts),
   );

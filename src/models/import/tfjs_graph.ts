@@ -5,9 +5,8 @@
  * Grappler's fused ops (_FusedConv2D, FusedDepthwiseConv2dNative with fused_ops BiasAdd[, Relu|Relu6])
  * are split into the conv and its activation.
  */
-import * as fs from 'fs';
-import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import { readModelJson, readWeightShards } from '../model_files';
 import { IrConst, IrGraph, IrNode, Padding, UnsupportedOpError } from './ir';
 
 interface AttrValue {
@@ -51,25 +50,12 @@ function tensorName(input: string): string | null {
 
 /** Reads model.json and its shards; `file` is the model.json path. */
 export function readTfjsGraph(file: string): IrGraph {
-  let json: ModelJson;
-  try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8').replace(/^\uFEFF/, '')) as ModelJson;
-  } catch (e) {
-    throw new Error(`${file}: not valid JSON: ${(e as Error).message}`);
-  }
+  const raw = readModelJson(file);
+  const json = raw as ModelJson;
   if (!isGraphModelJson(json)) throw new Error(`${file}: not a TensorFlow.js graph model (no modelTopology.node)`);
-  const specs: tf.io.WeightsManifestEntry[] = [];
-  const shards: Buffer[] = [];
-  for (const group of json.weightsManifest ?? []) {
-    specs.push(...group.weights);
-    for (const p of group.paths) {
-      const f = path.join(path.dirname(file), p);
-      if (!fs.existsSync(f)) throw new Error(`${file}: weight shard missing: ${f}`);
-      shards.push(fs.readFileSync(f));
-    }
-  }
-  const all = Buffer.concat(shards);
-  const decoded = tf.io.decodeWeights(all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength), specs);
+  // shards inside the model's folder, regular files, sizes as the manifest says (src/models/model_files.ts)
+  const { specs, data } = readWeightShards(file, raw);
+  const decoded = tf.io.decodeWeights(data, specs);
   const consts = new Map<string, IrConst>();
   const intConsts = new Map<string, number[]>();
   for (const [name, t] of Object.entries(decoded)) {

@@ -11,18 +11,13 @@
  * transpose_conv_bias.cc): inputs [input, weights [co,kh,kw,ci], bias [co]], custom_options =
  * TfLiteTransposeConvParams {int32 padding (1 same, 2 valid), int32 stride_width, int32 stride_height}.
  */
-import { readTfliteModel, tfl } from '../../util/tflite';
+import { constantBytes, readTfliteModel, tfl, TfliteCorruptError } from '../../util/tflite';
 import { IrConst, IrGraph, IrNode, Padding, UnsupportedOpError } from './ir';
 import { halfToFloat } from '../../util/half';
 
 type ModelT = ReturnType<typeof readTfliteModel>;
 
 
-function bytesOf(m: ModelT, t: tfl.TensorT): Uint8Array | null {
-  const b = m.buffers[t.buffer];
-  if (!b || b.data.length === 0) return null;
-  return Uint8Array.from(b.data);
-}
 
 function product(s: number[]): number {
   return s.reduce((a, b) => a * b, 1);
@@ -30,7 +25,7 @@ function product(s: number[]): number {
 
 /** A constant tensor's values as float32 (dequantising int8/uint8), or null when it is not constant. */
 function floatData(m: ModelT, t: tfl.TensorT, where: string): Float32Array | null {
-  const bytes = bytesOf(m, t);
+  const bytes = constantBytes(m, t, where);
   if (!bytes) return null;
   const n = product(t.shape);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -60,8 +55,9 @@ function floatData(m: ModelT, t: tfl.TensorT, where: string): Float32Array | nul
   }
 }
 
-function intData(m: ModelT, t: tfl.TensorT): number[] | null {
-  const bytes = bytesOf(m, t);
+function intData(m: ModelT, t: tfl.TensorT, where: string): number[] | null {
+  if (t.type !== tfl.TensorType.INT32 && t.type !== tfl.TensorType.INT64) return null;
+  const bytes = constantBytes(m, t, where);
   if (!bytes) return null;
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = product(t.shape);
@@ -91,11 +87,31 @@ export function permute(c: IrConst, perm: number[]): IrConst {
 
 const PADDING: Record<number, Padding> = { [tfl.Padding.SAME]: 'same', [tfl.Padding.VALID]: 'valid' };
 
+/** Tensor and operator-code indices in range, so a corrupt file fails naming itself, not deep inside the reader. */
+function checkIndices(m: ModelT, source: string): void {
+  const g = m.subgraphs[0];
+  const n = g.tensors.length;
+  const bad = (what: string, i: number) => new TfliteCorruptError(`${source}: truncated or corrupt TFLite file: ${what} names tensor ${i}, the subgraph has ${n}`);
+  for (const i of [...g.inputs, ...g.outputs]) if (!Number.isInteger(i) || i < 0 || i >= n) throw bad('an input or output', i);
+  g.operators.forEach((op, k) => {
+    if (!Number.isInteger(op.opcodeIndex) || op.opcodeIndex < 0 || op.opcodeIndex >= m.operatorCodes.length) {
+      throw new TfliteCorruptError(`${source}: truncated or corrupt TFLite file: operator ${k} names operator code ${op.opcodeIndex}, the file has ${m.operatorCodes.length}`);
+    }
+    for (const i of op.inputs) if (!Number.isInteger(i) || i < -1 || i >= n) throw bad(`operator ${k}`, i);
+    if (op.outputs.length < 1) throw new TfliteCorruptError(`${source}: truncated or corrupt TFLite file: operator ${k} has no output`);
+    for (const i of op.outputs) if (!Number.isInteger(i) || i < 0 || i >= n) throw bad(`operator ${k}`, i);
+  });
+  for (const t of g.tensors) {
+    if (t.sparsity) throw new TfliteCorruptError(`${source}: tensor "${String(t.name)}" is sparse: sparse TFLite tensors are not supported`);
+  }
+}
+
 export function readTflite(bytes: Uint8Array, source: string): IrGraph {
   let m: ModelT;
   try {
     m = readTfliteModel(bytes);
   } catch (e) {
+    if (e instanceof TfliteCorruptError) throw new TfliteCorruptError(`${source}: ${e.message}`);
     throw new Error(`${source}: ${(e as Error).message}`);
   }
   if (m.subgraphs.length < 1) throw new Error(`${source}: the TFLite file has no subgraph`);
@@ -103,6 +119,7 @@ export function readTflite(bytes: Uint8Array, source: string): IrGraph {
   if (g0.inputs.length !== 1 || g0.outputs.length !== 1) {
     throw new Error(`${source}: expected one input and one output, the model has ${g0.inputs.length} and ${g0.outputs.length}`);
   }
+  checkIndices(m, source);
   const tensors = g0.tensors;
   const names = tensors.map((t) => (typeof t.name === 'string' ? t.name : ''));
   const seen = new Map<string, number>();
@@ -139,7 +156,7 @@ export function readTflite(bytes: Uint8Array, source: string): IrGraph {
     return c;
   };
   const ints = (ti: number, what: string, node: string, op: string): number[] => {
-    const v = intData(m, tensors[ti]);
+    const v = intData(m, tensors[ti], source);
     if (!v) throw new UnsupportedOpError(source, op, node, `${what} must be a constant int tensor`);
     return v;
   };

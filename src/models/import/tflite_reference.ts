@@ -5,16 +5,16 @@
  * up as a parity failure. Float models only, the ops tflite.ts reads.
  */
 import * as tf from '@tensorflow/tfjs';
-import { readTfliteModel, tfl } from '../../util/tflite';
+import { constantBytes, readTfliteModel, tfl } from '../../util/tflite';
 import { halfToFloat } from '../../util/half';
 
 type ModelT = ReturnType<typeof readTfliteModel>;
 
 
-function constant(m: ModelT, t: tfl.TensorT): tf.Tensor | null {
-  const b = m.buffers[t.buffer];
-  if (!b || b.data.length === 0) return null;
-  const bytes = Uint8Array.from(b.data);
+function constant(m: ModelT, t: tfl.TensorT, where: string): tf.Tensor | null {
+  // checked: the buffer holds exactly what the shape needs
+  const bytes = constantBytes(m, t, where);
+  if (!bytes) return null;
   const dv = new DataView(bytes.buffer);
   const n = t.shape.reduce((x, y) => x * y, 1);
   if (t.type === tfl.TensorType.FLOAT32) return tf.tensor(new Float32Array(bytes.buffer, 0, n), t.shape);
@@ -83,10 +83,17 @@ export interface TfliteReference {
   dispose(): void;
 }
 
-export function tfliteReference(bytes: Uint8Array): TfliteReference {
-  const m = readTfliteModel(bytes);
+/** `source` names the file in errors. */
+export function tfliteReference(bytes: Uint8Array, source = 'TFLite file'): TfliteReference {
+  let m: ReturnType<typeof readTfliteModel>;
+  try {
+    m = readTfliteModel(bytes);
+  } catch (e) {
+    throw new Error(`${source}: ${(e as Error).message}`);
+  }
   const g = m.subgraphs[0];
-  const consts = g.tensors.map((t) => constant(m, t));
+  if (!g) throw new Error(`${source}: the TFLite file has no subgraph`);
+  const consts = g.tensors.map((t) => constant(m, t, source));
   const name = (op: tfl.OperatorT) => {
     const c = m.operatorCodes[op.opcodeIndex];
     return (c.customCode ? String(c.customCode) : null) || tfl.BuiltinOperator[Math.max(c.builtinCode, c.deprecatedBuiltinCode)];

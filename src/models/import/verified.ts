@@ -38,11 +38,18 @@ async function widened(imp: Imported, opts: ImportOptions & { seed: number }): P
 
 /**
  * Imports `file` into the new folder `out` (which must not exist or be empty) and checks it.
- * On failure nothing is left at `out`. With opts.inputSize other than the file's, the file
+ * On failure nothing is left at `out`. `seal` may add files to the checked folder before it is
+ * renamed into place (the import cache's content hashes). With opts.inputSize other than the file's, the file
  * cannot run at that size: the check runs on a net built at the file's size given the reloaded
  * weights (the same weights in the same order; the fixed resize targets scale, build.ts).
  */
-export async function importVerified(file: string, out: string, opts: ImportOptions & { seed: number }, extra?: ExtraImportCheck): Promise<VerifiedImport & { imported: Imported }> {
+export async function importVerified(
+  file: string,
+  out: string,
+  opts: ImportOptions & { seed: number },
+  extra?: ExtraImportCheck,
+  seal?: (dir: string) => void,
+): Promise<VerifiedImport & { imported: Imported }> {
   const imp = await widened(importModel(file, opts), opts);
   const { meta } = imp;
   const dest = out.replace(/[\\/]+$/, '');
@@ -78,6 +85,7 @@ export async function importVerified(file: string, out: string, opts: ImportOpti
     const more = extra ? await extra(net, atFile ?? imp) : null;
     if (more) lines.push(more.line);
     if (!parity.ok || (more && more.ok === false)) throw new ImportParityError(`import parity check failed: ${lines.join('; ')}`);
+    seal?.(tmp);
     fs.renameSync(tmp, dest);
     return { meta, format: imp.format, parity, lines, extra: more, out: dest, imported: imp };
   } finally {
