@@ -52,7 +52,7 @@ describe('export', function () {
       after(() => model.dispose());
       for (const [format, quantize] of formats) {
         it(`${format} ${quantize}: reloads and matches the in-memory model`, async () => {
-          const out = path.join(tmp, `${name}-${format}-${quantize}`);
+          const out = path.join(tmp, `${name}${args.filterSpace ? `-${args.filterSpace}` : ''}-${format}-${quantize}`);
           const before = tf.memory().numTensors;
           const res = await exportModel(model, meta, { format, quantize, out });
           assert.equal(tf.memory().numTensors, before, 'no tensor leak');

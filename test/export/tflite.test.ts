@@ -122,7 +122,7 @@ describe('export tflite', function () {
         it(`${quantize}: round trip through the real TFLite runtime matches the tfjs model`, async function () {
           needRuntime(this);
           const { model, frame, meta } = built;
-          const out = path.join(tmp, `${label.split(' ')[0]}-${quantize}`);
+          const out = path.join(tmp, `${label.replace(/[^A-Za-z0-9_]+/g, '-')}-${quantize}`);
           const before = tf.memory().numTensors;
           const res = await exportModel(model, meta, { format: 'tflite', quantize, out });
           assert.equal(tf.memory().numTensors, before, 'no tensor leak');
