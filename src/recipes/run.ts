@@ -42,6 +42,7 @@ import { createEma, setWeightValues } from '../train/ema';
 import { applyFreeze } from '../train/freeze';
 import { checkpointer, curvesPlot, earlyStopping, metricsJsonl, progressLogger } from '../train/callbacks';
 import { ensureImported, needsImport } from '../models/import/packaged';
+import { checkImport } from '../export/import-check';
 import { writeFileAtomic } from '../util/fs';
 
 /** Every setup failure the user can fix (missing data, a contradicting --set, a bad teacher): one line, exit 2. */
@@ -307,7 +308,7 @@ async function loadInit(cfg: Config, sources: ConfigSources | undefined, log: (l
   // a packaged model (mediapipe:selfie) or a .tflite file: imported once with the parity check, cached
   if (needsImport(spec)) {
     try {
-      spec = await ensureImported(spec, { seed: cfg.seed, key: 'train.init', log });
+      spec = await ensureImported(spec, { seed: cfg.seed, key: 'train.init', log, check: checkImport });
     } catch (e) {
       throw new RunSetupError((e as Error).message);
     }

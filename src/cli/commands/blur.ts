@@ -194,7 +194,7 @@ export const blurCommand: CommandModule<object, BlurArgs> = {
       throw modelError(argv.model, e);
     }
     // runtime.frozen: the model's ONNX export on onnxruntime-node (parity checked here) when installed, else tfjs
-    const native = nativePredictor(loaded.model, { runtime: cfg.runtime.frozen, frameSize: [loaded.meta.frameSize[0], loaded.meta.frameSize[1]] });
+    const native = nativePredictor(loaded.model, { runtime: cfg.runtime.frozen, name: loaded.meta.name, frameSize: [loaded.meta.frameSize[0], loaded.meta.frameSize[1]] });
     process.stderr.write(`runtime: ${native.reason}\n`);
     const predictor = native.predictor;
     const forward = predictor

@@ -11,7 +11,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { ImportOptions } from './index';
-import { importVerified } from './verified';
+import { ImportCheck, importVerified } from './verified';
 
 const PACKAGED: Record<string, { pkg: string; file: string; what: string; importOptions?: ImportOptions }> = {
   'mediapipe:selfie': { pkg: '@mediapipe/selfie_segmentation', file: 'selfie_segmentation.tflite', what: "MediaPipe's selfie segmenter (256x256)" },
@@ -72,10 +72,14 @@ export function importCacheDir(): string {
 
 /**
  * Turns a packaged name or a .tflite path into a checked model folder (in `dir`, default
- * importCacheDir()), importing it with the parity check when it is not there yet; any other spec
- * is returned unchanged. Logs one line per import (what, where, parity).
+ * importCacheDir()), importing it with `check` (src/export/import-check.ts's checkImport: the
+ * file's reference, and LiteRT.js where it loads, as `portraitseg import`) when it is not there
+ * yet; any other spec is returned unchanged. Logs one line per import (what, where, every check).
  */
-export async function ensureImported(spec: string, opts: { seed: number; log: (l: string) => void; key: string; importOptions?: ImportOptions; dir?: string }): Promise<string> {
+export async function ensureImported(
+  spec: string,
+  opts: { seed: number; log: (l: string) => void; key: string; check: ImportCheck<{ line: string }>; importOptions?: ImportOptions; dir?: string },
+): Promise<string> {
   if (!needsImport(spec)) return spec;
   let file: string;
   if (isPackagedName(spec)) {
@@ -92,8 +96,8 @@ export async function ensureImported(spec: string, opts: { seed: number; log: (l
   if (fs.existsSync(path.join(out, 'portraitseg.json'))) return out;
   fs.mkdirSync(path.dirname(out), { recursive: true });
   try {
-    const v = await importVerified(file, out, { ...io, seed: opts.seed });
-    opts.log(`${opts.key}: imported ${isPackagedName(spec) ? `${spec} (${describePackaged(spec)})` : spec} into ${out}; ${v.lines[0]}`);
+    const v = await importVerified(file, out, { ...io, seed: opts.seed }, opts.check);
+    opts.log(`${opts.key}: imported ${isPackagedName(spec) ? `${spec} (${describePackaged(spec)})` : spec} into ${out}; ${v.lines.join('; ')}`);
   } catch (e) {
     // another process imported the same file meanwhile: its folder is as good
     if (fs.existsSync(path.join(out, 'portraitseg.json'))) return out;
