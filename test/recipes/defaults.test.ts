@@ -11,6 +11,9 @@ import * as tf from '@tensorflow/tfjs';
 import { defaultRecipe, RECIPES } from '../../src/cli/common';
 import { recipeHasTeacher } from '../../src/cli/commands/train';
 import { ensureImported, isPackagedName, needsImport, packagedAvailable, packagedFile } from '../../src/models/import/packaged';
+import { checkImport } from '../../src/export/import-check';
+import { tfliteRuntimeUnavailable } from '../../src/export/tflite-runtime';
+import { requireTool } from '../helpers/required';
 import { loadModel } from '../../src/models/io';
 import { cli, ROOT } from '../helpers/cli';
 
@@ -72,18 +75,18 @@ describe('recipes: pretrained defaults and packaged models', function () {
     assert.ok(fs.existsSync(packagedFile('mediapipe:selfie')!));
     assert.ok(packagedAvailable('mediapipe:selfie-landscape'));
     assert.throws(() => packagedFile('mediapipe:hair'), /mediapipe:hair: unknown packaged model; known: mediapipe:selfie, mediapipe:selfie-mf, mediapipe:selfie-landscape/);
-    await assert.rejects(ensureImported('/nonexistent/m.tflite', { seed: 1, key: 'train.init', log: () => {} }), /train\.init \/nonexistent\/m\.tflite: not found/);
-    assert.equal(await ensureImported('runs/teacher', { seed: 1, key: 'train.init', log: () => {} }), 'runs/teacher', 'a folder spec passes through');
+    await assert.rejects(ensureImported('/nonexistent/m.tflite', { seed: 1, key: 'train.init', log: () => {}, check: checkImport }), /train\.init \/nonexistent\/m\.tflite: not found/);
+    assert.equal(await ensureImported('runs/teacher', { seed: 1, key: 'train.init', log: () => {}, check: checkImport }), 'runs/teacher', 'a folder spec passes through');
   });
 
   it('ensureImported: imports once with the parity check into the cache, then reuses the folder', async function () {
     this.timeout(120000);
     const lines: string[] = [];
-    const a = await ensureImported('mediapipe:selfie-landscape', { seed: 1, key: 'distill.teachers[0].path', log: (l) => lines.push(l) });
+    const a = await ensureImported('mediapipe:selfie-landscape', { seed: 1, key: 'distill.teachers[0].path', log: (l) => lines.push(l), check: checkImport });
     assert.ok(a.startsWith(cache), a);
     assert.equal(lines.length, 1);
-    assert.match(lines[0], /^distill\.teachers\[0\]\.path: imported mediapipe:selfie-landscape \(MediaPipe's landscape selfie segmenter \(144x256\)\) into .*; parity import vs the TFLite file .* OK$/);
-    const b = await ensureImported('mediapipe:selfie-landscape', { seed: 1, key: 'k', log: (l) => lines.push(l) });
+    assert.match(lines[0], /^distill\.teachers\[0\]\.path: imported mediapipe:selfie-landscape \(MediaPipe's landscape selfie segmenter \(144x256\)\) into .*; parity imported:selfie_segmentation_landscape tflite import vs the TFLite file run op by op .* on portrait frames 2x144x256x3: .* OK; /);
+    const b = await ensureImported('mediapipe:selfie-landscape', { seed: 1, key: 'k', log: (l) => lines.push(l), check: checkImport });
     assert.equal(b, a);
     assert.equal(lines.length, 1, 'the second call imports nothing');
     const m = await loadModel(a);
@@ -91,12 +94,15 @@ describe('recipes: pretrained defaults and packaged models', function () {
     assert.deepEqual(m.meta.inputSize, [144, 256]);
     m.model.dispose();
     // mediapipe:selfie-mf: the same file imported with the mask filter, in its own folder
-    const mf = await ensureImported('mediapipe:selfie-mf', { seed: 1, key: 'train.init', log: (l) => lines.push(l) });
+    const mf = await ensureImported('mediapipe:selfie-mf', { seed: 1, key: 'train.init', log: (l) => lines.push(l), check: checkImport });
     assert.match(path.basename(mf), /^selfie_segmentation-mf-[0-9a-f]{16}$/);
     const f = await loadModel(mf);
     assert.equal(f.meta.maskFilter?.enabled, true);
     assert.deepEqual(f.meta.frameSize, [512, 512]);
     f.model.dispose();
+    // the packaged import runs the LiteRT.js check too, as `portraitseg import` does
+    requireTool(this, 'the TFLite runtime LiteRT.js (@litertjs/core, optional dependency)', await tfliteRuntimeUnavailable());
+    assert.match(lines[0], /; parity imported:selfie_segmentation_landscape tflite import vs the TFLite file in LiteRT\.js \(TFLite's interpreter\) on portrait frames 2x144x256x3: max \|P\(person\) diff\| \S+ \(tolerance 0\.0001\) OK$/);
   });
 
   it('train teacher without --config: says the recipe first, fine-tunes mediapipe:selfie on the distillation loop', async function () {

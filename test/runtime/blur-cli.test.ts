@@ -59,7 +59,7 @@ describe('cli blur', function () {
     } catch {
       ort = false;
     }
-    assert.match(r.stderr, ort ? /^runtime: onnxruntime-node .* \(ONNX parity at load: max \|p\| diff /m : /^runtime: tfjs \(/m);
+    assert.match(r.stderr, ort ? /^runtime: onnxruntime-node .* \(parity at load on portrait frames \S+: max \|P\(person\) diff\| /m : /^runtime: tfjs \(/m);
     const img = await readRgb(out);
     assert.equal(img.width, 64);
     const inside = interior(scene, 4);
