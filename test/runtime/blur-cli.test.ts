@@ -193,6 +193,7 @@ describe('cli blur', function () {
 
   it('video with odd sizes: padded to even, no EPIPE; an output named -y.mp4 is a file, not an option', function () {
     needFfmpeg(this);
+    this.timeout(300000); // the CLI and ffmpeg twice: slow on a loaded 2-core machine
     const vid = path.join(tmp, 'odd.mp4');
     writeVideo(vid, 65, 49, 4);
     const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'portraitseg-blur-cwd-'));
@@ -214,6 +215,7 @@ describe('cli blur', function () {
 
   it('video: when the encoder dies, one line, exit 1, and no output or temp file is left', function () {
     needFfmpeg(this);
+    this.timeout(300000); // the CLI and ffmpeg twice: slow on a loaded 2-core machine
     const vid = path.join(tmp, 'even.mp4');
     writeVideo(vid, 64, 48, 6);
     // an ffmpeg whose encoder (reading frames on stdin) fails at once; decoding goes to the real one
