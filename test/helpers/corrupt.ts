@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 export function corruptOneWeight(model: tf.LayersModel, delta = 1): { name: string; restore: () => void } {
-  const w = [...model.weights].reverse().find((v) => /bias/.test(v.originalName) && v.shape.reduce((a, b) => a * b, 1) > 0);
+  const w = [...model.weights].reverse().find((v) => /bias/.test(v.originalName) && v.shape.length > 0 && (v.shape[0] ?? 0) > 0);
   if (!w) throw new Error('corruptOneWeight: the model has no bias');
   const old = w.read().clone();
   const values = old.dataSync().slice();
