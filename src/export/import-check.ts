@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Imported, loadReference, outputToProbability, toRange } from '../models/import';
 import type { ImportCheck } from '../models/import/verified';
 import { runTflite, tfliteRuntimeUnavailable, TFLITE_RUNTIME } from './tflite-runtime';
-import { assertParity, describeParity, Parity, ParityMeter, parityResult, parityTensor, PARITY_TOLERANCE, uncheckedParity } from './parity';
+import { assertParity, describeParity, Parity, ParityMeter, parityResult, parityTensor, parityTolerance, uncheckedParity } from './parity';
 
 export const LITERT_AGAINST = "the TFLite file in LiteRT.js (TFLite's interpreter)";
 
@@ -38,7 +38,7 @@ export async function referenceParity(net: tf.LayersModel, imp: Imported, file: 
       if (ours.shape.join() !== theirs.shape.join()) throw new Error(`parity: shapes differ: ours [${ours.shape}], reference [${theirs.shape}]`);
       meter.add({ logits: theirs.dataSync(), prob: theirP.dataSync() }, { logits: ours.dataSync() }, x.shape);
     });
-    return assertParity(parityResult(meter, { model: imp.meta.name, format: formatOf(imp), against: ref.what, tolerance: PARITY_TOLERANCE }));
+    return assertParity(parityResult(meter, { model: imp.meta.name, format: formatOf(imp), against: ref.what, tolerance: parityTolerance({ runtime: 'tfjs' }) }));
   } finally {
     x.dispose();
     ref.dispose();
@@ -47,10 +47,11 @@ export async function referenceParity(net: tf.LayersModel, imp: Imported, file: 
 
 /**
  * `net` (logits) against the TFLite file run by LiteRT.js, one frame at a time (TFLite inputs
- * have batch 1); `unchecked` where LiteRT.js does not load. Throws ParityError when it fails.
+ * have batch 1), within RUNTIME_TOLERANCE (another runtime's float32 kernels);
+ * `unchecked` where LiteRT.js does not load. Throws ParityError when it fails.
  */
 export async function litertParity(net: tf.LayersModel, imp: Imported, file: string, seed: number): Promise<Parity> {
-  const rule = { model: imp.meta.name, format: formatOf(imp), against: LITERT_AGAINST, tolerance: PARITY_TOLERANCE };
+  const rule = { model: imp.meta.name, format: formatOf(imp), against: LITERT_AGAINST, tolerance: parityTolerance({ runtime: 'other' }) };
   const why = await tfliteRuntimeUnavailable();
   if (why) return uncheckedParity(rule, `${why} (the optional dependency ${TFLITE_RUNTIME})`);
   const bytes = new Uint8Array(fs.readFileSync(file));

@@ -47,7 +47,7 @@ export interface NativeOptions {
   frameSize: [number, number];
   /** intra-op threads (default: all cores). */
   threads?: number;
-  /** Largest accepted max |P(person) diff| on the parity frames (default PARITY_TOLERANCE, 1e-4). */
+  /** Largest accepted max |P(person) diff| on the parity frames (default RUNTIME_TOLERANCE, 1e-3: onnxruntime's own kernels). */
   tolerance?: number;
   /** The ONNX export to run (default: exported from `model` now); for callers that hold one already. */
   onnxBytes?: Uint8Array;
@@ -158,7 +158,7 @@ export function nativePredictor(model: tf.LayersModel, o: NativeOptions): Native
     const got = ort.call({ type: 'run', input: frames, dims: shape }).data!;
     const ref = tf.tidy(() => (model.apply(tf.tensor4d(frames, [2, h, w, 3]), { training: false }) as tf.Tensor).dataSync() as Float32Array);
     const meter = new ParityMeter().add({ logits: ref }, { logits: got }, shape);
-    parity = parityResult(meter, { model: o.name, format: 'onnx on onnxruntime-node', against: 'tfjs', tolerance: parityTolerance('none', o.tolerance) });
+    parity = parityResult(meter, { model: o.name, format: 'onnx on onnxruntime-node', against: 'tfjs', tolerance: parityTolerance({ runtime: 'other', float32: o.tolerance }) });
   } catch (e) {
     ort.close();
     return fail(`onnxruntime-node failed: ${(e as Error).message.split('\n')[0]}`);

@@ -162,7 +162,7 @@ describe('export', function () {
     const out = path.join(tmp, 'cli-onnx');
     const r = cli(['export', '--model', dir, '--format', 'onnx', '--out', out, '--backend', 'cpu']);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /parity mnv2_student_s onnx vs the in-memory model on portrait frames 1x32x32x3 and 1x38x42x3: max \|P\(person\) diff\| \S+ \(tolerance 0.0001, max \|logits diff\| \S+ where \|logits\| < 10\) OK/);
+    assert.match(r.stdout, /parity mnv2_student_s onnx vs the in-memory model on portrait frames 1x32x32x3 and 1x38x42x3: max \|P\(person\) diff\| \S+ \(tolerance 0\.001, max \|logits diff\| \S+ where \|logits\| < 10\) OK/);
     assert.ok(fs.existsSync(path.join(out, 'model.onnx')));
     const bad = cli(['export', '--model', dir, '--format', 'onnx', '--quantize', 'uint8', '--out', out, '--backend', 'cpu']);
     assert.equal(bad.code, 2);
@@ -180,7 +180,9 @@ describe('export', function () {
           try {
             await assert.rejects(checkExport(model, meta, { format, out }), (e: Error) => {
               assert.ok(e instanceof ParityError, String(e));
-              assert.match(e.message, new RegExp(`^parity check failed: mnv2_student_s ${format} vs the in-memory model: max \\|P\\(person\\) diff\\| \\S+ > tolerance 0\\.0001 \\(portrait frames 1x32x32x3 and 1x38x42x3\\)$`));
+              // float32: 1e-4 where tfjs reloads it, 1e-3 where onnxruntime runs it (another runtime's kernels)
+              const tol = format === 'tfjs' ? '0\\.0001' : '0\\.001';
+              assert.match(e.message, new RegExp(`^parity check failed: mnv2_student_s ${format} vs the in-memory model: max \\|P\\(person\\) diff\\| \\S+ > tolerance ${tol} \\(portrait frames 1x32x32x3 and 1x38x42x3\\)$`));
               assert.ok(e.parity.maxAbsProb > 1e-2, `a +1 bias moves P by more than 1e-2: ${e.parity.maxAbsProb}`);
               return true;
             });

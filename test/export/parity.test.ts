@@ -19,6 +19,7 @@ import {
   parityTensor,
   parityTolerance,
   PARITY_TOLERANCE,
+  RUNTIME_TOLERANCE,
   sigmoid,
   uncheckedParity,
 } from '../../src/export/parity';
@@ -90,12 +91,15 @@ describe('export/parity: one rule for every parity check', function () {
     assert.throws(() => new ParityMeter().add({ logits: [0, 1] }, { logits: [0] }, [2]), /output sizes differ \(2 vs 1\)/);
   });
 
-  it('one tolerance rule: PARITY_TOLERANCE for float32 (or the one given), 0.01 float16, 0.05 uint8', () => {
+  it('one tolerance rule: 1e-4 float32 on tfjs, 1e-3 against another runtime\'s kernels, 0.01 float16, 0.05 uint8; export.tolerance replaces the float32 one', () => {
     assert.equal(PARITY_TOLERANCE, 1e-4);
-    assert.equal(parityTolerance(), 1e-4);
-    assert.equal(parityTolerance('none', 1e-3), 1e-3);
-    assert.equal(parityTolerance('float16', 1e-3), 0.01);
-    assert.equal(parityTolerance('uint8'), 0.05);
+    assert.equal(RUNTIME_TOLERANCE, 1e-3);
+    assert.equal(parityTolerance({ runtime: 'tfjs' }), 1e-4);
+    assert.equal(parityTolerance({ runtime: 'other' }), 1e-3);
+    assert.equal(parityTolerance({ runtime: 'other', float32: 2e-5 }), 2e-5);
+    assert.equal(parityTolerance({ runtime: 'tfjs', float32: null }), 1e-4);
+    assert.equal(parityTolerance({ quantize: 'float16', runtime: 'other', float32: 1e-5 }), 0.01);
+    assert.equal(parityTolerance({ quantize: 'uint8', runtime: 'tfjs' }), 0.05);
   });
 
   it('lines and the failure message name the model, the format (with its quantisation), the max |P diff| and the tolerance', () => {

@@ -19,6 +19,7 @@ import {
   tfliteIo,
   tfliteRuntimeUnavailable,
   QUANTIZED_PROB_TOLERANCE,
+  RUNTIME_TOLERANCE,
 } from '../../src/export';
 import { modelToTflite, tfliteOperators } from '../../src/export/tflite';
 import { readTfliteModel, tfl } from '../../src/util/tflite';
@@ -276,7 +277,7 @@ describe('export tflite', function () {
       ['selfie_segmentation.tflite', [1, 256, 256, 3]],
       ['selfie_segmentation_landscape.tflite', [1, 144, 256, 3]],
     ] as const) {
-      it(`${file}: loads (custom Convolution2DTransposeBias included), runs, and gives the P(person) of the reference interpreter within 1e-4 on portraits, deterministic`, async function () {
+      it(`${file}: loads (custom Convolution2DTransposeBias included), runs, and gives the P(person) of the reference interpreter within RUNTIME_TOLERANCE on portraits, deterministic`, async function () {
         needRuntime(this);
         const f = path.join(MEDIAPIPE, file);
         if (!fs.existsSync(f)) this.skip();
@@ -299,7 +300,7 @@ describe('export tflite', function () {
           d = Math.max(d, Math.abs(a.data[i] - want[i]));
           if (want[i] > 0.5) person++;
         }
-        assert.ok(d <= 1e-4, `max |P diff| LiteRT vs reference ${d}`);
+        assert.ok(d <= RUNTIME_TOLERANCE, `max |P diff| LiteRT vs reference ${d}`);
         // a portrait: both classes present, so the comparison is not between two constant masks
         assert.ok(person > 0.05 * want.length && person < 0.95 * want.length, `${person} of ${want.length} pixels are person`);
       });
@@ -340,7 +341,7 @@ describe('export tflite', function () {
       try {
         await assert.rejects(checkExport(model, meta, { format: 'tflite', out }), (e: Error) => {
           assert.ok(e instanceof ParityError, String(e));
-          assert.match(e.message, /^parity check failed: mnv2_student_s tflite vs the in-memory model: max \|P\(person\) diff\| \S+ > tolerance 0\.0001 \(portrait frames 1x32x32x3\)$/);
+          assert.match(e.message, /^parity check failed: mnv2_student_s tflite vs the in-memory model: max \|P\(person\) diff\| \S+ > tolerance 0\.001 \(portrait frames 1x32x32x3\)$/);
           return true;
         });
       } finally {

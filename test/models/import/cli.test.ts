@@ -27,7 +27,7 @@ describe('portraitseg import (CLI): the folder works with eval, export and blur 
     const noLiteRt = await tfliteRuntimeUnavailable();
     if (noLiteRt && onCi()) assert.fail(`CI=true: the TFLite runtime LiteRT.js (@litertjs/core) is required but missing: ${noLiteRt}`);
     if (!noLiteRt) {
-      assert.match(r.stdout, /^parity imported:fixture tflite import vs the TFLite file in LiteRT\.js \(TFLite's interpreter\) on portrait frames 2x16x16x3: max \|P\(person\) diff\| [0-9.e+-]+ \(tolerance 0\.0001\) OK$/m);
+      assert.match(r.stdout, /^parity imported:fixture tflite import vs the TFLite file in LiteRT\.js \(TFLite's interpreter\) on portrait frames 2x16x16x3: max \|P\(person\) diff\| [0-9.e+-]+ \(tolerance 0\.001\) OK$/m);
       assert.doesNotMatch(r.stdout + r.stderr, /NOT CHECKED|not checked/);
     } else {
       assert.match(r.stdout, /^parity imported:fixture tflite import vs the TFLite file in LiteRT\.js .* NOT CHECKED: no TFLite runtime/m);
