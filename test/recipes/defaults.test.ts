@@ -106,13 +106,14 @@ describe('recipes: pretrained defaults and packaged models', function () {
   });
 
   it('train teacher without --config: says the recipe first, fine-tunes mediapipe:selfie on the distillation loop', async function () {
-    this.timeout(300000);
+    // two packaged imports with their reference and LiteRT.js checks, then a run: minutes on a loaded 2-core machine
+    this.timeout(900000);
     const root = tmp('pseg-defaults-');
     const data = path.join(root, 'data');
     const s = cli(['data', 'synth', '--out', data, '--count', '10', '--seed', '5', '--size', '64x64', '--unlabeled', '4']);
     assert.equal(s.code, 0, s.stderr);
     const out = path.join(root, 'teacher');
-    const r = cli(['train', 'teacher', '--data', data, '--unlabeled', path.join(data, 'unlabeled/images'), '--out', out, '--images', '4', '--batch', '4', '--set', 'train.evalEvery=4', '--set', 'train.checkpointEvery=4', '--set', 'data.valFraction=0.2', '--set', 'distill.unlabeledFraction=0.5']);
+    const r = cli(['train', 'teacher', '--data', data, '--unlabeled', path.join(data, 'unlabeled/images'), '--out', out, '--images', '4', '--batch', '4', '--set', 'train.evalEvery=4', '--set', 'train.checkpointEvery=4', '--set', 'data.valFraction=0.2', '--set', 'distill.unlabeledFraction=0.5'], { timeout: 840000 });
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stderr.split('\n');
     assert.match(lines[0], /^recipe: configs\/teacher-finetune\.json \(the default while @mediapipe\/selfie_segmentation is installed\)/);
