@@ -135,7 +135,7 @@ export interface Config {
   export: {
     format: 'tfjs' | 'onnx' | 'tflite';
     quantize: 'none' | 'float16' | 'uint8';
-    tolerance: number;
+    tolerance: number | null;
   };
   /** Where frozen models run (issue #13): the distillation teacher (src/export/native.ts). */
   runtime: {
@@ -260,7 +260,7 @@ export const CONFIG_SCHEMA: Schema = s.obj({
   export: s.obj({
     format: s.oneOf(['tfjs', 'onnx', 'tflite'] as const, 'tfjs'),
     quantize: s.oneOf(['none', 'float16', 'uint8'] as const, 'none'),
-    tolerance: s.num(1e-4, { min: 0 }),
+    tolerance: s.optNum(null, { min: 0, doc: 'float32 parity tolerance on max |P(person) diff|; null = the rule of src/export/parity.ts: 1e-4 for tfjs, 1e-3 for onnx and tflite (another runtime)' }),
   }),
   runtime: s.obj({
     frozen: s.oneOf(['auto', 'onnx', 'tfjs'] as const, 'auto', 'runtime of frozen models (distillation teacher, eval, blur in Node): auto = onnxruntime-node if installed and parity passes, else tfjs'),

@@ -2,7 +2,7 @@ import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
 import { useWasm } from '../../src/backend';
 import { ConfigError } from '../../src/config/schema';
-import { countFlops, countMacs, createModel, DEFAULT_STUDENT, DEFAULT_TEACHER, listModels, registerCustomLayers } from '../../src/models';
+import { countFlops, countMacs, createModel, CUSTOM_LAYER_CLASSES, DEFAULT_STUDENT, DEFAULT_TEACHER, listModels, registerCustomLayers } from '../../src/models';
 import { resolveModelArgs } from '../../src/models/registry';
 
 /** Small args so every registered model runs forward+backward quickly on cpu. */
@@ -151,9 +151,23 @@ describe('models: registry', () => {
     }
   });
 
-  it('registerCustomLayers is idempotent', () => {
+  it('registerCustomLayers registers every custom layer class, and a second call changes nothing', async () => {
     registerCustomLayers();
+    const map = tf.serialization.SerializationMap.getMap().classNameMap;
+    const registered = CUSTOM_LAYER_CLASSES.map((c) => map[c]?.[0]);
+    for (const [i, c] of CUSTOM_LAYER_CLASSES.entries()) assert.ok(registered[i], `${c} is not registered`);
     registerCustomLayers();
+    assert.deepEqual(CUSTOM_LAYER_CLASSES.map((c) => map[c]?.[0]), registered, 'the same constructors after a second call');
+    // and a model with custom layers (Normalize, the mask filter) loads back from its JSON
+    const { model } = createModel('mnv2_student_s_dgf', smallArgs(), { seed: 1 });
+    const back = await roundTrip(model);
+    try {
+      const classes = new Set(back.layers.map((l) => l.getClassName()));
+      for (const c of ['Normalize', 'GuidedFilter']) assert.ok(classes.has(c), c);
+    } finally {
+      model.dispose();
+      back.dispose();
+    }
   });
 });
 

@@ -13,6 +13,9 @@ import { recipeHasTeacher } from '../../src/cli/commands/train';
 import { writeTfliteFixture } from '../models/import/fixtures';
 import { resolveConfig } from '../../src/config/load';
 import { ensureImported, isPackagedName, needsImport, packagedAvailable, packagedFile } from '../../src/models/import/packaged';
+import { checkImport } from '../../src/export/import-check';
+import { tfliteRuntimeUnavailable } from '../../src/export/tflite-runtime';
+import { requireTool } from '../helpers/required';
 import { loadModel } from '../../src/models/io';
 import { cli, ROOT } from '../helpers/cli';
 
@@ -81,18 +84,18 @@ describe('recipes: pretrained defaults and packaged models', function () {
     assert.ok(fs.existsSync(packagedFile('mediapipe:selfie')!));
     assert.ok(packagedAvailable('mediapipe:selfie-landscape'));
     assert.throws(() => packagedFile('mediapipe:hair'), /mediapipe:hair: unknown packaged model; known: mediapipe:selfie, mediapipe:selfie-mf, mediapipe:selfie-landscape/);
-    await assert.rejects(ensureImported('/nonexistent/m.tflite', { seed: 1, key: 'train.init', log: () => {} }), /train\.init \/nonexistent\/m\.tflite: not found/);
-    assert.equal(await ensureImported('runs/teacher', { seed: 1, key: 'train.init', log: () => {} }), 'runs/teacher', 'a folder spec passes through');
+    await assert.rejects(ensureImported('/nonexistent/m.tflite', { seed: 1, key: 'train.init', log: () => {}, check: checkImport }), /train\.init \/nonexistent\/m\.tflite: not found/);
+    assert.equal(await ensureImported('runs/teacher', { seed: 1, key: 'train.init', log: () => {}, check: checkImport }), 'runs/teacher', 'a folder spec passes through');
   });
 
   it('ensureImported: imports once with the parity check into the cache, then reuses the folder', async function () {
     this.timeout(120000);
     const lines: string[] = [];
-    const a = await ensureImported('mediapipe:selfie-landscape', { seed: 1, key: 'distill.teachers[0].path', log: (l) => lines.push(l) });
+    const a = await ensureImported('mediapipe:selfie-landscape', { seed: 1, key: 'distill.teachers[0].path', log: (l) => lines.push(l), check: checkImport });
     assert.ok(a.startsWith(cache), a);
     assert.equal(lines.length, 1);
-    assert.match(lines[0], /^distill\.teachers\[0\]\.path: imported mediapipe:selfie-landscape \(MediaPipe's landscape selfie segmenter \(144x256\)\) into .*; parity import vs the TFLite file .* OK$/);
-    const b = await ensureImported('mediapipe:selfie-landscape', { seed: 1, key: 'k', log: (l) => lines.push(l) });
+    assert.match(lines[0], /^distill\.teachers\[0\]\.path: imported mediapipe:selfie-landscape \(MediaPipe's landscape selfie segmenter \(144x256\)\) into .*; parity imported:selfie_segmentation_landscape tflite import vs the TFLite file run op by op .* on portrait frames 2x144x256x3: .* OK; /);
+    const b = await ensureImported('mediapipe:selfie-landscape', { seed: 1, key: 'k', log: (l) => lines.push(l), check: checkImport });
     assert.equal(b, a);
     assert.equal(lines.length, 1, 'the second call imports nothing');
     const m = await loadModel(a);
@@ -100,12 +103,15 @@ describe('recipes: pretrained defaults and packaged models', function () {
     assert.deepEqual(m.meta.inputSize, [144, 256]);
     m.model.dispose();
     // mediapipe:selfie-mf: the same file imported with the mask filter, in its own folder
-    const mf = await ensureImported('mediapipe:selfie-mf', { seed: 1, key: 'train.init', log: (l) => lines.push(l) });
+    const mf = await ensureImported('mediapipe:selfie-mf', { seed: 1, key: 'train.init', log: (l) => lines.push(l), check: checkImport });
     assert.match(path.basename(mf), /^selfie_segmentation-mf-[0-9a-f]{16}$/);
     const f = await loadModel(mf);
     assert.equal(f.meta.maskFilter?.enabled, true);
     assert.deepEqual(f.meta.frameSize, [512, 512]);
     f.model.dispose();
+    // the packaged import runs the LiteRT.js check too, as `portraitseg import` does
+    requireTool(this, 'the TFLite runtime LiteRT.js (@litertjs/core, optional dependency)', await tfliteRuntimeUnavailable());
+    assert.match(lines[0], /; parity imported:selfie_segmentation_landscape tflite import vs the TFLite file in LiteRT\.js \(TFLite's interpreter\) on portrait frames 2x144x256x3: max \|P\(person\) diff\| \S+ \(tolerance 0\.001\) OK$/);
   });
 
   it('train.initImport: a .tflite init imported widened, with the mask filter, once per option set', async function () {
@@ -113,12 +119,12 @@ describe('recipes: pretrained defaults and packaged models', function () {
     const dir = tmp('pseg-initimport-');
     const f = writeTfliteFixture(dir);
     const lines: string[] = [];
-    const plain = await ensureImported(f, { seed: 1, key: 'train.init', log: (l) => lines.push(l) });
-    const wide = await ensureImported(f, { seed: 1, key: 'train.init', log: (l) => lines.push(l), importOptions: { maskFilter: true, widen: 2 } });
+    const plain = await ensureImported(f, { seed: 1, key: 'train.init', log: (l) => lines.push(l), check: checkImport });
+    const wide = await ensureImported(f, { seed: 1, key: 'train.init', log: (l) => lines.push(l), check: checkImport, importOptions: { maskFilter: true, widen: 2 } });
     assert.notEqual(wide, plain, 'each option set has its own folder');
     assert.match(path.basename(wide), /^fixture-mf-w2-[0-9a-f]{16}$/);
     assert.equal(lines.length, 2);
-    assert.match(lines[1], /parity import vs the TFLite file .* OK/);
+    assert.match(lines[1], /parity .*import vs the TFLite file.* OK/);
     const a = await loadModel(plain);
     const b = await loadModel(wide);
     assert.equal(b.meta.args.widen, 2);
@@ -127,22 +133,23 @@ describe('recipes: pretrained defaults and packaged models', function () {
     assert.ok(b.meta.params > 2 * a.meta.params, `${a.meta.params} -> ${b.meta.params}`);
     a.model.dispose();
     b.model.dispose();
-    assert.equal(await ensureImported(f, { seed: 1, key: 'train.init', log: (l) => lines.push(l), importOptions: { maskFilter: true, widen: 2 } }), wide);
+    assert.equal(await ensureImported(f, { seed: 1, key: 'train.init', log: (l) => lines.push(l), check: checkImport, importOptions: { maskFilter: true, widen: 2 } }), wide);
     assert.equal(lines.length, 2, 'reused');
   });
 
   it('train teacher without --config: says the recipe first, trains the large teacher (the selfie widened 4x, with the mask filter), scores the start at the photos\' resolution', async function () {
-    this.timeout(300000);
+    // a packaged import (widened, with the reference and LiteRT.js checks), then a run: minutes on a loaded 2-core machine
+    this.timeout(900000);
     const root = tmp('pseg-defaults-');
     const data = path.join(root, 'data');
     const s = cli(['data', 'synth', '--out', data, '--count', '10', '--seed', '5', '--size', '64x48']);
     assert.equal(s.code, 0, s.stderr);
     const out = path.join(root, 'teacher');
-    const r = cli(['train', 'teacher', '--data', data, '--out', out, '--images', '2', '--batch', '2', '--set', 'train.evalEvery=2', '--set', 'train.checkpointEvery=2', '--set', 'data.valFraction=0.2']);
+    const r = cli(['train', 'teacher', '--data', data, '--out', out, '--images', '2', '--batch', '2', '--set', 'train.evalEvery=2', '--set', 'train.checkpointEvery=2', '--set', 'data.valFraction=0.2'], { timeout: 840000 });
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stderr.split('\n');
     assert.match(lines[0], /^recipe: configs\/teacher-large\.json \(the default while @mediapipe\/selfie_segmentation is installed\)/);
-    assert.match(r.stderr, /train\.init: imported mediapipe:selfie .* into .*selfie_segmentation-mf-w4-[0-9a-f]{16}; parity import vs the TFLite file .* OK/);
+    assert.match(r.stderr, /train\.init: imported mediapipe:selfie .* into .*selfie_segmentation-mf-w4-[0-9a-f]{16}; parity .*import vs the TFLite file.* OK/);
     assert.match(r.stderr, /validation: \d photos at their own resolution \(64x48\), scored like eval/);
     assert.match(r.stderr, /eval @ 0 img: mIoU /);
     assert.match(r.stdout, /validation mIoU: start \d\.\d{4}, best \d\.\d{4} at step \d+/);

@@ -7,6 +7,7 @@ import { selectBackend } from '../../backend';
 import * as tf from '@tensorflow/tfjs';
 import { createSegmenter, Segmenter, RgbResult } from '../../runtime';
 import { ensureImported } from '../../models/import/packaged';
+import { checkImport } from '../../export/import-check';
 import { loadModel } from '../../models/io';
 import { IMAGE_EXTENSIONS as DATA_IMAGE_EXTENSIONS } from '../../data/dataset';
 import type { ModelMeta } from '../../models/types';
@@ -185,7 +186,7 @@ export const blurCommand: CommandModule<object, BlurArgs> = {
 
     await selectBackend(cfg.backend, (l) => process.stderr.write(`${l}\n`));
     // packaged names (mediapipe:selfie) and .tflite files: imported once with the parity check, cached
-    const spec = await ensureImported(argv.model, { key: '--model', seed: cfg.seed, log: (l) => process.stderr.write(`${l}\n`) });
+    const spec = await ensureImported(argv.model, { key: '--model', seed: cfg.seed, check: checkImport, log: (l) => process.stderr.write(`${l}\n`) });
     let loaded: { model: tf.LayersModel; meta: ModelMeta };
     try {
       loaded = await loadModel(spec);
@@ -193,7 +194,7 @@ export const blurCommand: CommandModule<object, BlurArgs> = {
       throw modelError(argv.model, e);
     }
     // runtime.frozen: the model's ONNX export on onnxruntime-node (parity checked here) when installed, else tfjs
-    const native = nativePredictor(loaded.model, { runtime: cfg.runtime.frozen, frameSize: [loaded.meta.frameSize[0], loaded.meta.frameSize[1]] });
+    const native = nativePredictor(loaded.model, { runtime: cfg.runtime.frozen, name: loaded.meta.name, frameSize: [loaded.meta.frameSize[0], loaded.meta.frameSize[1]] });
     process.stderr.write(`runtime: ${native.reason}\n`);
     const predictor = native.predictor;
     const forward = predictor

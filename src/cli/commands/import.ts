@@ -5,7 +5,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { CommandModule } from 'yargs';
-import * as tf from '@tensorflow/tfjs';
 import { CommonArgs, configFromArgs, parseWxH, UsageError, withConfigOptions } from '../common';
 import { selectBackend } from '../../backend';
 import { modelInputs } from '../../models/folders';
@@ -38,15 +37,20 @@ export interface ImportRunOptions {
 
 /**
  * Imports, writes the folder atomically, reloads it and checks it against the original
- * (the net's logits before the mask filter when --mask-filter is on). Throws on failed parity
- * and leaves nothing at `out` then.
+ * (src/export/import-check.ts: the file's reference, and LiteRT.js for TFLite files where it
+ * loads; the net's logits before the mask filter when --mask-filter is on). Throws ParityError on
+ * failed parity and leaves nothing at `out` then.
  */
 export async function runImport(o: ImportRunOptions) {
   // loaded lazily, like the other commands, so `portraitseg --help` stays fast
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { UnsupportedOpError } = require('../../models/import') as typeof import('../../models/import');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { importVerified, ImportParityError } = require('../../models/import/verified') as typeof import('../../models/import/verified');
+  const { importVerified } = require('../../models/import/verified') as typeof import('../../models/import/verified');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { checkImport } = require('../../export/import-check') as typeof import('../../export/import-check');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { ParityError } = require('../../export/parity') as typeof import('../../export/parity');
   // a packaged name (mediapipe:selfie, mediapipe:selfie-mf) is its package's .tflite file
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { packagedSource } = require('../../models/import/packaged') as typeof import('../../models/import/packaged');
@@ -55,17 +59,12 @@ export async function runImport(o: ImportRunOptions) {
   const maskFilter = o.maskFilter || !!src?.importOptions?.maskFilter;
   // the output rule (src/util/out-paths.ts): a new or empty folder, never inside the imported model's folder
   checkOut({ flag: '--out', path: o.out, artefact: ARTEFACTS.imported, inputs: src ? [] : modelInputs('--model', o.model) });
-  let runtime: RuntimeParity | null = null;
   let v;
   try {
-    v = await importVerified(file, o.out, { inputSize: o.inputSize, inputRange: o.inputRange, output: o.output, maskFilter, widen: o.widen ?? 1, seed: o.seed }, async (net, imp) => {
-      if (imp.format !== 'tflite') return { ok: null, line: '' };
-      runtime = await runtimeParity(file, net, imp, o.seed);
-      return runtime;
-    });
+    v = await importVerified(file, o.out, { inputSize: o.inputSize, inputRange: o.inputRange, output: o.output, maskFilter, widen: o.widen ?? 1, seed: o.seed }, checkImport);
   } catch (e) {
     if (e instanceof UnsupportedOpError) throw new UsageError((e as Error).message);
-    if (e instanceof ImportParityError) throw e;
+    if (e instanceof ParityError) throw e;
     throw new UsageError(`--model ${o.model}: ${(e as Error).message}`);
   }
   const imp = v.imported;
@@ -76,51 +75,8 @@ export async function runImport(o: ImportRunOptions) {
       `${o.maskFilter ? `, mask filter on (frames ${meta.frameSize[1]}x${meta.frameSize[0]})` : ''}` +
       `${o.widen && o.widen !== 1 ? `, widened ${o.widen}x keeping its function (${meta.params} params)` : ''}`,
   );
-  const lines = v.lines.filter((l) => l !== '');
-  return { meta, parity: v.parity, runtime: runtime as RuntimeParity | null, describe: lines.join('\n'), format: v.format, out: o.out };
-}
-
-interface RuntimeParity {
-  /** null: no TFLite runtime here (not checked). */
-  ok: boolean | null;
-  maxAbsProb: number | null;
-  line: string;
-}
-
-/**
- * The same seeded frames through a real TFLite runtime (LiteRT.js, src/export/tflite-runtime.ts,
- * an optional dependency): max |P(person) diff| against the reloaded import.
- */
-async function runtimeParity(file: string, net: tf.LayersModel, imp: import('../../models/import').Imported, seed: number): Promise<RuntimeParity> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const rt = require('../../export/tflite-runtime') as typeof import('../../export/tflite-runtime');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { toRange, outputToProbability, seededFrames } = require('../../models/import') as typeof import('../../models/import');
-  const why = await rt.tfliteRuntimeUnavailable();
-  if (why) return { ok: null, maxAbsProb: null, line: `parity import vs a TFLite runtime: not checked (${why})` };
-  const bytes = new Uint8Array(fs.readFileSync(file));
-  const [h, w] = imp.inputSize;
-  const shape: [number, number, number, number] = [2, h, w, 3];
-  const x = seededFrames(shape, seed);
-  try {
-    let worst = 0;
-    for (let b = 0; b < shape[0]; b++) {
-      const row = x.slice([b, 0, 0, 0], [1, h, w, 3]);
-      const input = tf.tidy(() => toRange(row, imp.inputRange));
-      const [out] = await rt.runTflite(bytes, [{ data: input.dataSync() as Float32Array, shape: [1, h, w, 3] }]);
-      const d = tf.tidy(() => {
-        const theirs = outputToProbability(tf.tensor(out.data, out.shape), imp);
-        const ours = (net.predict(row) as tf.Tensor).sigmoid();
-        return ours.sub(theirs).abs().max().dataSync()[0];
-      });
-      worst = Math.max(worst, d);
-      tf.dispose([row, input]);
-    }
-    const ok = worst <= 1e-4;
-    return { ok, maxAbsProb: worst, line: `parity import vs the TFLite file in LiteRT.js (TFLite's interpreter) on seeded inputs ${shape.join('x')}: max |P(person) diff| ${worst.toExponential(2)} (tolerance 0.0001) ${ok ? 'OK' : 'FAILED'}` };
-  } finally {
-    x.dispose();
-  }
+  // the reference check always; the LiteRT.js check for TFLite files (unchecked where it does not load)
+  return { meta, parity: v.checks[0].parity, runtime: v.checks[1]?.parity ?? null, describe: v.lines.join('\n'), format: v.format, out: o.out };
 }
 
 function widenArg(v: number | undefined): number {
@@ -164,5 +120,6 @@ export const importCommand: CommandModule<object, ImportArgs> = {
     });
     process.stdout.write(`imported ${r.meta.name} (${r.meta.params} params) from ${r.format} to ${path.resolve(r.out)} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
     process.stdout.write(`${r.describe}\n`);
+    if (r.runtime?.unchecked) process.stderr.write(`warning: the import was not checked in a TFLite runtime: ${r.runtime.unchecked}\n`);
   },
 };

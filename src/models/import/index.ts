@@ -1,7 +1,7 @@
 /**
  * `importModel`: a published segmenter (.tflite, or a TensorFlow.js graph model.json) -> a
  * trainable portraitseg model (tf.LayersModel + ModelMeta), plus an independent reference that
- * runs the original file, for the parity check:
+ * runs the original file, for the parity check (src/export/import-check.ts, run by verified.ts):
  *   TFLite:      tflite_reference.ts (op-by-op over the FlatBuffer, plain tf ops);
  *   graph model: tfjs' own tf.loadGraphModel.
  * Pipeline: reader (tflite.ts | tfjs_graph.ts) -> IrGraph -> ir.simplify -> build.ts.
@@ -204,55 +204,4 @@ export async function loadReference(spec: string, imp: Imported): Promise<Refere
       }),
     dispose: () => gm.dispose(),
   };
-}
-
-export interface ImportParity {
-  reference: string;
-  shape: number[];
-  maxAbsProb: number;
-  maxAbsLogits: number;
-  tolerance: number;
-  ok: boolean;
-}
-
-/**
- * Seeded 0..1 test frames [B,H,W,3]: smooth colour blobs (an 8x8 random grid, upsampled) plus
- * fine noise. Plain uniform noise drives a portrait segmenter to logits near -1000 (P = 0
- * everywhere), which would make a P comparison vacuous; blobs leave part of every frame uncertain.
- */
-export function seededFrames(shape: [number, number, number, number], seed: number): tf.Tensor4D {
-  return tf.tidy(() => {
-    const [b, h, w, c] = shape;
-    const coarse = tf.randomUniform([b, 8, 8, c], 0, 1, 'float32', seed) as tf.Tensor4D;
-    const fine = tf.randomUniform(shape, -0.05, 0.05, 'float32', seed + 1);
-    return tf.image.resizeBilinear(coarse, [h, w]).add(fine).clipByValue(0, 1) as tf.Tensor4D;
-  });
-}
-
-/**
- * max |P(person) diff| between a portraitseg model and the reference on seeded frames at the
- * input size (the check), and max |logits diff| where the reference's |logits| < 10 (for information:
- * far out, float rounding of logits in the hundreds says nothing about the mask).
- */
-export function compareWithReference(model: tf.LayersModel, ref: Reference, inputSize: [number, number], opts: { seed?: number; batch?: number; tolerance?: number } = {}): ImportParity {
-  const tolerance = opts.tolerance ?? 1e-4;
-  const shape: [number, number, number, number] = [opts.batch ?? 2, inputSize[0], inputSize[1], 3];
-  const [maxAbsProb, maxAbsLogits] = tf.tidy(() => {
-    const x = seededFrames(shape, opts.seed ?? 0);
-    const ours = model.predict(x) as tf.Tensor;
-    const [theirs, theirP] = ref.both(x);
-    if (ours.shape.join() !== theirs.shape.join()) throw new Error(`parity: shapes differ: ours [${ours.shape}], reference [${theirs.shape}]`);
-    const near = theirs.abs().less(10);
-    const dl = tf.where(near, ours.sub(theirs).abs(), tf.zerosLike(theirs));
-    return [ours.sigmoid().sub(theirP).abs().max().dataSync()[0], dl.max().dataSync()[0]];
-  });
-  const ok = maxAbsProb <= tolerance && Number.isFinite(maxAbsLogits);
-  return { reference: ref.what, shape, maxAbsProb, maxAbsLogits, tolerance, ok };
-}
-
-export function describeImportParity(p: ImportParity): string {
-  return (
-    `parity import vs ${p.reference} on seeded inputs ${p.shape.join('x')}: max |P(person) diff| ${p.maxAbsProb.toExponential(2)} ` +
-    `(tolerance ${p.tolerance}, max |logits diff| ${p.maxAbsLogits.toExponential(2)} where |logits| < 10) ${p.ok ? 'OK' : 'FAILED'}`
-  );
 }

@@ -12,7 +12,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { packageVersion } from '../../util/version';
 import { IMPORTER_VERSION, type ImportOptions } from './index';
-import { importVerified } from './verified';
+import { ImportCheck, importVerified } from './verified';
 import { CONTRACT_DEFAULTS } from '../common';
 import { ConfigError } from '../../config/schema';
 
@@ -206,12 +206,16 @@ function discard(dir: string): void {
 
 /**
  * Turns a packaged name or a .tflite path into a checked model folder (in `dir`, default
- * importCacheDir()), importing it with the parity check when it is not there yet; any other spec
- * is returned unchanged. Logs one line per import (what, where, parity). A cached folder is
- * checked against the content hashes recorded at import on every use; one that differs is
- * imported again, with one line saying so.
+ * importCacheDir()), importing it with `check` (src/export/import-check.ts's checkImport: the
+ * file's reference, and LiteRT.js where it loads, as `portraitseg import`) when it is not there
+ * yet; any other spec is returned unchanged. Logs one line per import (what, where, every check).
+ * A cached folder is checked against the content hashes recorded at import on every use; one that
+ * differs is imported again, with one line saying so.
  */
-export async function ensureImported(spec: string, opts: { seed: number; log: (l: string) => void; key: string; importOptions?: ImportOptions; dir?: string }): Promise<string> {
+export async function ensureImported(
+  spec: string,
+  opts: { seed: number; log: (l: string) => void; key: string; check: ImportCheck<{ line: string }>; importOptions?: ImportOptions; dir?: string },
+): Promise<string> {
   const src = packagedSource(spec, opts.key);
   if (!src) return spec;
   const file = src.file;
@@ -226,8 +230,8 @@ export async function ensureImported(spec: string, opts: { seed: number; log: (l
     discard(out);
   }
   try {
-    const v = await importVerified(file, out, { ...io, seed: opts.seed }, undefined, (tmp) => sealImport(tmp, path.resolve(file)));
-    opts.log(`${opts.key}: imported ${isPackagedName(spec) ? `${spec} (${describePackaged(spec)})` : spec} into ${out}; ${v.lines[0]}`);
+    const v = await importVerified(file, out, { ...io, seed: opts.seed }, opts.check, (tmp) => sealImport(tmp, path.resolve(file)));
+    opts.log(`${opts.key}: imported ${isPackagedName(spec) ? `${spec} (${describePackaged(spec)})` : spec} into ${out}; ${v.lines.join('; ')}`);
   } catch (e) {
     // another process imported the same file meanwhile: its folder is as good once it checks out
     if (checkCachedImport(out) === null) return out;

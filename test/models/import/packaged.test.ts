@@ -11,6 +11,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { IMPORTER_VERSION } from '../../../src/models/import';
 import { CACHE_RECORD, checkCachedImport, ensureImported, importCacheDir } from '../../../src/models/import/packaged';
+import { checkImport } from '../../../src/export/import-check';
 import { tmpDir, writeTfliteFixture } from './fixtures';
 
 const ENV = ['PORTRAITSEG_IMPORT_CACHE', 'XDG_CACHE_HOME', 'HOME'] as const;
@@ -53,11 +54,11 @@ describe('models/import/packaged: the import cache', function () {
   it('a fresh cache folder is private (0700) and the import records its importer version and content hashes', async () => {
     const root = path.join(tmpDir('psg-cache-'), 'a', 'imports');
     const lines: string[] = [];
-    const out = await ensureImported(model, { seed: 1, key: 'train.init', log: (l) => lines.push(l), dir: root });
+    const out = await ensureImported(model, { seed: 1, key: 'train.init', check: checkImport, log: (l) => lines.push(l), dir: root });
     assert.equal(fs.statSync(root).mode & 0o777, 0o700);
     assert.equal(path.dirname(out), root);
     assert.equal(lines.length, 1);
-    assert.match(lines[0], /^train\.init: imported .*fixture\.tflite into .*; parity import vs .* OK$/);
+    assert.match(lines[0], /^train\.init: imported .*fixture\.tflite into .*; parity .*import vs .* OK$/);
     const record = JSON.parse(fs.readFileSync(path.join(out, CACHE_RECORD), 'utf8'));
     assert.equal(record.importer, IMPORTER_VERSION);
     assert.deepEqual(Object.keys(record.sha256).sort(), ['model.json', 'portraitseg.json', 'weights.bin']);
@@ -68,7 +69,7 @@ describe('models/import/packaged: the import cache', function () {
   it('a replaced weights.bin is noticed on the next use and imported again (it used to be used silently)', async () => {
     const root = tmpDir('psg-cache-');
     const first: string[] = [];
-    const out = await ensureImported(model, { seed: 1, key: 'train.init', log: (l) => first.push(l), dir: root });
+    const out = await ensureImported(model, { seed: 1, key: 'train.init', check: checkImport, log: (l) => first.push(l), dir: root });
     const weights = path.join(out, 'weights.bin');
     const good = sha(weights);
     // the same size, other values: what a planted file looks like
@@ -78,7 +79,7 @@ describe('models/import/packaged: the import cache', function () {
     fs.writeFileSync(weights, bytes);
     assert.equal(checkCachedImport(out), 'weights.bin changed');
     const lines: string[] = [];
-    const again = await ensureImported(model, { seed: 1, key: 'train.init', log: (l) => lines.push(l), dir: root });
+    const again = await ensureImported(model, { seed: 1, key: 'train.init', check: checkImport, log: (l) => lines.push(l), dir: root });
     assert.equal(again, out);
     assert.equal(lines.length, 2, lines.join('\n'));
     assert.equal(lines[0], `train.init: the cached import ${out} does not match what was recorded when it was made (weights.bin changed): importing it again`);
@@ -97,7 +98,7 @@ describe('models/import/packaged: the import cache', function () {
     const root = tmpDir('psg-cache-');
     fs.chmodSync(root, 0o777);
     await assert.rejects(
-      ensureImported(model, { seed: 1, key: 'train.init', log: () => {}, dir: root }),
+      ensureImported(model, { seed: 1, key: 'train.init', check: checkImport, log: () => {}, dir: root }),
       (e: Error) => e.message === `train.init: the import cache folder ${root} is writable by every user: set PORTRAITSEG_IMPORT_CACHE to a private folder (or chmod o-w it)`,
     );
   });
