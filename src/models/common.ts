@@ -4,7 +4,7 @@
  * (resize in, normalise, logits back at the frame's size, optionally through the mask filter).
  */
 import * as tf from '@tensorflow/tfjs';
-import { ConfigError, didYouMean } from '../config/schema';
+import { ConfigError, describeValue, didYouMean, validate, z } from '../config/schema';
 import { makeRng, Rng } from '../util/rng';
 import { Normalize, ResizeLike, ResizeTo } from './layers';
 import { GuidedFilter } from './guided_filter';
@@ -15,18 +15,29 @@ export type SymbolicTensor = tf.SymbolicTensor;
 export const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
 export const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];
 
-/** Arguments every family accepts (the mask filter and the input contract). */
-export interface ContractArgs {
-  inputSize: [number, number];
-  mean: [number, number, number];
-  std: [number, number, number];
-  maskFilter: boolean;
-  /** Frame size = inputSize * filterScale when the mask filter is on. */
-  filterScale: number;
-  filterRadius: number;
-  filterEps: number;
-  filterChannels: number;
-}
+/** Largest side of `inputSize`, and largest channel count of a family's argument (issue #18: bounded inputs). */
+export const MAX_INPUT_SIDE = 2048;
+export const MAX_CHANNELS = 4096;
+
+/** A channel count argument: 1..MAX_CHANNELS. */
+export const channels = () => z.int().min(1).max(MAX_CHANNELS);
+
+/** The arguments every family accepts (the mask filter and the input contract); families spread it into their own. */
+export const CONTRACT_ARGS = {
+  inputSize: z
+    .preprocess((v) => (typeof v === 'number' ? [v, v] : v), z.tuple([z.int().min(8).max(MAX_INPUT_SIDE), z.int().min(8).max(MAX_INPUT_SIDE)]))
+    .meta({ expected: `an integer >= 8 or [height, width] (each 8..${MAX_INPUT_SIDE})` })
+    .describe('[height, width] the CNN runs at (a number: square)'),
+  mean: z.tuple([z.number(), z.number(), z.number()]).describe('channel mean subtracted inside the model (0..1 input)'),
+  std: z.tuple([z.number().gt(0), z.number().gt(0), z.number().gt(0)]).describe('channel std divided by inside the model'),
+  maskFilter: z.boolean().describe('bring the mask to the frame through the deep guided filter'),
+  filterScale: z.int().min(1).max(8).describe('frame size = inputSize * filterScale when the mask filter is on'),
+  filterRadius: z.int().min(1).max(64),
+  filterEps: z.number().gt(0),
+  filterChannels: channels(),
+};
+export const CONTRACT_SCHEMA = z.strictObject(CONTRACT_ARGS);
+export type ContractArgs = z.output<typeof CONTRACT_SCHEMA>;
 
 export const CONTRACT_DEFAULTS: ContractArgs = {
   inputSize: [128, 128],
@@ -39,57 +50,19 @@ export const CONTRACT_DEFAULTS: ContractArgs = {
   filterChannels: 8,
 };
 
-function describe(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map((x) => JSON.stringify(x)).join(',')}]`;
-  return JSON.stringify(v);
-}
-
 /**
- * Validates user args against a model's defaults: unknown keys and wrong types fail naming
- * `model.args.<key>`. `inputSize` may be a number (square) or [height, width].
- * Integer defaults require integers unless the key is in `floatKeys`.
- * Returns the full resolved args (defaults filled in).
+ * Validates user args against a family's declaration, on top of a variant's defaults: unknown
+ * keys, wrong types and out-of-range values fail naming `model.args.<key>`. Returns the full
+ * resolved args (defaults filled in).
  */
-export function resolveArgs<T extends object>(model: string, defaults: T, given: Record<string, unknown> = {}, floatKeys: string[] = []): T {
+export function resolveArgs<S extends z.ZodObject>(model: string, schema: S, defaults: z.output<S>, given: Record<string, unknown> = {}): z.output<S> {
   if (given === null || typeof given !== 'object' || Array.isArray(given)) {
-    throw new ConfigError(`model.args: expected an object, got ${describe(given)}`);
+    throw new ConfigError(`model.args: expected an object, got ${describeValue(given)}`);
   }
-  const known = Object.keys(defaults);
-  const out: Record<string, unknown> = { ...(defaults as Record<string, unknown>) };
-  for (const [key, value] of Object.entries(given)) {
-    const where = `model.args.${key}`;
-    if (!(key in defaults)) {
-      throw new ConfigError(`${where}: unknown argument for ${model}${didYouMean(key, known)}; known: ${known.join(', ')}`);
-    }
-    const def = (defaults as Record<string, unknown>)[key];
-    if (key === 'inputSize') {
-      const size = typeof value === 'number' ? [value, value] : value;
-      if (!Array.isArray(size) || size.length !== 2 || !size.every((v) => Number.isInteger(v) && v >= 8)) {
-        throw new ConfigError(`${where}: expected an integer >= 8 or [height, width], got ${describe(value)}`);
-      }
-      out[key] = [size[0], size[1]];
-    } else if (Array.isArray(def)) {
-      if (!Array.isArray(value) || value.length !== def.length || !value.every((v) => typeof v === 'number' && Number.isFinite(v))) {
-        throw new ConfigError(`${where}: expected an array of ${def.length} numbers, got ${describe(value)}`);
-      }
-      out[key] = [...value];
-    } else if (typeof def === 'number') {
-      if (typeof value !== 'number' || !Number.isFinite(value)) throw new ConfigError(`${where}: expected a number, got ${describe(value)}`);
-      if (Number.isInteger(def) && !floatKeys.includes(key) && key !== 'filterEps' && !Number.isInteger(value)) {
-        throw new ConfigError(`${where}: expected an integer, got ${describe(value)}`);
-      }
-      out[key] = value;
-    } else if (typeof def === 'boolean') {
-      if (typeof value !== 'boolean') throw new ConfigError(`${where}: expected true or false, got ${describe(value)}`);
-      out[key] = value;
-    } else if (typeof def === 'string') {
-      if (typeof value !== 'string') throw new ConfigError(`${where}: expected a string, got ${describe(value)}`);
-      out[key] = value;
-    } else {
-      out[key] = value;
-    }
-  }
-  return out as T;
+  return validate(schema, { ...(defaults as object), ...given }, {
+    at: 'model.args',
+    unknownKey: (where, key, known) => `${where}: unknown argument for ${model}${didYouMean(key, known)}; known: ${known.join(', ')}`,
+  });
 }
 
 /** Cross-field checks every family shares. */
@@ -97,17 +70,6 @@ export function checkContractArgs(args: ContractArgs, stride: number): void {
   const [h, w] = args.inputSize;
   if (h % stride !== 0 || w % stride !== 0) {
     throw new ConfigError(`model.args.inputSize [${h},${w}] must be divisible by ${stride} (the encoder stride)`);
-  }
-  if (args.std.some((v) => !(v > 0))) throw new ConfigError(`model.args.std: every value must be > 0, got [${args.std.join(',')}]`);
-  if (!Number.isInteger(args.filterScale) || args.filterScale < 1) {
-    throw new ConfigError(`model.args.filterScale: expected an integer >= 1, got ${args.filterScale}`);
-  }
-  if (!Number.isInteger(args.filterRadius) || args.filterRadius < 1) {
-    throw new ConfigError(`model.args.filterRadius: expected an integer >= 1, got ${args.filterRadius}`);
-  }
-  if (!(args.filterEps > 0)) throw new ConfigError(`model.args.filterEps: must be > 0, got ${args.filterEps}`);
-  if (!Number.isInteger(args.filterChannels) || args.filterChannels < 1) {
-    throw new ConfigError(`model.args.filterChannels: expected an integer >= 1, got ${args.filterChannels}`);
   }
 }
 

@@ -58,6 +58,17 @@ describe('models: registry', () => {
     assert.throws(() => createModel('unet_teacher_s', { widths: [1, 2] }), /model\.args\.widths: expected an array of 5 numbers/);
   });
 
+  it('model.args sizes have upper bounds and reserved keys are refused (issue #18)', () => {
+    // 65536x65536 used to pass and allocate gigabytes at the first forward pass
+    assert.throws(() => createModel('unet_teacher_s', { inputSize: 65536 }), /^ConfigError: model\.args\.inputSize: expected an integer >= 8 or \[height, width\] \(each 8\.\.2048\), got 65536$/);
+    assert.throws(() => createModel('mnv2_student_s', { inputSize: [128, 4096] }), /model\.args\.inputSize: expected .* got \[128,4096\]/);
+    assert.throws(() => createModel('unet_teacher_s', { widths: [16, 32, 64, 96, 100000] }), /^ConfigError: model\.args\.widths\[4\]: must be <= 4096, got 100000$/);
+    assert.throws(() => createModel('unet_teacher_s', { widths: [0, 32, 64, 96, 128] }), /model\.args\.widths\[0\]: must be >= 1, got 0/);
+    assert.throws(() => createModel('unet_teacher_s_dgf', { filterScale: 64 }), /model\.args\.filterScale: must be <= 8, got 64/);
+    assert.throws(() => createModel('mnv2_student_s', { width: 0 }), /model\.args\.width: must be > 0, got 0/);
+    assert.throws(() => createModel('mnv2_student_s', JSON.parse('{"__proto__": {"width": 9}}')), /^ConfigError: model\.args\.__proto__: unknown config key/);
+  });
+
   it('meta describes the model (sizes, normalisation, filter, params, version)', () => {
     const { model, meta } = createModel('unet_teacher_s_dgf', { inputSize: [64, 96] }, { seed: 1 });
     try {
