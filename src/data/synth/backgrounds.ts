@@ -84,91 +84,95 @@ export function paintRoom(c: Canvas, rng: Rng, noise: Noise): void {
     fill(c, [0, fy, w, h], () => -1, texture(rng, noise, floor, h), 0);
   }
   const items = rng.int(2, 6);
-  for (let k = 0; k < items; k++) {
-    const kind = rng.pick(['window', 'shelf', 'frame', 'door', 'plant', 'lamp', 'curtain', 'blob'] as const);
-    const bw = rng.uniform(0.15, 0.5) * w;
-    const bh = rng.uniform(0.15, 0.6) * h;
-    const x0 = rng.uniform(-0.1, 0.95) * w;
-    const y0 = rng.uniform(-0.1, 0.8) * h;
-    const bb: Box = [x0, y0, x0 + bw, y0 + bh];
-    const inBox = box(x0 + bw / 2, y0 + bh / 2, bw / 2, bh / 2, rng.uniform(0, 2));
-    if (kind === 'window') {
-      const sky = hsv(rng.uniform(0.5, 0.62), rng.uniform(0.05, 0.5), rng.uniform(0.75, 1));
-      const frameC = rng.chance(0.6) ? hsv(0, 0, rng.uniform(0.8, 1)) : randomColour(rng);
-      const ft = Math.max(1.5, bw * 0.05);
-      fill(c, bb, inBox, solid(frameC), 0);
-      const paneSdf = box(x0 + bw / 2, y0 + bh / 2, bw / 2 - ft, bh / 2 - ft);
-      const tree = hsv(rng.uniform(0.2, 0.35), rng.uniform(0.3, 0.7), rng.uniform(0.2, 0.5));
-      const hz = rng.uniform(0.4, 0.9);
-      fill(c, bb, paneSdf, (x, y, out) => {
-        const t = (y - y0) / bh;
-        const n = noise.fbm(x * 0.06 + 30, y * 0.06, 3);
-        const g = t > hz - 0.3 * n ? 1 : 0;
-        out[0] = mix(sky[0] * (1.05 - 0.2 * t), tree[0], g);
-        out[1] = mix(sky[1] * (1.05 - 0.2 * t), tree[1], g);
-        out[2] = mix(sky[2] * (1.05 - 0.2 * t), tree[2], g);
-      }, 0);
-      if (rng.chance(0.7)) {
-        fill(c, bb, box(x0 + bw / 2, y0 + bh / 2, ft / 2, bh / 2), solid(frameC), 0);
-        fill(c, bb, box(x0 + bw / 2, y0 + bh / 2, bw / 2, ft / 2), solid(frameC), 0);
-      }
-    } else if (kind === 'shelf') {
-      const wood = hsv(rng.uniform(0.05, 0.1), rng.uniform(0.3, 0.7), rng.uniform(0.15, 0.55));
-      fill(c, bb, inBox, solid(wood), 0);
-      const rows = rng.int(2, 5);
-      const rh = bh / rows;
-      for (let r = 0; r < rows; r++) {
-        let bx = x0 + bw * 0.04;
-        while (bx < x0 + bw * 0.94) {
-          const bwid = rng.uniform(0.015, 0.05) * w;
-          const bht = rh * rng.uniform(0.55, 0.85);
-          const by = y0 + (r + 1) * rh - bh * 0.03;
-          const col = randomColour(rng);
-          fill(c, [bx, by - bht, bx + bwid, by], box(bx + bwid / 2, by - bht / 2, bwid / 2 - 0.3, bht / 2), solid(col), 0);
-          bx += bwid + rng.uniform(0, 2);
-        }
-      }
-    } else if (kind === 'frame') {
-      fill(c, bb, inBox, solid(randomColour(rng)), 0);
-      const inner = randomColour(rng);
-      const inner2 = randomColour(rng);
-      const f = rng.uniform(0.005, 0.03);
-      fill(c, bb, box(x0 + bw / 2, y0 + bh / 2, bw * 0.42, bh * 0.42), (x, y, out) => {
-        const n = noise.fbm(x * f + 70, y * f, 3);
-        out[0] = mix(inner[0], inner2[0], n);
-        out[1] = mix(inner[1], inner2[1], n);
-        out[2] = mix(inner[2], inner2[2], n);
-      }, 0);
-    } else if (kind === 'door') {
-      fill(c, [x0, y0, x0 + bw * 0.6, h], box(x0 + bw * 0.3, (y0 + h) / 2 + 2, bw * 0.3, (h - y0) / 2 + 2), texture(rng, noise, randomColour(rng), h), 0);
-    } else if (kind === 'plant') {
-      const green = hsv(rng.uniform(0.2, 0.4), rng.uniform(0.4, 0.8), rng.uniform(0.2, 0.6));
-      const cx = x0 + bw / 2;
-      const cy = y0 + bh / 2;
-      const leaves = wobble(rng, 4, 5, 14);
-      const r = Math.min(bw, bh) / 2;
-      fill(c, bb, (x, y) => Math.hypot(x - cx, y - cy) - r * (0.8 + 0.25 * leaves(Math.atan2(y - cy, x - cx))), lit(green, cx, cy, r, -0.5, -0.5, 0.4, noise, 0.6, 0.15), 0);
-    } else if (kind === 'lamp') {
-      const sh = rng.chance(0.5) ? skinTone(rng) : randomColour(rng);
-      const cx = x0 + bw / 2;
-      fill(c, [cx - 2, y0, cx + 2, h], box(cx, (y0 + h) / 2, 1, (h - y0) / 2), solid(hsv(0, 0, 0.2)), 0);
-      fill(c, bb, ellipse(cx, y0 + bh * 0.2, bw * 0.3, bh * 0.2), lit(sh, cx, y0, bw, 0, 1, 0.3, noise, 0.1, 0.1), 0);
-    } else if (kind === 'curtain') {
-      const col = randomColour(rng);
-      const pf = rng.uniform(0.05, 0.2);
-      fill(c, [x0, 0, x0 + bw * 0.5, h], box(x0 + bw * 0.25, h / 2, bw * 0.25, h / 2 + 1), (x, _y, out) => {
-        const l = 0.75 + 0.25 * Math.sin(x * pf * Math.PI * 2);
-        out[0] = col[0] * l;
-        out[1] = col[1] * l;
-        out[2] = col[2] * l;
-      }, 0);
-    } else {
-      // person-coloured blob: skin-like or hair-like object in the background (not a person)
-      const col = rng.chance(0.6) ? skinTone(rng) : hairColour(rng);
-      const cx = x0 + bw / 2;
-      const cy = y0 + bh / 2;
-      fill(c, bb, ellipse(cx, cy, bw / 2, bh / 2, rng.uniform(-1, 1)), lit(col, cx, cy, bw, 0.6, -0.4, 0.3, noise, 0.2, 0.08), 0);
+  for (let k = 0; k < items; k++) paintRoomItem(c, rng, noise);
+}
+
+/** One thing in a room: a window, shelf, picture frame, door, plant, lamp, curtain, or a person-coloured blob (not in the mask). */
+function paintRoomItem(c: Canvas, rng: Rng, noise: Noise): void {
+  const { w, h } = c;
+  const kind = rng.pick(['window', 'shelf', 'frame', 'door', 'plant', 'lamp', 'curtain', 'blob'] as const);
+  const bw = rng.uniform(0.15, 0.5) * w;
+  const bh = rng.uniform(0.15, 0.6) * h;
+  const x0 = rng.uniform(-0.1, 0.95) * w;
+  const y0 = rng.uniform(-0.1, 0.8) * h;
+  const bb: Box = [x0, y0, x0 + bw, y0 + bh];
+  const inBox = box(x0 + bw / 2, y0 + bh / 2, bw / 2, bh / 2, rng.uniform(0, 2));
+  if (kind === 'window') {
+    const sky = hsv(rng.uniform(0.5, 0.62), rng.uniform(0.05, 0.5), rng.uniform(0.75, 1));
+    const frameC = rng.chance(0.6) ? hsv(0, 0, rng.uniform(0.8, 1)) : randomColour(rng);
+    const ft = Math.max(1.5, bw * 0.05);
+    fill(c, bb, inBox, solid(frameC), 0);
+    const paneSdf = box(x0 + bw / 2, y0 + bh / 2, bw / 2 - ft, bh / 2 - ft);
+    const tree = hsv(rng.uniform(0.2, 0.35), rng.uniform(0.3, 0.7), rng.uniform(0.2, 0.5));
+    const hz = rng.uniform(0.4, 0.9);
+    fill(c, bb, paneSdf, (x, y, out) => {
+      const t = (y - y0) / bh;
+      const n = noise.fbm(x * 0.06 + 30, y * 0.06, 3);
+      const g = t > hz - 0.3 * n ? 1 : 0;
+      out[0] = mix(sky[0] * (1.05 - 0.2 * t), tree[0], g);
+      out[1] = mix(sky[1] * (1.05 - 0.2 * t), tree[1], g);
+      out[2] = mix(sky[2] * (1.05 - 0.2 * t), tree[2], g);
+    }, 0);
+    if (rng.chance(0.7)) {
+      fill(c, bb, box(x0 + bw / 2, y0 + bh / 2, ft / 2, bh / 2), solid(frameC), 0);
+      fill(c, bb, box(x0 + bw / 2, y0 + bh / 2, bw / 2, ft / 2), solid(frameC), 0);
     }
+  } else if (kind === 'shelf') {
+    const wood = hsv(rng.uniform(0.05, 0.1), rng.uniform(0.3, 0.7), rng.uniform(0.15, 0.55));
+    fill(c, bb, inBox, solid(wood), 0);
+    const rows = rng.int(2, 5);
+    const rh = bh / rows;
+    for (let r = 0; r < rows; r++) {
+      let bx = x0 + bw * 0.04;
+      while (bx < x0 + bw * 0.94) {
+        const bwid = rng.uniform(0.015, 0.05) * w;
+        const bht = rh * rng.uniform(0.55, 0.85);
+        const by = y0 + (r + 1) * rh - bh * 0.03;
+        const col = randomColour(rng);
+        fill(c, [bx, by - bht, bx + bwid, by], box(bx + bwid / 2, by - bht / 2, bwid / 2 - 0.3, bht / 2), solid(col), 0);
+        bx += bwid + rng.uniform(0, 2);
+      }
+    }
+  } else if (kind === 'frame') {
+    fill(c, bb, inBox, solid(randomColour(rng)), 0);
+    const inner = randomColour(rng);
+    const inner2 = randomColour(rng);
+    const f = rng.uniform(0.005, 0.03);
+    fill(c, bb, box(x0 + bw / 2, y0 + bh / 2, bw * 0.42, bh * 0.42), (x, y, out) => {
+      const n = noise.fbm(x * f + 70, y * f, 3);
+      out[0] = mix(inner[0], inner2[0], n);
+      out[1] = mix(inner[1], inner2[1], n);
+      out[2] = mix(inner[2], inner2[2], n);
+    }, 0);
+  } else if (kind === 'door') {
+    fill(c, [x0, y0, x0 + bw * 0.6, h], box(x0 + bw * 0.3, (y0 + h) / 2 + 2, bw * 0.3, (h - y0) / 2 + 2), texture(rng, noise, randomColour(rng), h), 0);
+  } else if (kind === 'plant') {
+    const green = hsv(rng.uniform(0.2, 0.4), rng.uniform(0.4, 0.8), rng.uniform(0.2, 0.6));
+    const cx = x0 + bw / 2;
+    const cy = y0 + bh / 2;
+    const leaves = wobble(rng, 4, 5, 14);
+    const r = Math.min(bw, bh) / 2;
+    fill(c, bb, (x, y) => Math.hypot(x - cx, y - cy) - r * (0.8 + 0.25 * leaves(Math.atan2(y - cy, x - cx))), lit(green, cx, cy, r, -0.5, -0.5, 0.4, noise, 0.6, 0.15), 0);
+  } else if (kind === 'lamp') {
+    const sh = rng.chance(0.5) ? skinTone(rng) : randomColour(rng);
+    const cx = x0 + bw / 2;
+    fill(c, [cx - 2, y0, cx + 2, h], box(cx, (y0 + h) / 2, 1, (h - y0) / 2), solid(hsv(0, 0, 0.2)), 0);
+    fill(c, bb, ellipse(cx, y0 + bh * 0.2, bw * 0.3, bh * 0.2), lit(sh, cx, y0, bw, 0, 1, 0.3, noise, 0.1, 0.1), 0);
+  } else if (kind === 'curtain') {
+    const col = randomColour(rng);
+    const pf = rng.uniform(0.05, 0.2);
+    fill(c, [x0, 0, x0 + bw * 0.5, h], box(x0 + bw * 0.25, h / 2, bw * 0.25, h / 2 + 1), (x, _y, out) => {
+      const l = 0.75 + 0.25 * Math.sin(x * pf * Math.PI * 2);
+      out[0] = col[0] * l;
+      out[1] = col[1] * l;
+      out[2] = col[2] * l;
+    }, 0);
+  } else {
+    // person-coloured blob: skin-like or hair-like object in the background (not a person)
+    const col = rng.chance(0.6) ? skinTone(rng) : hairColour(rng);
+    const cx = x0 + bw / 2;
+    const cy = y0 + bh / 2;
+    fill(c, bb, ellipse(cx, cy, bw / 2, bh / 2, rng.uniform(-1, 1)), lit(col, cx, cy, bw, 0.6, -0.4, 0.3, noise, 0.2, 0.08), 0);
   }
 }
 
