@@ -15,8 +15,13 @@ export type SymbolicTensor = tf.SymbolicTensor;
 export const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
 export const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];
 
-/** Largest side of `inputSize`, and largest channel count of a family's argument (issue #18: bounded inputs). */
-export const MAX_INPUT_SIDE = 2048;
+/**
+ * Upper limits of the size arguments (issue #18: bounded inputs): beyond them one forward pass
+ * takes gigabytes (inputSize 65536 used to be accepted). The largest side of `inputSize`, of the
+ * frame (inputSize x filterScale with the mask filter), and of a channel count.
+ */
+export const MAX_INPUT_SIDE = 4096;
+export const MAX_FRAME_SIDE = 8192;
 export const MAX_CHANNELS = 4096;
 
 /** A channel count argument: 1..MAX_CHANNELS. */
@@ -34,7 +39,7 @@ export const CONTRACT_ARGS = {
   filterScale: z.int().min(1).max(8).describe('frame size = inputSize * filterScale when the mask filter is on'),
   filterRadius: z.int().min(1).max(64),
   filterEps: z.number().gt(0),
-  filterChannels: channels(),
+  filterChannels: z.int().min(1).max(256),
 };
 export const CONTRACT_SCHEMA = z.strictObject(CONTRACT_ARGS);
 export type ContractArgs = z.output<typeof CONTRACT_SCHEMA>;
@@ -70,6 +75,9 @@ export function checkContractArgs(args: ContractArgs, stride: number): void {
   const [h, w] = args.inputSize;
   if (h % stride !== 0 || w % stride !== 0) {
     throw new ConfigError(`model.args.inputSize [${h},${w}] must be divisible by ${stride} (the encoder stride)`);
+  }
+  if (args.maskFilter && Math.max(h, w) * args.filterScale > MAX_FRAME_SIDE) {
+    throw new ConfigError(`model.args.filterScale: a frame of [${h * args.filterScale},${w * args.filterScale}] (inputSize x filterScale) is over ${MAX_FRAME_SIDE} per side`);
   }
 }
 

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { useWasm } from '../../src/backend';
 import { ConfigError } from '../../src/config/schema';
 import { countFlops, countMacs, createModel, DEFAULT_STUDENT, DEFAULT_TEACHER, listModels, registerCustomLayers } from '../../src/models';
+import { resolveModelArgs } from '../../src/models/registry';
 
 /** Small args so every registered model runs forward+backward quickly on cpu. */
 function smallArgs(): Record<string, unknown> {
@@ -60,12 +61,16 @@ describe('models: registry', () => {
 
   it('model.args sizes have upper bounds and reserved keys are refused (issue #18)', () => {
     // 65536x65536 used to pass and allocate gigabytes at the first forward pass
-    assert.throws(() => createModel('unet_teacher_s', { inputSize: 65536 }), /^ConfigError: model\.args\.inputSize: expected an integer >= 8 or \[height, width\] \(each 8\.\.2048\), got 65536$/);
-    assert.throws(() => createModel('mnv2_student_s', { inputSize: [128, 4096] }), /model\.args\.inputSize: expected .* got \[128,4096\]/);
+    assert.throws(() => createModel('unet_teacher_s', { inputSize: 65536 }), /^ConfigError: model\.args\.inputSize: expected an integer >= 8 or \[height, width\] \(each 8\.\.4096\), got 65536$/);
+    assert.throws(() => createModel('mnv2_student_s', { inputSize: [128, 8192] }), /model\.args\.inputSize: expected .* got \[128,8192\]/);
     assert.throws(() => createModel('unet_teacher_s', { widths: [16, 32, 64, 96, 100000] }), /^ConfigError: model\.args\.widths\[4\]: must be <= 4096, got 100000$/);
     assert.throws(() => createModel('unet_teacher_s', { widths: [0, 32, 64, 96, 128] }), /model\.args\.widths\[0\]: must be >= 1, got 0/);
     assert.throws(() => createModel('unet_teacher_s_dgf', { filterScale: 64 }), /model\.args\.filterScale: must be <= 8, got 64/);
     assert.throws(() => createModel('mnv2_student_s', { width: 0 }), /model\.args\.width: must be > 0, got 0/);
+    assert.throws(() => createModel('unet_teacher_s_dgf', { filterChannels: 257 }), /^ConfigError: model\.args\.filterChannels: must be <= 256, got 257$/);
+    assert.throws(() => resolveModelArgs('mnv2_student_s_dgf', { inputSize: 4096, filterScale: 4 }), /^ConfigError: model\.args\.filterScale: a frame of \[16384,16384\] \(inputSize x filterScale\) is over 8192 per side$/);
+    // the limits themselves are allowed (checked without building the net)
+    assert.deepEqual(resolveModelArgs('unet_teacher_s', { inputSize: [4096, 2048] }).inputSize, [4096, 2048]);
     assert.throws(() => createModel('mnv2_student_s', JSON.parse('{"__proto__": {"width": 9}}')), /^ConfigError: model\.args\.__proto__: unknown config key/);
   });
 
