@@ -5,7 +5,7 @@
  *   const augment = buildPipeline(cfg.augment.train, { backgrounds });
  *   const out = augment(sample, rng.fork(sampleIndex));
  */
-export type { Transform, PipelineContext, TransformDef, ParamDef, ResolvedStep } from './registry';
+export type { Transform, PipelineContext, TransformDef, ResolvedStep } from './registry';
 export { buildPipeline, validateAugment, describeTransforms, TRANSFORMS, TRANSFORM_NAMES, getTransformDef } from './registry';
 export { backgroundSwap, compositeOnto, loadBackgrounds, sampleCrop } from './background';
 export type { BackgroundSwapParams, ProceduralBackground } from './background';

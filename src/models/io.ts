@@ -13,8 +13,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import { ConfigError, validate } from '../config/schema';
 import { registerCustomLayers } from './layers';
-import type { ModelMeta } from './types';
+import { MODEL_META, ModelMeta } from './types';
 import { MODEL_FILES, resolveModelJson } from './folders';
 import { MAX_MODEL_JSON_BYTES, ModelFileError, readModelJson, readRegularFile, readWeightShards } from './model_files';
 
@@ -181,31 +182,16 @@ export async function saveModel(dir: string, model: tf.LayersModel, meta: ModelM
   await writeDirAtomic(dir, (tmp) => writeModelFiles(tmp, model, meta));
 }
 
-const isPair = (v: unknown) => Array.isArray(v) && v.length === 2 && v.every((x) => Number.isInteger(x) && x > 0);
-const isTriple = (v: unknown) => Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && Number.isFinite(x));
-
 /** Checks a parsed portraitseg.json against the ModelMeta contract; throws one line naming the file and the key. */
 export function checkMeta(m: unknown, file: string): ModelMeta {
-  const bad = (key: string, want: string, got: unknown) => new ModelFileError(`${file}: ${key}: expected ${want}, got ${JSON.stringify(got)}`);
   if (!m || typeof m !== 'object' || Array.isArray(m)) throw new ModelFileError(`${file}: expected a JSON object (ModelMeta)`);
-  const o = m as Record<string, unknown>;
-  if (typeof o.name !== 'string' || !o.name) throw bad('name', 'a model name', o.name);
-  if (!o.args || typeof o.args !== 'object' || Array.isArray(o.args)) throw bad('args', 'an object', o.args);
-  if (o.family !== 'teacher' && o.family !== 'student') throw bad('family', '"teacher" or "student"', o.family);
-  if (!isPair(o.inputSize)) throw bad('inputSize', '[height, width] positive integers', o.inputSize);
-  if (!isPair(o.frameSize)) throw bad('frameSize', '[height, width] positive integers', o.frameSize);
-  if (!isTriple(o.mean)) throw bad('mean', 'three numbers', o.mean);
-  if (!isTriple(o.std) || (o.std as number[]).some((x) => x <= 0)) throw bad('std', 'three positive numbers', o.std);
-  if (o.output !== 'logits') throw bad('output', '"logits"', o.output);
-  if (!Number.isInteger(o.stride) || (o.stride as number) < 1) throw bad('stride', 'a positive integer', o.stride);
-  if (o.maskFilter !== null && o.maskFilter !== undefined) {
-    const f = o.maskFilter as Record<string, unknown>;
-    if (typeof f !== 'object' || typeof f.enabled !== 'boolean' || ![f.radius, f.eps, f.scale].every((x) => typeof x === 'number' && Number.isFinite(x))) {
-      throw bad('maskFilter', 'null or {enabled, radius, eps, scale}', o.maskFilter);
-    }
+  let meta: ModelMeta;
+  try {
+    meta = validate(MODEL_META, m);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new ModelFileError(`${file}: ${e.message}`);
+    throw e;
   }
-  if (typeof o.params !== 'number' || !Number.isFinite(o.params) || o.params < 0) throw bad('params', 'a parameter count', o.params);
-  const meta = { ...(o as unknown as ModelMeta), maskFilter: (o.maskFilter ?? null) as ModelMeta['maskFilter'] };
   // Models saved before the mask filter had a `space` filtered logits: say so, so that a rebuild
   // from args (worker threads) builds the same filter the saved layer config describes.
   if (meta.maskFilter?.enabled && meta.args.filterSpace === undefined) {

@@ -18,7 +18,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { Config, defaultConfig } from '../config/config';
 import { ConfigError } from '../config/schema';
-import { ConfigSources, deepMerge, readConfigFile, resolveConfig, saveConfig } from '../config/load';
+import { ConfigSources, deepMerge, readConfigFile, readConfigJson, resolveConfig, saveConfig } from '../config/load';
 import type { HostBatch, Sample, SampleRef } from '../data/types';
 import { datasetInputs, openDataset, resolveSpec } from '../data/dataset';
 import { DataError } from '../data/errors';
@@ -154,9 +154,9 @@ export function readRunConfig(runDir: string): Record<string, unknown> {
   const f = path.join(runDir, RUN_FILES.config);
   if (!fs.existsSync(f)) throw new RunSetupError(`--resume ${runDir}: no ${RUN_FILES.config} there (not a run folder)`);
   try {
-    return JSON.parse(fs.readFileSync(f, 'utf8'));
+    return readConfigJson(f);
   } catch (e) {
-    throw new RunSetupError(`${f}: not valid JSON: ${(e as Error).message}`);
+    throw new RunSetupError((e as Error).message);
   }
 }
 

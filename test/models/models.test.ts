@@ -59,25 +59,19 @@ describe('models: registry', () => {
     assert.throws(() => createModel('unet_teacher_s', { widths: [1, 2] }), /model\.args\.widths: expected an array of 5 numbers/);
   });
 
-  it('size args have upper limits, each error naming the key (inputSize 65536 used to pass and take gigabytes)', () => {
-    const cases: [string, Record<string, unknown>, RegExp][] = [
-      ['unet_teacher_s', { inputSize: 65536 }, /^model\.args\.inputSize: each side must be at most 4096, got 65536$/],
-      ['mnv2_student_s', { inputSize: [128, 8192] }, /^model\.args\.inputSize: each side must be at most 4096, got \[128,8192\]$/],
-      ['unet_teacher_s', { widths: [16, 32, 64, 96, 100000] }, /^model\.args\.widths\[4\]: must be at most 4096, got 100000$/],
-      ['unet_teacher_s', { contextChannels: 1e6 }, /^model\.args\.contextChannels: must be at most 4096, got 1000000$/],
-      ['mnv2_student_s', { decoderChannels: 5000 }, /^model\.args\.decoderChannels: must be at most 4096, got 5000$/],
-      ['mnv2_student_s', { expansion: 64 }, /^model\.args\.expansion: must be at most 16, got 64$/],
-      ['mnv2_student_s_dgf', { filterScale: 9 }, /^model\.args\.filterScale: must be at most 8, got 9$/],
-      ['mnv2_student_s_dgf', { inputSize: 4096, filterScale: 4 }, /^model\.args\.filterScale: a frame of \[16384,16384\] \(inputSize x filterScale\) is over 8192 per side$/],
-      ['unet_teacher_s_dgf', { filterRadius: 65 }, /^model\.args\.filterRadius: must be at most 64, got 65$/],
-      ['unet_teacher_s_dgf', { filterChannels: 257 }, /^model\.args\.filterChannels: must be at most 256, got 257$/],
-    ];
-    for (const [name, args, re] of cases) {
-      assert.throws(() => resolveModelArgs(name, args), (e: Error) => e instanceof ConfigError && re.test(e.message), `${name} ${JSON.stringify(args)}`);
-    }
+  it('model.args sizes have upper bounds and reserved keys are refused (issue #18)', () => {
+    // 65536x65536 used to pass and allocate gigabytes at the first forward pass
+    assert.throws(() => createModel('unet_teacher_s', { inputSize: 65536 }), /^ConfigError: model\.args\.inputSize: expected an integer >= 8 or \[height, width\] \(each 8\.\.4096\), got 65536$/);
+    assert.throws(() => createModel('mnv2_student_s', { inputSize: [128, 8192] }), /model\.args\.inputSize: expected .* got \[128,8192\]/);
+    assert.throws(() => createModel('unet_teacher_s', { widths: [16, 32, 64, 96, 100000] }), /^ConfigError: model\.args\.widths\[4\]: must be <= 4096, got 100000$/);
+    assert.throws(() => createModel('unet_teacher_s', { widths: [0, 32, 64, 96, 128] }), /model\.args\.widths\[0\]: must be >= 1, got 0/);
+    assert.throws(() => createModel('unet_teacher_s_dgf', { filterScale: 64 }), /model\.args\.filterScale: must be <= 8, got 64/);
+    assert.throws(() => createModel('mnv2_student_s', { width: 0 }), /model\.args\.width: must be > 0, got 0/);
+    assert.throws(() => createModel('unet_teacher_s_dgf', { filterChannels: 257 }), /^ConfigError: model\.args\.filterChannels: must be <= 256, got 257$/);
+    assert.throws(() => resolveModelArgs('mnv2_student_s_dgf', { inputSize: 4096, filterScale: 4 }), /^ConfigError: model\.args\.filterScale: a frame of \[16384,16384\] \(inputSize x filterScale\) is over 8192 per side$/);
     // the limits themselves are allowed (checked without building the net)
     assert.deepEqual(resolveModelArgs('unet_teacher_s', { inputSize: [4096, 2048] }).inputSize, [4096, 2048]);
-    assert.equal(resolveModelArgs('mnv2_student_s_dgf', { inputSize: 2048, filterScale: 4 }).filterScale, 4);
+    assert.throws(() => createModel('mnv2_student_s', JSON.parse('{"__proto__": {"width": 9}}')), /^ConfigError: model\.args\.__proto__: unknown config key/);
   });
 
   it('meta describes the model (sizes, normalisation, filter, params, version)', () => {

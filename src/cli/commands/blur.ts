@@ -125,6 +125,62 @@ function checkFramePixels(what: string, w: number, h: number): void {
   if (w * h > maxImagePixels()) throw new UsageError(`${what}: frames of ${pixelLimitReason(`${w}x${h} = ${w * h} pixels, `).replace(/^image /, '')}`);
 }
 
+type Apply = (frame: RgbImage) => Promise<RgbImage>;
+
+/** Raw RGB24 frames of `size` from stdin to stdout, or to a file written under a temp name and renamed. */
+async function blurRawFrames([width, height]: [number, number], output: string, rawOut: boolean, sizeFlag: string | undefined, apply: Apply): Promise<void> {
+  const progress = new Progress(null);
+  if (!rawOut) fs.mkdirSync(path.dirname(path.resolve(output)), { recursive: true });
+  const tmp = rawOut ? null : tempBeside(output);
+  const out = tmp ? fs.createWriteStream(tmp) : process.stdout;
+  const outErr = guardPipe(out);
+  let n = 0;
+  try {
+    for await (const data of readFrames(process.stdin, width * height * 3)) {
+      await writeChunk(out, (await apply({ width, height, data })).data);
+      progress.tick(++n);
+    }
+    if (tmp) {
+      await new Promise<void>((resolve, reject) => (out as fs.WriteStream).end((e?: Error | null) => (e ? reject(e) : resolve())));
+      if (outErr()) throw outErr();
+      fs.renameSync(tmp, output);
+    }
+  } catch (e) {
+    if (tmp) fs.rmSync(tmp, { force: true });
+    // the stream not matching --size is the user's mistake
+    if (/partial frame/.test((e as Error).message)) throw new UsageError(`--size ${sizeFlag}: ${(e as Error).message}`);
+    throw e;
+  }
+  progress.tick(n, true);
+}
+
+/** One image (`single`, already read) or a folder: unreadable images are named and skipped (exit 3), the rest written. */
+async function blurImages(files: string[], output: string, isDir: boolean, single: RgbImage | null, apply: Apply): Promise<void> {
+  if (isDir) fs.mkdirSync(output, { recursive: true });
+  const progress = new Progress(files.length);
+  const skipped: string[] = [];
+  for (let i = 0; i < files.length; i++) {
+    let img: RgbImage;
+    try {
+      img = single ?? (await readImage(files[i], null));
+    } catch (e) {
+      if (!(e instanceof SkipError)) throw e;
+      process.stderr.write(`skip ${e.message}\n`);
+      skipped.push(files[i]);
+      continue;
+    }
+    await writeImage(isDir ? folderTarget(output, files[i]) : output, await apply(img));
+    progress.tick(i + 1);
+  }
+  progress.tick(files.length, true);
+  const done = files.length - skipped.length;
+  process.stdout.write(`wrote ${done} image${done === 1 ? '' : 's'} to ${output}${skipped.length ? `; skipped ${skipped.length} unreadable (named above)` : ''}\n`);
+  if (skipped.length) {
+    process.stderr.write(`portraitseg: ${skipped.length} of ${files.length} images skipped: ${skipped.join(', ')}\n`);
+    process.exitCode = 3;
+  }
+}
+
 export const blurCommand: CommandModule<object, BlurArgs> = {
   command: 'blur',
   describe: 'blur or replace the background of images, folders of images, videos (ffmpeg) or raw RGB24 frames',
@@ -208,58 +264,9 @@ export const blurCommand: CommandModule<object, BlurArgs> = {
     const apply = (frame: RgbImage) => (background ? seg.replace(frame, background, opts) : seg.blur(frame, opts));
 
     try {
-      if (raw) {
-        const [width, height] = rawSize!;
-        const progress = new Progress(null);
-        if (!rawOut) fs.mkdirSync(path.dirname(path.resolve(output)), { recursive: true });
-        const tmp = rawOut ? null : tempBeside(output);
-        const out = tmp ? fs.createWriteStream(tmp) : process.stdout;
-        const outErr = guardPipe(out);
-        let n = 0;
-        try {
-          for await (const data of readFrames(process.stdin, width * height * 3)) {
-            await writeChunk(out, (await apply({ width, height, data })).data);
-            progress.tick(++n);
-          }
-          if (tmp) {
-            await new Promise<void>((resolve, reject) => (out as fs.WriteStream).end((e?: Error | null) => (e ? reject(e) : resolve())));
-            if (outErr()) throw outErr();
-            fs.renameSync(tmp, output);
-          }
-        } catch (e) {
-          if (tmp) fs.rmSync(tmp, { force: true });
-          // the stream not matching --size is the user's mistake
-          if (/partial frame/.test((e as Error).message)) throw new UsageError(`--size ${argv.size}: ${(e as Error).message}`);
-          throw e;
-        }
-        progress.tick(n, true);
-      } else if (isVideo) {
-        await blurVideo(input, output, info!, apply);
-      } else {
-        if (isDir) fs.mkdirSync(output, { recursive: true });
-        const progress = new Progress(files.length);
-        const skipped: string[] = [];
-        for (let i = 0; i < files.length; i++) {
-          let img: RgbImage;
-          try {
-            img = single ?? (await readImage(files[i], null));
-          } catch (e) {
-            if (!(e instanceof SkipError)) throw e;
-            process.stderr.write(`skip ${e.message}\n`);
-            skipped.push(files[i]);
-            continue;
-          }
-          await writeImage(isDir ? folderTarget(output, files[i]) : output, await apply(img));
-          progress.tick(i + 1);
-        }
-        progress.tick(files.length, true);
-        const done = files.length - skipped.length;
-        process.stdout.write(`wrote ${done} image${done === 1 ? '' : 's'} to ${output}${skipped.length ? `; skipped ${skipped.length} unreadable (named above)` : ''}\n`);
-        if (skipped.length) {
-          process.stderr.write(`portraitseg: ${skipped.length} of ${files.length} images skipped: ${skipped.join(', ')}\n`);
-          process.exitCode = 3;
-        }
-      }
+      if (raw) await blurRawFrames(rawSize!, output, rawOut, argv.size, apply);
+      else if (isVideo) await blurVideo(input, output, info!, apply);
+      else await blurImages(files, output, isDir, single, apply);
     } finally {
       seg.dispose();
       predictor?.dispose();
