@@ -125,7 +125,9 @@ describe('models/import: MediaPipe selfie segmenter (skips when the files are ab
     const out = path.join(tmpDir(), 'selfie-w2');
     const r = await runImport({ model: FILES[0], out, inputSize: null, inputRange: null, output: null, maskFilter: false, widen: 2, seed: 3, log: () => {} });
     assert.ok(r.parity.ok, r.describe);
-    assert.ok(r.parity.maxAbsProb <= 1e-4, r.describe);
+    // split weights sum in another order: the rule's tolerance for another summation (1e-3), not 1e-4
+    assert.equal(r.parity.tolerance, 1e-3, r.describe);
+    assert.ok(r.parity.maxAbsProb <= 1e-3, r.describe);
     if (r.runtime) assert.notEqual(r.runtime.ok, false, r.describe);
     assert.ok(r.meta.params > 3.5 * 106401 && r.meta.params < 3.8 * 106401, `${r.meta.params} params`);
     assert.equal(r.meta.args.widen, 2);
