@@ -73,7 +73,7 @@ export async function importVerified(file: string, out: string, opts: ImportOpti
       const gf = net.getLayer('logits');
       net = tf.model({ inputs: net.inputs, outputs: (gf.input as tf.SymbolicTensor[])[0] });
     }
-    const parity = compareWithReference(net, ref, checkSize, { seed: opts.seed, batch: 2 });
+    const parity = await compareWithReference(net, ref, checkSize, { seed: opts.seed, batch: 2 });
     const lines = [describeImportParity(parity) + (resized ? ` (at the file's ${checkSize[1]}x${checkSize[0]}: the net built at ${imp.inputSize[1]}x${imp.inputSize[0]} has the same weights, its fixed resize targets scaled)` : '')];
     const more = extra ? await extra(net, atFile ?? imp) : null;
     if (more) lines.push(more.line);
