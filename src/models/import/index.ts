@@ -171,6 +171,9 @@ export function outputToProbability(out: tf.Tensor, imp: Imported): tf.Tensor4D 
   return toProbability(out, imp.output, last?.op === 'softmax');
 }
 
+/** Ops tfjs' GraphModel.execute refuses (control flow, dynamic shapes): executeAsync runs them. */
+const CONTROL_FLOW_OPS = new Set(['Switch', 'Merge', 'Enter', 'Exit', 'NextIteration', 'LoopCond', 'StatelessIf', 'If', 'StatelessWhile', 'While', 'Where', 'NonMaxSuppressionV2', 'NonMaxSuppressionV3', 'NonMaxSuppressionV4', 'NonMaxSuppressionV5', 'ListDiff']);
+
 /** An independent runner of the original file (see the file comment). */
 export async function loadReference(spec: string, imp: Imported): Promise<Reference> {
   const file = fileOf(spec);
@@ -236,7 +239,8 @@ export async function loadReference(spec: string, imp: Imported): Promise<Refere
     const per: tf.Tensor[][] = [];
     for (const row of rows) {
       const feeds = { ...constFeeds(), [image]: toRange(row as tf.Tensor4D, imp.inputRange) };
-      const res = await gm.executeAsync(feeds, names);
+      // execute where it can (executeAsync warns on graphs without control flow), executeAsync where conds need it
+      const res = dynamic ? await gm.executeAsync(feeds, names) : gm.execute(feeds, names);
       per.push(Array.isArray(res) ? res : [res]);
       tf.dispose([...Object.values(feeds), row]);
     }
@@ -245,6 +249,7 @@ export async function loadReference(spec: string, imp: Imported): Promise<Refere
     return out;
   };
   const pn = imp.output === 'logits' ? outName : preName;
+  const dynamic = graphNodes.some((n) => CONTROL_FLOW_OPS.has(n.op));
   return {
     what: `the graph model run by tfjs (tf.loadGraphModel)${Object.keys(imp.constInputs).length ? `, inputs ${Object.entries(imp.constInputs).map(([k, v]) => `${k}=${v}`).join(', ')}` : ''}${imp.outputNode ? `, output ${imp.outputNode}` : ''}`,
     probability: async (frames) => {

@@ -232,6 +232,10 @@ export function readTfjsGraph(file: string, opts: GraphReadOptions = {}): IrGrap
           if (act) emit(act, [out]);
           break;
         }
+        case 'Shape':
+          // a Shape the fold could not make a constant
+          fail(foldShape ? 'the shape of its input is not known' : 'the input has no fixed height and width: pass --input-size WxH (the graph computes with its shape)');
+          break;
         case 'SpaceToBatchND': {
           const block = intsOf(ins[1], 'the block shape');
           const pads = intsOf(ins[2], 'the paddings');
