@@ -21,9 +21,9 @@ export { checkpointer, progressLogger, metricsJsonl, earlyStopping } from './tra
 export { loadCheckpoint, saveCheckpoint, NonFiniteWeightsError } from './train/checkpoint';
 
 // Data and augmentation, for custom recipes.
-export { openDataset, scanDataset, inspectDataset, splitRefs, SampleCache, DataLoader, AugmentPool, synthSample, writeSynthDataset, DataError } from './data';
+export { openDataset, scanDataset, inspectDataset, splitRefs, SampleCache, DataLoader, synthSample, writeSynthDataset, DataError } from './data';
 export type { Sample, SampleRef, HostBatch, Dataset, LoaderOptions } from './data';
-export { buildPipeline, validateAugment, describeTransforms, loadBackgrounds, renderPreview, TRANSFORM_NAMES } from './augment';
+export { AugmentPool, buildPipeline, validateAugment, describeTransforms, loadBackgrounds, renderPreview, TRANSFORM_NAMES } from './augment';
 export type { Transform } from './augment';
 export { makeRng } from './util/rng';
 export type { Rng } from './util/rng';

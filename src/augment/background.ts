@@ -12,30 +12,35 @@
  *  - optional background defocus, since video-call backgrounds are rarely in sharp focus.
  * The mask is returned unchanged (the person has not moved).
  */
+import { z } from '../config/schema';
 import { proceduralBackground } from '../data/synth';
 import type { Sample } from '../data/types';
 import type { RgbImage } from '../util/image';
 import type { Rng } from '../util/rng';
 import { boxBlur, gaussianBlur, toBytes } from './raster';
 
-export interface BackgroundSwapParams {
-  /** Edge softness: gaussian sigma of the alpha as a fraction of the shorter side. */
-  feather: number;
-  /** Light-wrap strength at the person's rim (0 = off). */
-  lightWrap: number;
-  /** Light-wrap width as a fraction of the shorter side. */
-  lightWrapWidth: number;
-  /** How far the person's colour statistics move towards the background's (0 = off, 1 = full transfer). */
-  colorMatch: number;
-  /** Smallest background crop, as a fraction of the largest crop with the frame's aspect ratio. */
-  minCrop: number;
-  /** Maximum background defocus blur sigma, as a fraction of the shorter side. */
-  defocus: number;
-  /** Pulls the cut inward: alpha = (blurred - choke) / (1 - choke), so coarse masks do not drag the old background along. */
-  choke: number;
-  /** Edge decontamination: how much rim pixels take the colour of the person just inside (hides old-background fringes). */
-  edgeClean: number;
-}
+/** The parameters of `backgroundSwap` (checked and listed by the transform registry). */
+export const BACKGROUND_SWAP_PARAMS = z.object({
+  feather: z.number().min(0).max(0.1).default(0.008).describe('edge softness: alpha blur sigma as a fraction of the shorter side'),
+  lightWrap: z.number().min(0).max(1).default(0.3).describe('strength of background light bleeding onto the person rim (0 = off)'),
+  lightWrapWidth: z.number().min(0).max(0.2).default(0.015).describe('light-wrap width as a fraction of the shorter side'),
+  colorMatch: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.4)
+    .describe('how far the person colour cast (mean chroma; luma at 30%) and contrast move towards the background (0 = off)'),
+  minCrop: z.number().min(0.05).max(1).default(0.4).describe('smallest background crop, as a fraction of the largest crop with the frame aspect'),
+  defocus: z.number().min(0).max(0.1).default(0.01).describe('maximum background defocus blur sigma as a fraction of the shorter side'),
+  choke: z
+    .number()
+    .min(0)
+    .max(0.9)
+    .default(0.25)
+    .describe('pull the cut inward so coarse masks leave the old background behind (alpha = (blurred - choke) / (1 - choke))'),
+  edgeClean: z.number().min(0).max(1).default(0.7).describe('edge decontamination: rim pixels take this much of the colour just inside the person'),
+});
+export type BackgroundSwapParams = z.output<typeof BACKGROUND_SWAP_PARAMS>;
 
 export type ProceduralBackground = (rng: Rng, width: number, height: number) => RgbImage;
 

@@ -1,6 +1,6 @@
 /**
  * Geometric transforms. Each one moves image and mask with the same map (mmsegmentation /
- * PaddleSeg practice, STYLE.md §7): the image is sampled bilinearly, the mask bilinearly
+ * PaddleSeg practice, principle 7 in DEVELOPERS.md): the image is sampled bilinearly, the mask bilinearly
  * and then thresholded when it is binary (kept soft when it is an alpha matte).
  * The deterministic functions (`rotateSample`, `flipSample`, `scaleCropSample`) are exported
  * so tests can pin an exact angle / scale; the registry wraps them with random draws.

@@ -5,13 +5,15 @@
  *   const augment = buildPipeline(cfg.augment.train, { backgrounds });
  *   const out = augment(sample, rng.fork(sampleIndex));
  */
-export type { Transform, PipelineContext, TransformDef, ParamDef, ResolvedStep } from './registry';
+export type { Transform, PipelineContext, TransformDef, ResolvedStep } from './registry';
 export { buildPipeline, validateAugment, describeTransforms, TRANSFORMS, TRANSFORM_NAMES, getTransformDef } from './registry';
 export { backgroundSwap, compositeOnto, loadBackgrounds, sampleCrop } from './background';
 export type { BackgroundSwapParams, ProceduralBackground } from './background';
 export { rotateSample, flipSample, scaleCropSample } from './geometric';
 export { colorJitter, colorJitterImage, cameraNoise, jpegArtefacts } from './photometric';
 export type { ColorJitterParams, ColorJitterAmounts, CameraNoiseParams } from './photometric';
+export { AugmentPool } from './pool';
+export type { AugmentPoolOptions } from './pool';
 export { renderPreview, drawOutline } from './preview';
 export type { PreviewOptions } from './preview';
 export { BORDER_MODES } from './raster';

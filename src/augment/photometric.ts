@@ -2,6 +2,7 @@
  * Photometric transforms: they change the image only (the mask is passed through
  * untouched), so they apply to unlabeled samples the same way.
  */
+import { z } from '../config/schema';
 import type { Sample } from '../data/types';
 import type { RgbImage } from '../util/image';
 import type { Rng } from '../util/rng';
@@ -85,13 +86,15 @@ export function colorJitterImage(img: RgbImage, a: ColorJitterAmounts): RgbImage
   return { width: img.width, height: img.height, data: out };
 }
 
-export interface ColorJitterParams {
-  brightness: number;
-  contrast: number;
-  saturation: number;
-  hue: number;
-  whiteBalance: number;
-}
+/** The parameters of `colorJitter` (checked and listed by the transform registry). */
+export const COLOR_JITTER_PARAMS = z.object({
+  brightness: z.number().min(0).max(1).default(0.25).describe('brightness factor drawn in [1 - b, 1 + b]'),
+  contrast: z.number().min(0).max(1).default(0.25).describe('contrast factor drawn in [1 - c, 1 + c]'),
+  saturation: z.number().min(0).max(1).default(0.25).describe('saturation factor drawn in [1 - s, 1 + s]'),
+  hue: z.number().min(0).max(0.5).default(0.04).describe('hue rotation drawn in [-h, h] turns'),
+  whiteBalance: z.number().min(0).max(0.5).default(0.1).describe('colour temperature gain drawn in [-w, w] (red up / blue down), tint half that'),
+});
+export type ColorJitterParams = z.output<typeof COLOR_JITTER_PARAMS>;
 
 export function colorJitter(s: Sample, rng: Rng, p: ColorJitterParams): Sample {
   const amounts: ColorJitterAmounts = {
@@ -238,16 +241,14 @@ export function jpegArtefacts(img: RgbImage, quality: number): RgbImage {
   return { width: W, height: H, data: out };
 }
 
-export interface CameraNoiseParams {
-  /** Maximum sensor-noise standard deviation as a fraction of full scale. */
-  noise: number;
-  /** Maximum gaussian blur sigma in pixels (applied half the time). */
-  blur: number;
-  /** Probability of JPEG artefacts. */
-  jpeg: number;
-  /** Probability of a low-light frame. */
-  lowLight: number;
-}
+/** The parameters of `cameraNoise` (checked and listed by the transform registry). */
+export const CAMERA_NOISE_PARAMS = z.object({
+  noise: z.number().min(0).max(0.5).default(0.04).describe('largest sensor-noise std as a fraction of full scale'),
+  blur: z.number().min(0).max(10).default(1.0).describe('largest blur sigma in pixels (applied half the time)'),
+  jpeg: z.number().min(0).max(1).default(0.3).describe('probability of JPEG artefacts (quality 15..60)'),
+  lowLight: z.number().min(0).max(1).default(0.2).describe('probability of a low-light frame (darker, warmer, noisier)'),
+});
+export type CameraNoiseParams = z.output<typeof CAMERA_NOISE_PARAMS>;
 
 /**
  * A cheap webcam model, in the order light meets the camera: low light (exposure drop

@@ -3,10 +3,16 @@
  * on both, so a person can check at a glance that masks follow the image and that
  * background swaps look natural.
  */
+import type { Config } from '../config/config';
+import { openDataset } from '../data/dataset';
+import { DataError } from '../data/errors';
+import { loadSample } from '../data/sample';
+import { synthSample } from '../data/synth';
 import type { Sample } from '../data/types';
-import type { GrayImage, RgbImage } from '../util/image';
-import type { Rng } from '../util/rng';
-import type { Transform } from './registry';
+import { writePng, type GrayImage, type RgbImage } from '../util/image';
+import { makeRng, type Rng } from '../util/rng';
+import { loadBackgrounds } from './background';
+import { buildPipeline, type Transform } from './registry';
 
 export interface PreviewOptions {
   /** The pipeline to preview (e.g. buildPipeline(cfg.augment.train, ctx)). */
@@ -83,4 +89,56 @@ export function renderPreview(samples: Sample[], opts: PreviewOptions): RgbImage
     blit(grid, drawOutline(aug.image, aug.mask, color), ox + cellW + gap, oy);
   });
   return grid;
+}
+
+/** `count` samples of a dataset picked by seed, at the frame size; unreadable ones are named and skipped. */
+async function loadSomeSamples(dataPath: string, count: number, frameSize: [number, number], maskMode: 'binary' | 'soft', seed: number, log: (l: string) => void): Promise<Sample[]> {
+  const ds = await openDataset(dataPath, { log });
+  const refs = makeRng(seed).fork('preview-pick').shuffle([...ds.refs]);
+  const out: Sample[] = [];
+  for (const ref of refs) {
+    if (out.length >= count) break;
+    try {
+      out.push(await loadSample(ref, { frameSize, maskMode }));
+    } catch (e) {
+      log(`skipping ${ref.imagePath}: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+  if (out.length === 0) throw new DataError(dataPath, 'no sample could be loaded');
+  return out;
+}
+
+/** Synthetic samples (src/data/synth) for when no dataset is given. */
+function synthSamples(count: number, frameSize: [number, number], seed: number): Sample[] {
+  const rng = makeRng(seed).fork('preview-synth');
+  const [h, w] = frameSize;
+  return Array.from({ length: count }, (_, i) => synthSample(rng.fork(i), w, h, `synth-${i}`));
+}
+
+/**
+ * Background photos (cfg.data.backgrounds) and `count` frames at cfg.data.frameSize: from
+ * cfg.data.path picked by cfg.seed, else synthetic. A dataset none of whose picks loads is a
+ * DataError naming it.
+ */
+export async function previewInputs(cfg: Config, count: number, log: (l: string) => void = () => {}): Promise<{ backgrounds: RgbImage[]; samples: Sample[] }> {
+  const backgrounds = cfg.data.backgrounds ? await loadBackgrounds(cfg.data.backgrounds, 512) : [];
+  const samples = cfg.data.path
+    ? await loadSomeSamples(cfg.data.path, count, cfg.data.frameSize, cfg.data.maskMode, cfg.seed, log)
+    : synthSamples(count, cfg.data.frameSize, cfg.seed);
+  return { backgrounds, samples };
+}
+
+/**
+ * What `portraitseg augment preview` writes: `count` frames of the config's data through its
+ * training pipeline (cfg.augment.train), seeded by cfg.seed, as one PNG grid at `out`.
+ */
+export async function writeAugmentPreview(cfg: Config, out: string, count: number, log: (l: string) => void = () => {}): Promise<{ samples: number; backgrounds: number; loadMs: number; renderMs: number }> {
+  const t0 = Date.now();
+  const { backgrounds, samples } = await previewInputs(cfg, count, log);
+  const t1 = Date.now();
+  const pipeline = buildPipeline(cfg.augment.train, { backgrounds });
+  const grid = renderPreview(samples, { transform: pipeline, rng: makeRng(cfg.seed).fork('preview') });
+  const t2 = Date.now();
+  await writePng(out, grid.data, grid.width, grid.height, 3);
+  return { samples: samples.length, backgrounds: backgrounds.length, loadMs: t1 - t0, renderMs: t2 - t1 };
 }

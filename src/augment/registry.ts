@@ -1,18 +1,18 @@
 /**
  * The transform registry and the pipeline builder (PaddleSeg / mmsegmentation compose a
- * list of transforms from config; STYLE.md §3, §7). Every transform is listed here
+ * list of transforms from config; principles 3 and 7 in DEVELOPERS.md). Every transform is listed here
  * explicitly with typed parameters and defaults; `buildPipeline` validates a config list
  * at build time and errors name the key path (`augment.train[2].maxDegres: ...`).
  */
 import type { TransformSpec } from '../config/config';
-import { ConfigError, didYouMean } from '../config/schema';
+import { ConfigError, describeValue, didYouMean, unwrap, validate, z } from '../config/schema';
 import type { Sample } from '../data/types';
 import type { RgbImage } from '../util/image';
 import type { Rng } from '../util/rng';
-import { backgroundSwap, BackgroundSwapParams, ProceduralBackground } from './background';
+import { BACKGROUND_SWAP_PARAMS, backgroundSwap, ProceduralBackground } from './background';
 import { flipSample, rotateSample, scaleCropSample } from './geometric';
-import { cameraNoise, CameraNoiseParams, colorJitter, ColorJitterParams } from './photometric';
-import { BORDER_MODES, BorderMode } from './raster';
+import { CAMERA_NOISE_PARAMS, cameraNoise, COLOR_JITTER_PARAMS, colorJitter } from './photometric';
+import { BORDER_MODES } from './raster';
 
 /** A pure, seeded transform: never mutates its input, returns a sample of the same size. */
 export type Transform = (s: Sample, rng: Rng) => Sample;
@@ -24,103 +24,82 @@ export interface PipelineContext {
   proceduralBackground?: ProceduralBackground;
 }
 
-export type ParamDef =
-  | { kind: 'number'; default: number; min?: number; max?: number; integer?: boolean; doc: string }
-  | { kind: 'enum'; values: readonly string[]; default: string; doc: string }
-  | { kind: 'boolean'; default: boolean; doc: string };
-
-type ParamValues = Record<string, number | string | boolean>;
-
-export interface TransformDef {
+/** One registry entry; its parameters are a zod object whose every field has a default and a description. */
+export interface TransformDef<P extends z.ZodRawShape = z.ZodRawShape> {
   name: string;
   doc: string;
-  params: Record<string, ParamDef>;
+  params: z.ZodObject<P>;
   /** Cross-parameter rules; returns [param, message] of the first violation. */
-  check?: (p: ParamValues) => [string, string] | null;
-  make: (p: ParamValues, ctx: PipelineContext) => Transform;
+  check?: (p: z.output<z.ZodObject<P>>) => [string, string] | null;
+  make: (p: z.output<z.ZodObject<P>>, ctx: PipelineContext) => Transform;
 }
 
-const num = (d: number, doc: string, o: { min?: number; max?: number; integer?: boolean } = {}): ParamDef => ({ kind: 'number', default: d, doc, ...o });
-const border = (d: BorderMode): ParamDef => ({ kind: 'enum', values: BORDER_MODES, default: d, doc: 'how uncovered pixels are filled: auto (reflect sideways, replicate up/down) | reflect | replicate | constant' });
+/** Keeps each entry's parameter type for its own `check` and `make` while listing them together. */
+const define = <P extends z.ZodRawShape>(d: TransformDef<P>): TransformDef => d as unknown as TransformDef;
+
+/** The probability every step takes besides its own parameters. */
+const P_PARAM = z.number().min(0).max(1).default(1).describe('probability of applying the step');
+const border = () =>
+  z.enum(BORDER_MODES).default('auto').describe('how uncovered pixels are filled: auto (reflect sideways, replicate up/down) | reflect | replicate | constant');
+const fill = () => z.number().min(0).max(255).default(0).describe('grey level for border=constant');
 
 /** The registry, in the order the docs list it. */
 export const TRANSFORMS: readonly TransformDef[] = [
-  {
+  define({
     name: 'backgroundSwap',
     doc: 'composite the person onto a random crop of a background photo (procedural when none), with feathering, light wrap and colour matching; skipped for unlabeled samples',
-    params: {
-      feather: num(0.008, 'edge softness: alpha blur sigma as a fraction of the shorter side', { min: 0, max: 0.1 }),
-      lightWrap: num(0.3, 'strength of background light bleeding onto the person rim (0 = off)', { min: 0, max: 1 }),
-      lightWrapWidth: num(0.015, 'light-wrap width as a fraction of the shorter side', { min: 0, max: 0.2 }),
-      colorMatch: num(0.4, 'how far the person colour cast (mean chroma; luma at 30%) and contrast move towards the background (0 = off)', { min: 0, max: 1 }),
-      minCrop: num(0.4, 'smallest background crop, as a fraction of the largest crop with the frame aspect', { min: 0.05, max: 1 }),
-      defocus: num(0.01, 'maximum background defocus blur sigma as a fraction of the shorter side', { min: 0, max: 0.1 }),
-      choke: num(0.25, 'pull the cut inward so coarse masks leave the old background behind (alpha = (blurred - choke) / (1 - choke))', { min: 0, max: 0.9 }),
-      edgeClean: num(0.7, 'edge decontamination: rim pixels take this much of the colour just inside the person', { min: 0, max: 1 }),
-    },
-    make: (p, ctx) => {
-      const params = p as unknown as BackgroundSwapParams;
+    params: BACKGROUND_SWAP_PARAMS,
+    make: (params, ctx) => {
       const backgrounds = ctx.backgrounds;
       return (s, rng) => backgroundSwap(s, rng, params, backgrounds, ctx.proceduralBackground);
     },
-  },
-  {
+  }),
+  define({
     name: 'scaleCrop',
     doc: 'zoom about the centre by a random scale, shift, and crop back to the same size',
-    params: {
-      minScale: num(0.75, 'smallest zoom (< 1 zooms out and fills the border)', { min: 0.05 }),
-      maxScale: num(1.25, 'largest zoom', { min: 0.05 }),
-      maxShift: num(0.1, 'largest shift as a fraction of width / height', { min: 0, max: 1 }),
-      border: border('auto'),
-      fill: num(0, 'grey level for border=constant', { min: 0, max: 255 }),
-    },
-    check: (p) => ((p.minScale as number) > (p.maxScale as number) ? ['minScale', `must be <= maxScale (${p.maxScale}), got ${p.minScale}`] : null),
+    params: z.object({
+      minScale: z.number().min(0.05).default(0.75).describe('smallest zoom (< 1 zooms out and fills the border)'),
+      maxScale: z.number().min(0.05).default(1.25).describe('largest zoom'),
+      maxShift: z.number().min(0).max(1).default(0.1).describe('largest shift as a fraction of width / height'),
+      border: border(),
+      fill: fill(),
+    }),
+    check: (p) => (p.minScale > p.maxScale ? ['minScale', `must be <= maxScale (${p.maxScale}), got ${p.minScale}`] : null),
     make: (p) => (s, rng) => {
       // log-uniform scale so zooming in and out by the same factor are equally likely
-      const scale = Math.exp(rng.uniform(Math.log(p.minScale as number), Math.log(p.maxScale as number)));
-      const m = p.maxShift as number;
-      return scaleCropSample(s, scale, rng.uniform(-m, m), rng.uniform(-m, m), p.border as BorderMode, p.fill as number);
+      const scale = Math.exp(rng.uniform(Math.log(p.minScale), Math.log(p.maxScale)));
+      const m = p.maxShift;
+      return scaleCropSample(s, scale, rng.uniform(-m, m), rng.uniform(-m, m), p.border, p.fill);
     },
-  },
-  {
+  }),
+  define({
     name: 'rotate',
     doc: 'rotate about the centre by a uniform angle in [-maxDegrees, maxDegrees]',
-    params: {
-      maxDegrees: num(15, 'largest rotation in degrees', { min: 0, max: 180 }),
-      border: border('auto'),
-      fill: num(0, 'grey level for border=constant', { min: 0, max: 255 }),
-    },
-    make: (p) => (s, rng) => rotateSample(s, rng.uniform(-(p.maxDegrees as number), p.maxDegrees as number), p.border as BorderMode, p.fill as number),
-  },
-  {
+    params: z.object({
+      maxDegrees: z.number().min(0).max(180).default(15).describe('largest rotation in degrees'),
+      border: border(),
+      fill: fill(),
+    }),
+    make: (p) => (s, rng) => rotateSample(s, rng.uniform(-p.maxDegrees, p.maxDegrees), p.border, p.fill),
+  }),
+  define({
     name: 'flip',
     doc: 'mirror left-right',
-    params: {},
+    params: z.object({}),
     make: () => (s) => flipSample(s),
-  },
-  {
+  }),
+  define({
     name: 'colorJitter',
     doc: 'random brightness, contrast, saturation, hue and white balance (one colour matrix)',
-    params: {
-      brightness: num(0.25, 'brightness factor drawn in [1 - b, 1 + b]', { min: 0, max: 1 }),
-      contrast: num(0.25, 'contrast factor drawn in [1 - c, 1 + c]', { min: 0, max: 1 }),
-      saturation: num(0.25, 'saturation factor drawn in [1 - s, 1 + s]', { min: 0, max: 1 }),
-      hue: num(0.04, 'hue rotation drawn in [-h, h] turns', { min: 0, max: 0.5 }),
-      whiteBalance: num(0.1, 'colour temperature gain drawn in [-w, w] (red up / blue down), tint half that', { min: 0, max: 0.5 }),
-    },
-    make: (p) => (s, rng) => colorJitter(s, rng, p as unknown as ColorJitterParams),
-  },
-  {
+    params: COLOR_JITTER_PARAMS,
+    make: (p) => (s, rng) => colorJitter(s, rng, p),
+  }),
+  define({
     name: 'cameraNoise',
     doc: 'webcam degradations: low light, blur, signal-dependent sensor noise, JPEG artefacts (sync DCT quantisation)',
-    params: {
-      noise: num(0.04, 'largest sensor-noise std as a fraction of full scale', { min: 0, max: 0.5 }),
-      blur: num(1.0, 'largest blur sigma in pixels (applied half the time)', { min: 0, max: 10 }),
-      jpeg: num(0.3, 'probability of JPEG artefacts (quality 15..60)', { min: 0, max: 1 }),
-      lowLight: num(0.2, 'probability of a low-light frame (darker, warmer, noisier)', { min: 0, max: 1 }),
-    },
-    make: (p) => (s, rng) => cameraNoise(s, rng, p as unknown as CameraNoiseParams),
-  },
+    params: CAMERA_NOISE_PARAMS,
+    make: (p) => (s, rng) => cameraNoise(s, rng, p),
+  }),
 ];
 
 export const TRANSFORM_NAMES: string[] = TRANSFORMS.map((t) => t.name);
@@ -129,32 +108,7 @@ export function getTransformDef(name: string): TransformDef | undefined {
   return TRANSFORMS.find((t) => t.name === name);
 }
 
-function describeValue(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (typeof v === 'object') return 'an object';
-  return `${typeof v} ${String(v)}`;
-}
-
-function checkParam(def: ParamDef, v: unknown, where: string): number | string | boolean {
-  switch (def.kind) {
-    case 'number':
-      if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConfigError(`${where}: expected a number, got ${describeValue(v)}`);
-      if (def.integer && !Number.isInteger(v)) throw new ConfigError(`${where}: expected an integer, got ${v}`);
-      if (def.min !== undefined && v < def.min) throw new ConfigError(`${where}: must be >= ${def.min}, got ${v}`);
-      if (def.max !== undefined && v > def.max) throw new ConfigError(`${where}: must be <= ${def.max}, got ${v}`);
-      return v;
-    case 'enum':
-      if (typeof v !== 'string' || !def.values.includes(v)) {
-        throw new ConfigError(`${where}: expected one of ${def.values.join('|')}, got ${describeValue(v)}${typeof v === 'string' ? didYouMean(v, [...def.values]) : ''}`);
-      }
-      return v;
-    case 'boolean':
-      if (typeof v !== 'boolean') throw new ConfigError(`${where}: expected true or false, got ${describeValue(v)}`);
-      return v;
-  }
-}
+type ParamValues = Record<string, unknown>;
 
 export interface ResolvedStep {
   name: string;
@@ -162,6 +116,9 @@ export interface ResolvedStep {
   params: ParamValues;
   def: TransformDef;
 }
+
+/** The whole declaration of one step: its name, `p` and the transform's own parameters, nothing else. */
+const STEP_SCHEMAS = new Map(TRANSFORMS.map((t) => [t.name, z.strictObject({ name: z.string(), p: P_PARAM, ...t.params.shape })]));
 
 /**
  * Validates a config list of transform specs without building anything (no backgrounds
@@ -180,20 +137,14 @@ export function validateAugment(specs: unknown, keyPath = 'augment.train'): Reso
     if (!def) {
       throw new ConfigError(`${at}.name: unknown transform "${raw.name}"${didYouMean(raw.name, TRANSFORM_NAMES)}; known transforms: ${TRANSFORM_NAMES.join(', ')}`);
     }
-    let p = 1;
-    if (raw.p !== undefined) p = checkParam({ kind: 'number', default: 1, min: 0, max: 1, doc: '' }, raw.p, `${at}.p`) as number;
-    const known = Object.keys(def.params);
-    const params: ParamValues = {};
-    for (const key of Object.keys(raw)) {
-      if (key === 'name' || key === 'p') continue;
-      if (!(key in def.params)) {
-        const list = known.length ? `known parameters: p, ${known.join(', ')}` : 'it takes only p';
-        throw new ConfigError(`${at}.${key}: unknown parameter for ${def.name}${didYouMean(key, ['p', ...known])}; ${list}`);
-      }
-    }
-    for (const [key, pd] of Object.entries(def.params)) {
-      params[key] = raw[key] === undefined ? pd.default : checkParam(pd, raw[key], `${at}.${key}`);
-    }
+    const { name: _name, p, ...params } = validate(STEP_SCHEMAS.get(def.name)!, raw, {
+      at,
+      unknownKey: (where, key, known) => {
+        const names = known.filter((k) => k !== 'name');
+        const list = names.length > 1 ? `known parameters: ${names.join(', ')}` : 'it takes only p';
+        return `${where}: unknown parameter for ${def.name}${didYouMean(key, names)}; ${list}`;
+      },
+    });
     const bad = def.check?.(params);
     if (bad) throw new ConfigError(`${at}.${bad[0]}: ${bad[1]}`);
     return { name: def.name, p, params, def };
@@ -233,13 +184,18 @@ export function buildPipeline(specs: TransformSpec[], ctx: PipelineContext, keyP
 /** Human-readable list of transforms and parameters (for `augment list` and the docs). */
 export function describeTransforms(): string {
   const lines: string[] = [];
+  const line = (key: string, value: unknown, s: z.ZodType) => {
+    const base = unwrap(s).base as z.ZodType & { minValue?: number | null; maxValue?: number | null };
+    const min = base.minValue ?? undefined;
+    const max = base.maxValue ?? undefined;
+    const range = `${Number.isFinite(min) ? ` min ${min}` : ''}${Number.isFinite(max) ? ` max ${max}` : ''}`;
+    lines.push(`  ${key} = ${JSON.stringify(value)}  ${s.description ?? ''}${range ? ` (${range.trim()})` : ''}`);
+  };
   for (const t of TRANSFORMS) {
     lines.push(`${t.name}: ${t.doc}`);
-    lines.push(`  p = 1  probability of applying the step`);
-    for (const [k, d] of Object.entries(t.params)) {
-      const range = d.kind === 'number' ? `${d.min !== undefined ? ` min ${d.min}` : ''}${d.max !== undefined ? ` max ${d.max}` : ''}` : '';
-      lines.push(`  ${k} = ${JSON.stringify(d.default)}  ${d.doc}${range ? ` (${range.trim()})` : ''}`);
-    }
+    lines.push(`  p = 1  ${P_PARAM.description}`);
+    const defaults = t.params.parse({}) as ParamValues;
+    for (const [k, s] of Object.entries(t.params.shape)) line(k, defaults[k], s as z.ZodType);
   }
   return lines.join('\n');
 }

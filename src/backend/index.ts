@@ -1,12 +1,14 @@
 /**
- * Backend choice. `auto` prefers tfjs-node-gpu (if it loads and sees a GPU), then
- * tfjs-node, then wasm (with portraitseg's own kernels), then cpu, and reports why.
+ * Backend choice. `auto` prefers tfjs-node-gpu (if installed with its native library and it
+ * loads), then tfjs-node (the same), then wasm (with portraitseg's own kernels), then cpu, and
+ * reports why. Both native packages are optional peer dependencies: npm installs neither.
  * Issue #3 extends this module with our wasm gradient kernels and multi-core training.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendName } from '../config/config';
+import { registerCpuKernelFixes } from './cpu-kernels';
 import { registerBatchNormGradient, registerWasmTrainingKernels } from './wasm-kernels';
 
 export { registerWasmTrainingKernels, unregisterWasmTrainingKernels, wasmTrainingKernelsRegistered } from './wasm-kernels';
@@ -48,18 +50,19 @@ export async function useWasm(): Promise<boolean> {
 }
 
 /**
- * Why an installed tfjs-node(-gpu) cannot work, before requiring it: its native addon
- * (lib/napi-vN/tfjs_binding.node) is written by its install script, which does not run here
- * (.npmrc ignore-scripts). Requiring the package anyway registers all its kernels first (and a
- * second time for the other package: ~700 "already registered" lines), then fails. Null when
- * the addon is there (or the package is absent: the require then says so).
+ * Why tfjs-node(-gpu) cannot work, before requiring it: not installed, or installed without its
+ * native addon (lib/napi-vN/tfjs_binding.node, written by its install script, which did not run:
+ * scripts ignored or denied, or it failed offline). Requiring the package anyway registers all
+ * its kernels first (and a second time for the other package: ~700 "already registered" lines),
+ * then fails. Null when the addon is there.
  */
-function missingNativeLibrary(mod: string): string | null {
+function nativeProblem(mod: string): string | null {
   let dir: string;
   try {
     dir = path.dirname(require.resolve(`${mod}/package.json`));
   } catch {
-    return null;
+    // npm does not install optional peer dependencies by itself
+    return `not installed; it is an optional peer dependency: npm install ${mod}`;
   }
   const lib = path.join(dir, 'lib');
   const found = fs.existsSync(lib) && fs.readdirSync(lib).some((d) => /^napi-v\d+$/.test(d) && fs.existsSync(path.join(lib, d, 'tfjs_binding.node')));
@@ -71,17 +74,28 @@ export async function selectBackend(requested: BackendName = 'auto', log: (line:
   // Gradients are global in tfjs, not per backend: use our batch-norm gradient on every backend,
   // so every thread of a data-parallel step differentiates with the same ops whatever it runs on.
   registerBatchNormGradient();
+  // The cpu backend is the reference every other backend is compared with: fix its wrong kernels.
+  registerCpuKernelFixes();
   // Another caller (a test, a library user) may have switched with tf.setBackend since.
   if (current && current.requested === requested && tf.getBackend() === current.name) return current;
   const skipped: string[] = [];
   const attempt = async (which: Exclude<BackendName, 'auto'>): Promise<string | null> => {
     if (which === 'tensorflow-gpu' || which === 'tensorflow') {
       const mod = which === 'tensorflow-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
-      const missing = missingNativeLibrary(mod);
+      const missing = nativeProblem(mod);
       if (missing) {
         skipped.push(`${mod} not usable (${missing})`);
         return null;
       }
+      // TensorFlow's C++ logging goes to stderr at load: on the CPU build, oneDNN and CPU-feature
+      // notices only, so keep errors unless the user set the level. The GPU build keeps its
+      // logging: its warnings are how a user learns that CUDA libraries were not found.
+      if (which === 'tensorflow') process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+      // TensorFlow's oneDNN kernels (on by default on x86 Linux) give wrong input gradients for
+      // 1x1 convolutions with many channels (TF 2.21 through tfjs-node: 56% off for 72 -> 24
+      // channels, the student's projection convs; test/backend/native.test.ts), so training is
+      // wrong with them. Off unless the user sets the variable; read when TF first runs an op.
+      process.env.TF_ENABLE_ONEDNN_OPTS ??= '0';
       const r = tryRequire(mod);
       if (!r.ok) {
         skipped.push(`${mod} not usable (${r.error})`);

@@ -19,8 +19,8 @@ import { createOptimizer, Optimizer } from '../train/optim';
 
 /** 'wasm' = wasm + portraitseg kernels; 'wasm-stock' = tfjs' own wasm kernels only. */
 /** 'wasm-parallel' = wasm + our kernels, batch split with one worker thread (src/backend/parallel.ts). */
-export type BenchBackend = 'wasm' | 'wasm-parallel' | 'wasm-stock' | 'cpu' | 'tensorflow';
-export const BENCH_BACKENDS: BenchBackend[] = ['wasm', 'wasm-parallel', 'wasm-stock', 'cpu', 'tensorflow'];
+export type BenchBackend = 'wasm' | 'wasm-parallel' | 'wasm-stock' | 'cpu' | 'tensorflow' | 'tensorflow-gpu';
+export const BENCH_BACKENDS: BenchBackend[] = ['wasm', 'wasm-parallel', 'wasm-stock', 'cpu', 'tensorflow', 'tensorflow-gpu'];
 
 /** The benchmark's loss (sigmoid cross-entropy), also loadable by parallel workers by name. */
 export function benchLoss(): LossFn {

@@ -112,15 +112,16 @@ export function checkRunArgs(a: RunArgs, modelFlags: Record<string, unknown> = {
 /** The shipped recipe files (configs/), by name. */
 export const RECIPES = {
   teacher: path.resolve(__dirname, '../../configs/teacher.json'),
-  teacherPretrained: path.resolve(__dirname, '../../configs/teacher-finetune.json'),
+  teacherPretrained: path.resolve(__dirname, '../../configs/teacher-large.json'),
   student: path.resolve(__dirname, '../../configs/distill.json'),
-  studentPretrained: path.resolve(__dirname, '../../configs/distill-finetune.json'),
+  studentPretrained: path.resolve(__dirname, '../../configs/distill-large.json'),
 };
 
 /**
  * The recipe a fresh run without --config starts from, and the line that says so. With the
- * `@mediapipe/selfie_segmentation` dependency installed that is the pretrained recipe (MediaPipe's
- * selfie segmenter as the start, its ensemble as the teacher), unless a model is named (--model,
+ * `@mediapipe/selfie_segmentation` dependency installed that is the pretrained recipe (the large
+ * teacher: MediaPipe's selfie segmenter widened 4x with the mask filter; the student: the selfie
+ * segmenter with the mask filter, taught by the large teacher's labels), unless a model is named (--model,
  * --student, --set model.*: the user's own architecture from random weights). null: --config or
  * --resume was given (the config or the run decides).
  */
@@ -136,8 +137,8 @@ export function defaultRecipe(kind: 'teacher' | 'student', a: RunArgs, modelFlag
   if (have && named.length === 0 && setModel.length === 0) {
     const what =
       kind === 'teacher'
-        ? "MediaPipe's selfie segmenter (mediapipe:selfie) fine-tuned on your labels while learning without forgetting from the selfie + landscape ensemble with flip"
-        : "a 106 k-parameter student started from MediaPipe's selfie segmenter (mediapipe:selfie), distilled from the selfie + landscape ensemble with flip (or your --teacher)";
+        ? "the large teacher: MediaPipe's selfie segmenter (mediapipe:selfie) widened 4x keeping its function, with the mask filter, fine-tuned on your labels"
+        : "a 106 k-parameter student, MediaPipe's selfie segmenter with the mask filter (mediapipe:selfie-mf), trained on the soft masks a teacher wrote once (portraitseg label), or on the fly from your --teacher";
     return { file: pre, line: `recipe: ${rel(pre)} (the default while @mediapipe/selfie_segmentation is installed): ${what}; from random weights: --config ${rel(scratch)}` };
   }
   const why = !have ? '@mediapipe/selfie_segmentation is not installed' : `${[...named, ...setModel].join(', ')} names the model`;

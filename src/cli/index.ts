@@ -1,13 +1,16 @@
 /**
- * The portraitseg command line. Thin by design (STYLE.md §4): each command lives in
+ * The portraitseg command line. Thin by design (principle 4 in DEVELOPERS.md): each command lives in
  * src/cli/commands/<name>.ts, parses flags and calls into the library.
  */
-import yargs from 'yargs';
+import yargs, { type CommandModule } from 'yargs';
 import { ConfigError } from '../config/schema';
 import { UsageError } from './common';
+import { OutputPathError } from '../util/out-paths';
 import { commands } from './commands';
 
-export function buildParser(argv: string[]) {
+/** The yargs parser of `argv`, over the command table (`table`: the same commands with other handlers, for tests). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function buildParser(argv: string[], table: CommandModule<any, any>[] = commands) {
   let y = yargs(argv)
     .scriptName('portraitseg')
     .usage('$0 <command> [options]\n\nTrain, distill, evaluate and export portrait segmentation models for background blur.')
@@ -25,7 +28,7 @@ export function buildParser(argv: string[]) {
       if (msg && msg.startsWith('Did you mean')) throw new UsageError(`unknown command "${argv[0]}". ${msg}`);
       throw new UsageError(msg);
     });
-  for (const c of commands) y = y.command(c);
+  for (const c of table) y = y.command(c);
   return y;
 }
 
@@ -48,7 +51,7 @@ export async function run(argv: string[]): Promise<void> {
     await buildParser(argv).parseAsync();
   } catch (e) {
     const err = e as Error;
-    const known = err instanceof UsageError || err instanceof ConfigError;
+    const known = err instanceof UsageError || err instanceof ConfigError || err instanceof OutputPathError;
     process.stderr.write(`portraitseg: error: ${err.message}\n`);
     if (verbose && !known) process.stderr.write(`${err.stack}\n`);
     else if (!known) process.stderr.write('(run with --verbose for the stack trace)\n');

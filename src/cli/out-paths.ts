@@ -1,37 +1,34 @@
 /**
- * Checks of output paths before any work starts, so a typo costs one line (exit 2), not a
- * raw EEXIST / ENOTDIR after minutes of computing.
+ * The output rule (src/util/out-paths.ts) for the commands: checked before any work, so a bad
+ * output costs one line (exit 2), not a raw EEXIST / EISDIR / ENOTDIR after minutes of computing,
+ * and never an input or an unrelated file overwritten. `--overwrite` is declared here once.
  */
-import * as fs from 'fs';
-import * as path from 'path';
+import type { Argv } from 'yargs';
 import { UsageError } from './common';
+import { checkOutput, CheckedOutput, OutputPathError, OutputRequest } from '../util/out-paths';
 
-/** The nearest existing ancestor of `p` (or p itself) and whether it is a folder. */
-function nearestExisting(p: string): { at: string; dir: boolean } {
-  let cur = path.resolve(p);
-  for (;;) {
-    try {
-      return { at: cur, dir: fs.statSync(cur).isDirectory() };
-    } catch {
-      const up = path.dirname(cur);
-      if (up === cur) return { at: cur, dir: true };
-      cur = up;
-    }
+export { ARTEFACTS } from '../util/out-paths';
+export type { InputPath } from '../util/out-paths';
+
+export interface OverwriteArgs {
+  overwrite?: boolean;
+}
+
+/** Adds `--overwrite`: replace an existing output of the same kind (`what`), written whole. */
+export function withOverwrite<T>(y: Argv<T>, what: string): Argv<T & OverwriteArgs> {
+  return y.option('overwrite', {
+    type: 'boolean',
+    default: false,
+    describe: `replace an existing ${what} (only that kind of output; never an input). Without it an existing, non-empty output is refused`,
+  }) as unknown as Argv<T & OverwriteArgs>;
+}
+
+/** checkOutput with the CLI's error type: one line naming the flag, exit 2. */
+export function checkOut(req: OutputRequest): CheckedOutput {
+  try {
+    return checkOutput(req);
+  } catch (e) {
+    if (e instanceof OutputPathError) throw new UsageError(e.message);
+    throw e;
   }
-}
-
-/** `flag dir` will be a folder we write into: it must be a folder or creatable as one. */
-export function checkOutFolder(flag: string, dir: string): void {
-  const { at, dir: isDir } = nearestExisting(dir);
-  if (isDir) return;
-  if (at === path.resolve(dir)) throw new UsageError(`${flag} ${dir}: is a file, expected a folder (give a new or existing folder)`);
-  throw new UsageError(`${flag} ${dir}: ${at} is a file, so this folder cannot be created`);
-}
-
-/** `flag file` will be written as a file: it must not be a folder, and its folder must be creatable. */
-export function checkOutFile(flag: string, file: string): void {
-  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new UsageError(`${flag} ${file}: is a folder, expected a file name`);
-  const parent = path.dirname(path.resolve(file));
-  const { at, dir } = nearestExisting(parent);
-  if (!dir) throw new UsageError(`${flag} ${file}: ${at} is a file, so the folder for it cannot be created`);
 }

@@ -4,9 +4,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import sharp from 'sharp';
 import { IMAGE_EXTENSIONS, listImages } from './dataset';
-import type { RgbImage } from '../util/image';
+import { imageProblem, openImage, type RgbImage } from '../util/image';
 
 /**
  * Loads every image under `dir` (sorted, so the order and hence the seeded picks are stable),
@@ -20,7 +19,7 @@ export async function loadBackgrounds(dir: string, maxSide = 512): Promise<RgbIm
   const out: RgbImage[] = [];
   for (const file of files) {
     try {
-      const { data, info } = await sharp(file, { failOn: 'error' })
+      const { data, info } = await openImage(file)
         .rotate()
         .toColourspace('srgb')
         .removeAlpha()
@@ -29,7 +28,7 @@ export async function loadBackgrounds(dir: string, maxSide = 512): Promise<RgbIm
         .toBuffer({ resolveWithObject: true });
       out.push({ width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) });
     } catch (e) {
-      process.stderr.write(`backgrounds: skipping ${file}: ${(e as Error).message.split('\n')[0]}\n`);
+      process.stderr.write(`backgrounds: skipping ${file}: ${(await imageProblem(file, e)) ?? (e as Error).message.split('\n')[0]}\n`);
     }
   }
   if (out.length === 0) throw new Error(`no readable background images in ${dir}`);

@@ -12,7 +12,8 @@ import sharp from 'sharp';
 import type { SampleRef } from './types';
 import { BadFile, DataError, DataNote } from './errors';
 import { decodeMask, trivialMaskReason } from './sample';
-import { readRgb } from '../util/image';
+import { imageProblem, maxImagePixels, pixelLimitReason, readRgb } from '../util/image';
+import type { InputPath } from '../util/out-paths';
 
 export type Layout = 'folders' | 'suffix' | 'list' | 'rgba' | 'unlabeled';
 export const LAYOUTS: readonly Layout[] = ['folders', 'suffix', 'list', 'rgba', 'unlabeled'];
@@ -300,6 +301,23 @@ function hasDir(p: string): boolean {
   }
 }
 
+/**
+ * The paths of a dataset spec that outputs must stay out of (src/util/out-paths.ts): a folder
+ * dataset's folder, a description and its data folder, a list file (not the folder around it,
+ * which may be any folder). A spec that does not resolve gives none: its own check names it.
+ */
+export function datasetInputs(flag: string, spec: string | null | undefined): InputPath[] {
+  if (!spec) return [];
+  let d: ReturnType<typeof resolveSpec>;
+  try {
+    d = resolveSpec(spec);
+  } catch {
+    return [];
+  }
+  if (d.layout === 'list') return [...new Set([d._from, path.resolve(d.root, d.list ?? '')])].map((p) => ({ flag, path: p }));
+  return d._from === d.root ? [{ flag, path: d.root }] : [{ flag, path: d.root }, { flag, path: d._from }];
+}
+
 /** Resolves a spec (folder, list file, description, known name) to a description. */
 export function resolveSpec(spec: string): DatasetDescription & { _from: string } {
   let p = spec;
@@ -437,7 +455,11 @@ async function checkRef(ref: SampleRef, decode: 'header' | 'full'): Promise<Chec
   try {
     meta = await sharp(ref.imagePath).metadata();
   } catch (e) {
-    return { ok: false, file: ref.imagePath, reason: `unreadable image (${firstLine(e)})`, notes };
+    return { ok: false, file: ref.imagePath, reason: (await imageProblem(ref.imagePath, e)) ?? `unreadable image (${firstLine(e)})`, notes };
+  }
+  // the decode limit, from the header: never decoded at all
+  if ((meta.width ?? 0) * (meta.height ?? 0) > maxImagePixels()) {
+    return { ok: false, file: ref.imagePath, reason: pixelLimitReason(`${meta.width}x${meta.height} = ${meta.width! * meta.height!} pixels, `), notes };
   }
   const orient = meta.orientation ?? 1;
   const w = meta.autoOrient?.width ?? (orient >= 5 ? meta.height! : meta.width!);
@@ -450,7 +472,7 @@ async function checkRef(ref: SampleRef, decode: 'header' | 'full'): Promise<Chec
     try {
       await readRgb(ref.imagePath);
     } catch (e) {
-      return { ok: false, file: ref.imagePath, reason: `corrupt or truncated image (sharp: ${firstLine(e)})`, notes };
+      return { ok: false, file: ref.imagePath, reason: (await imageProblem(ref.imagePath, e)) ?? `corrupt or truncated image (sharp: ${firstLine(e)})`, notes };
     }
   }
   let coverage: number | null = null;
@@ -459,7 +481,8 @@ async function checkRef(ref: SampleRef, decode: 'header' | 'full'): Promise<Chec
     try {
       mask = await decodeMask(ref.maskPath, Boolean(ref.maskFromAlpha));
     } catch (e) {
-      return { ok: false, file: ref.maskPath, reason: `unreadable mask (${firstLine(e)})`, notes };
+      // decodeMask's DataError says why (unreadable, permission, over the pixel limit)
+      return { ok: false, file: ref.maskPath, reason: e instanceof DataError ? e.reason : `unreadable mask (${firstLine(e)})`, notes };
     }
     if (mask.width !== w || mask.height !== h) {
       const storedW = meta.width!;

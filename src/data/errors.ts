@@ -3,10 +3,13 @@
 export class DataError extends Error {
   /** The file the error is about (image, mask, list file or description). */
   readonly file: string;
+  /** What is wrong with it (the message without the file name). */
+  readonly reason: string;
   constructor(file: string, reason: string) {
     super(`${file}: ${reason}`);
     this.name = 'DataError';
     this.file = file;
+    this.reason = reason;
   }
 }
 

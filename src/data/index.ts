@@ -14,7 +14,5 @@ export type { LoaderOptions, LoaderStats } from './loader';
 export { synthSample, proceduralBackground, writeSynthDataset, coverage } from './synth';
 export { loadBackgrounds } from './backgrounds';
 export type { SynthOptions, WriteSynthOptions, SynthDatasetInfo } from './synth';
-export { AugmentPool } from './pool';
-export type { AugmentPoolOptions } from './pool';
 export { inspectDataset, formatReport, overlayMask, writeContactSheet } from './inspect';
 export type { InspectOptions, InspectReport } from './inspect';

@@ -11,13 +11,17 @@ import type { BadFile, DataNote } from './errors';
 import { loadSample } from './sample';
 
 export interface InspectOptions {
-  /** Folder for contact-sheet.png and report.json. */
+  /** Folder for contact-sheet.png and report.json (the names recorded in the report). */
   out: string;
+  /** Where the files are written when not `out` itself: the temp folder that becomes `out` (src/util/out-paths.ts writeOutputDir). */
+  writeTo?: string;
   strict?: boolean;
   /** 'full' decodes every image (finds truncated files); 'header' reads image headers and decodes masks only; 'none' only pairs files (fast, no sizes or coverage). */
   decode?: 'none' | 'header' | 'full';
   /** Tiles on the contact sheet (default 48). */
   sheetCount?: number;
+  /** PNG file for the contact sheet (default `<out>/contact-sheet.png`). */
+  sheet?: string;
   /** Tile height in pixels (default 128). */
   tile?: number;
   log?: (line: string) => void;
@@ -104,7 +108,8 @@ export async function inspectDataset(spec: string, opts: InspectOptions): Promis
     coverage[Math.min(9, Math.floor(it.coverage * 10))]++;
     covSum += it.coverage;
   }
-  fs.mkdirSync(opts.out, { recursive: true });
+  const dir = opts.writeTo ?? opts.out;
+  fs.mkdirSync(dir, { recursive: true });
   let sheet: string | null = null;
   const n = Math.min(opts.sheetCount ?? 48, dataset.refs.length);
   if (n > 0) {
@@ -121,8 +126,15 @@ export async function inspectDataset(spec: string, opts: InspectOptions): Promis
         return new Uint8Array(tw * th * 3).fill(60);
       }
     });
-    sheet = path.join(opts.out, 'contact-sheet.png');
-    await writeContactSheet(sheet, tiles, tw, th, 8);
+    if (opts.sheet) {
+      // a sheet the user placed elsewhere (--sheet, checked by the output rule): written on its own
+      sheet = opts.sheet;
+      fs.mkdirSync(path.dirname(path.resolve(sheet)), { recursive: true });
+      await writeContactSheet(sheet, tiles, tw, th, 8);
+    } else {
+      sheet = path.join(opts.out, 'contact-sheet.png');
+      await writeContactSheet(path.join(dir, 'contact-sheet.png'), tiles, tw, th, 8);
+    }
   }
   const report: InspectReport = {
     name: dataset.name,
@@ -139,9 +151,10 @@ export async function inspectDataset(spec: string, opts: InspectOptions): Promis
     sheet,
     reportFile: path.join(opts.out, 'report.json'),
   };
-  const tmp = `${report.reportFile}.tmp-${process.pid}`;
+  const file = path.join(dir, 'report.json');
+  const tmp = `${file}.tmp-${process.pid}`;
   fs.writeFileSync(tmp, JSON.stringify(report, null, 2) + '\n');
-  fs.renameSync(tmp, report.reportFile);
+  fs.renameSync(tmp, file);
   return report;
 }
 

@@ -20,7 +20,7 @@ export interface LoaderOptions {
   seed: number | string;
   /** A pure transform (src/augment pipeline); must keep the frame size. */
   augment?: (s: Sample, rng: Rng) => Sample;
-  /** Runs the augmentation off the main thread instead (AugmentPool); same bytes as `augment` with the same pipeline. */
+  /** Runs the augmentation off the main thread instead (src/augment/pool.ts); same bytes as `augment` with the same pipeline. */
   augmentPool?: { run(s: Sample, seed: string): Promise<Sample> } | null;
   cache?: SampleCache | null;
   /** Batches decoded ahead of the consumer (default 4). */

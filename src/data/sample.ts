@@ -8,7 +8,7 @@
  */
 import sharp from 'sharp';
 import type { GrayImage, RgbImage } from '../util/image';
-import { readRgb, resizeRgb } from '../util/image';
+import { imageProblem, openImage, readRgb, resizeRgb } from '../util/image';
 import type { Sample, SampleRef } from './types';
 import { DataError } from './errors';
 
@@ -43,7 +43,7 @@ export async function decodeImageChecked(file: string): Promise<RgbImage> {
   try {
     return await readRgb(file);
   } catch (e) {
-    throw new DataError(file, `unreadable or corrupt image (${firstLine(e)})`);
+    throw new DataError(file, (await imageProblem(file, e)) ?? `unreadable or corrupt image (${firstLine(e)})`);
   }
 }
 
@@ -54,7 +54,7 @@ export async function decodeImageChecked(file: string): Promise<RgbImage> {
  */
 export async function decodeImageAt(file: string, width: number, height: number): Promise<{ image: RgbImage; srcWidth: number; srcHeight: number }> {
   try {
-    const p = sharp(file, { failOn: 'error' });
+    const p = openImage(file);
     const m = await p.metadata();
     const o = m.orientation ?? 1;
     const srcWidth = m.autoOrient?.width ?? (o >= 5 ? m.height! : m.width!);
@@ -63,7 +63,7 @@ export async function decodeImageAt(file: string, width: number, height: number)
     if (info.channels !== 3 || info.width !== width || info.height !== height) throw new Error(`decoded to ${info.width}x${info.height}x${info.channels}`);
     return { image: { width, height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) }, srcWidth, srcHeight };
   } catch (e) {
-    throw new DataError(file, `unreadable or corrupt image (${firstLine(e)})`);
+    throw new DataError(file, (await imageProblem(file, e)) ?? `unreadable or corrupt image (${firstLine(e)})`);
   }
 }
 
@@ -88,12 +88,13 @@ export function normaliseLabelMask(d: Uint8Array): void {
 export async function decodeMask(file: string, fromAlpha = false): Promise<GrayImage> {
   let out: { data: Buffer; info: { width: number; height: number; channels: number } };
   try {
-    const p = sharp(file, { failOn: 'error' }).rotate();
+    const p = openImage(file).rotate();
     out = fromAlpha
       ? await p.toColourspace('srgb').ensureAlpha().extractChannel(3).raw().toBuffer({ resolveWithObject: true })
       : await p.removeAlpha().toColourspace('b-w').raw().toBuffer({ resolveWithObject: true });
   } catch (e) {
-    throw new DataError(file, `unreadable mask (${firstLine(e)})`);
+    const problem = await imageProblem(file, e);
+    throw new DataError(file, problem ? `mask: ${problem}` : `unreadable mask (${firstLine(e)})`);
   }
   const { data, info } = out;
   if (info.channels !== 1) throw new DataError(file, `mask decoded to ${info.channels} channels, expected 1`);
@@ -144,9 +145,9 @@ export function binarise(m: GrayImage): GrayImage {
 async function decodeRgba(file: string): Promise<{ image: RgbImage; mask: GrayImage }> {
   let out: { data: Buffer; info: { width: number; height: number; channels: number } };
   try {
-    out = await sharp(file, { failOn: 'error' }).rotate().toColourspace('srgb').ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+    out = await openImage(file).rotate().toColourspace('srgb').ensureAlpha().raw().toBuffer({ resolveWithObject: true });
   } catch (e) {
-    throw new DataError(file, `unreadable or corrupt image (${firstLine(e)})`);
+    throw new DataError(file, (await imageProblem(file, e)) ?? `unreadable or corrupt image (${firstLine(e)})`);
   }
   const { data, info } = out;
   const n = info.width * info.height;

@@ -24,6 +24,8 @@ import { ensembleSegmenter } from '../eval/tta';
 import { countFlops } from '../models/flops';
 import { loadModel } from '../models/io';
 import { ensureImported, needsImport } from '../models/import/packaged';
+import { readMetrics } from '../train/callbacks';
+import { checkImport } from '../export/import-check';
 
 export interface CompareSpec {
   label: string;
@@ -101,14 +103,7 @@ export function runWallSeconds(spec: string): number | null {
     if (fs.existsSync(f)) {
       let total = 0;
       let last = 0;
-      for (const line of fs.readFileSync(f, 'utf8').split('\n')) {
-        if (!line.trim()) continue;
-        let rec: { kind?: string; elapsedSec?: number };
-        try {
-          rec = JSON.parse(line);
-        } catch {
-          continue; // a line cut by a crash
-        }
+      for (const rec of readMetrics(f)) {
         if (rec.kind !== 'step' || typeof rec.elapsedSec !== 'number') continue;
         if (rec.elapsedSec < last) total += last;
         last = rec.elapsedSec;
@@ -142,7 +137,7 @@ export function timeFrame(seg: Segmenter, frame: [number, number], runs = 15, wa
 /** Loads a row's members (packaged names and .tflite files imported first) as one segmenter, with params and GFLOPs. */
 async function loadRow(spec: CompareSpec, cfg: Config, log: (l: string) => void): Promise<{ seg: Segmenter; params: number; gflops: number; name: string; frame: [number, number]; paths: string[] }> {
   const paths: string[] = [];
-  for (const m of spec.members) paths.push(needsImport(m) ? await ensureImported(m, { seed: cfg.seed, key: `--model ${spec.label}`, log }) : m);
+  for (const m of spec.members) paths.push(needsImport(m) ? await ensureImported(m, { seed: cfg.seed, key: `--model ${spec.label}`, log, check: checkImport }) : m);
   const members: Segmenter[] = [];
   let params = 0;
   let gflops = 0;

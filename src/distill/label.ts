@@ -14,14 +14,18 @@
  * drops only constant masks (src/data/sample.ts).
  *
  * The folder is written under a temp name beside --out and renamed when complete: it never
- * half-exists, and an existing --out is refused (nothing is overwritten).
+ * half-exists. --out follows the output rule (src/util/out-paths.ts): checked before any work,
+ * never inside or onto an input (real paths, device + inode); an existing label folder is replaced
+ * only with `overwrite`, anything else never.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import type { Config } from '../config/config';
 import { ConfigError } from '../config/schema';
-import { openDataset } from '../data/dataset';
+import { datasetInputs, openDataset } from '../data/dataset';
+import { modelInputs } from '../models/folders';
+import { ARTEFACTS, checkOutput, OutputPathError, writeOutputDir } from '../util/out-paths';
 import { DataError } from '../data/errors';
 import { decodeImageChecked } from '../data/sample';
 import type { SampleRef } from '../data/types';
@@ -41,6 +45,8 @@ export interface LabelOptions {
   data: string | null;
   unlabeled: string[];
   out: string;
+  /** Replace an earlier label folder at `out` (never anything else). */
+  overwrite?: boolean;
   /** Hard-link the photos (default) or copy them. */
   link?: boolean;
   log?: (l: string) => void;
@@ -72,17 +78,21 @@ export async function labelDataset(o: LabelOptions): Promise<LabelResult> {
   const log = o.log ?? (() => {});
   if (o.teachers.length === 0) throw new ConfigError('label: give --teacher RUN|MODEL (repeatable for an ensemble)');
   if (!o.data && o.unlabeled.length === 0) throw new ConfigError('label: give --data DIR and/or --unlabeled DIR (the photos to label)');
-  const out = path.resolve(o.out);
-  if (fs.existsSync(out)) throw new ConfigError(`--out ${o.out}: already exists (label never overwrites; pick a new folder)`);
+  const specs = [...(o.data ? [['--data', o.data] as const] : []), ...o.unlabeled.map((u) => ['--unlabeled', u] as const)];
+  for (const [flag, spec] of specs) if (!fs.existsSync(spec)) throw new ConfigError(`${flag} ${spec}: not found`);
+  const inputs = [...specs.flatMap(([flag, spec]) => datasetInputs(flag, spec)), ...o.teachers.flatMap((t) => modelInputs('--teacher', t.path))];
+  let checked;
+  try {
+    checked = checkOutput({ flag: '--out', path: o.out, artefact: ARTEFACTS.labels, overwrite: o.overwrite, inputs });
+  } catch (e) {
+    throw e instanceof OutputPathError ? new ConfigError(e.message) : e;
+  }
+  const out = checked.target;
   const sources: { spec: string; flag: string; refs: SampleRef[] }[] = [];
-  for (const [flag, spec] of [...(o.data ? [['--data', o.data] as const] : []), ...o.unlabeled.map((u) => ['--unlabeled', u] as const)]) {
-    if (!fs.existsSync(spec)) throw new ConfigError(`${flag} ${spec}: not found`);
+  for (const [flag, spec] of specs) {
     const ds = await openDataset(spec, { strict: o.cfg.data.strict, labeled: flag === '--unlabeled' ? false : undefined, log }).catch((e) => {
       throw e instanceof DataError ? new ConfigError(`${flag} ${e.message}`) : e;
     });
-    const root = fs.statSync(spec).isDirectory() ? path.resolve(spec) : path.dirname(path.resolve(spec));
-    const rel = path.relative(root, out);
-    if (!rel.startsWith('..') && !path.isAbsolute(rel)) throw new ConfigError(`--out ${o.out}: inside the input ${spec} (write the labels beside it)`);
     sources.push({ spec, flag, refs: ds.refs });
   }
   // distill.teachers carries each teacher's own options; the command's --input-size/... are cfg.external
@@ -91,10 +101,6 @@ export async function labelDataset(o: LabelOptions): Promise<LabelResult> {
   if (!teacher) throw new ConfigError('label: no teacher');
   const total = sources.reduce((n, s) => n + s.refs.length, 0);
   log(`label: ${teacher.describe}; ${total} photos from ${sources.map((s) => s.spec).join(', ')}`);
-  const tmp = path.join(path.dirname(out), `.${path.basename(out)}.tmp-${process.pid}`);
-  fs.rmSync(tmp, { recursive: true, force: true });
-  fs.mkdirSync(path.join(tmp, 'images'), { recursive: true });
-  fs.mkdirSync(path.join(tmp, 'masks'), { recursive: true });
   const used = new Set<string>();
   const skipped: string[] = [];
   const items: { id: string; image: string; mask: string; source: string }[] = [];
@@ -102,68 +108,73 @@ export async function labelDataset(o: LabelOptions): Promise<LabelResult> {
   let lastLog = 0;
   const t0 = Date.now();
   try {
-    for (const src of sources) {
-      for (const ref of src.refs) {
-        let img;
-        try {
-          img = await decodeImageChecked(ref.imagePath);
-        } catch (e) {
-          if (!(e instanceof DataError)) throw e;
-          skipped.push(e.message);
-          log(`skip ${e.message}`);
-          continue;
+    await writeOutputDir(
+      out,
+      async (tmp) => {
+        fs.mkdirSync(path.join(tmp, 'images'), { recursive: true });
+        fs.mkdirSync(path.join(tmp, 'masks'), { recursive: true });
+        for (const src of sources) {
+          for (const ref of src.refs) {
+            let img;
+            try {
+              img = await decodeImageChecked(ref.imagePath);
+            } catch (e) {
+              if (!(e instanceof DataError)) throw e;
+              skipped.push(e.message);
+              log(`skip ${e.message}`);
+              continue;
+            }
+            const { width: w, height: h } = img;
+            const p = untaped(() =>
+              tf.tidy(() => {
+                const frame = tf.tensor4d(img.data, [1, h, w, 3], 'int32').toFloat().div(255) as tf.Tensor4D;
+                return teacher.predict(frame, false).logits.sigmoid();
+              }),
+            );
+            const prob = (await p.data()) as Float32Array;
+            p.dispose();
+            if (prob.length !== w * h) throw new Error(`${teacher.describe}: returned ${prob.length} pixels for a ${w}x${h} photo`);
+            const mask = new Uint8Array(w * h);
+            for (let i = 0; i < mask.length; i++) mask[i] = Math.round(255 * Math.min(1, Math.max(0, prob[i])));
+            let stem = ref.id.replace(/[\\/]+/g, '_');
+            const ext = path.extname(ref.imagePath);
+            if (used.has(stem)) stem = `${path.basename(path.resolve(src.spec))}-${stem}`;
+            for (let k = 2; used.has(stem); k++) stem = `${stem}-${k}`;
+            used.add(stem);
+            const imageName = `${stem}${ext}`;
+            how = placeFile(ref.imagePath, path.join(tmp, 'images', imageName), o.link !== false);
+            await writePng(path.join(tmp, 'masks', `${stem}.png`), mask, w, h, 1);
+            items.push({ id: stem, image: path.resolve(ref.imagePath), mask: `masks/${stem}.png`, source: src.spec });
+            const t = Date.now();
+            if (t - lastLog > 2000 || items.length === total) {
+              lastLog = t;
+              const rate = items.length / Math.max(1e-3, (t - t0) / 1000);
+              log(`label ${items.length + skipped.length}/${total} | ${rate.toFixed(1)} img/s | ETA ${Math.round((total - items.length - skipped.length) / Math.max(rate, 1e-9))}s`);
+            }
+          }
         }
-        const { width: w, height: h } = img;
-        const p = untaped(() =>
-          tf.tidy(() => {
-            const frame = tf.tensor4d(img.data, [1, h, w, 3], 'int32').toFloat().div(255) as tf.Tensor4D;
-            return teacher.predict(frame, false).logits.sigmoid();
-          }),
-        );
-        const prob = (await p.data()) as Float32Array;
-        p.dispose();
-        if (prob.length !== w * h) throw new Error(`${teacher.describe}: returned ${prob.length} pixels for a ${w}x${h} photo`);
-        const mask = new Uint8Array(w * h);
-        for (let i = 0; i < mask.length; i++) mask[i] = Math.round(255 * Math.min(1, Math.max(0, prob[i])));
-        let stem = ref.id.replace(/[\\/]+/g, '_');
-        const ext = path.extname(ref.imagePath);
-        if (used.has(stem)) stem = `${path.basename(path.resolve(src.spec))}-${stem}`;
-        for (let k = 2; used.has(stem); k++) stem = `${stem}-${k}`;
-        used.add(stem);
-        const imageName = `${stem}${ext}`;
-        how = placeFile(ref.imagePath, path.join(tmp, 'images', imageName), o.link !== false);
-        await writePng(path.join(tmp, 'masks', `${stem}.png`), mask, w, h, 1);
-        items.push({ id: stem, image: path.resolve(ref.imagePath), mask: `masks/${stem}.png`, source: src.spec });
-        const t = Date.now();
-        if (t - lastLog > 2000 || items.length === total) {
-          lastLog = t;
-          const rate = items.length / Math.max(1e-3, (t - t0) / 1000);
-          log(`label ${items.length + skipped.length}/${total} | ${rate.toFixed(1)} img/s | ETA ${Math.round((total - items.length - skipped.length) / Math.max(rate, 1e-9))}s`);
-        }
-      }
-    }
-    if (items.length === 0) throw new ConfigError('label: no photo could be read (see the skip lines)');
-    const manifest = {
-      kind: 'portraitseg-labels',
-      teacher: teacher.describe,
-      teachers: o.teachers.map((t) => ({ ...t, path: path.resolve(t.path) })),
-      flip: o.flip,
-      masks: '8-bit grey PNG, round(255 * P(person)) at each photo\'s size; train with data.maskMode=soft',
-      sources: sources.map((s) => ({ flag: s.flag, path: path.resolve(s.spec), photos: s.refs.length })),
-      images: how,
-      count: items.length,
-      skipped,
-      date: new Date().toISOString(),
-      items,
-    };
-    const mf = path.join(tmp, LABEL_MANIFEST);
-    fs.writeFileSync(`${mf}.tmp`, JSON.stringify(manifest, null, 2) + '\n');
-    fs.renameSync(`${mf}.tmp`, mf);
-    if (fs.existsSync(out)) throw new ConfigError(`--out ${o.out}: appeared while labelling (not overwritten)`);
-    fs.renameSync(tmp, out);
+        if (items.length === 0) throw new ConfigError('label: no photo could be read (see the skip lines)');
+        const manifest = {
+          kind: 'portraitseg-labels',
+          teacher: teacher.describe,
+          teachers: o.teachers.map((t) => ({ ...t, path: path.resolve(t.path) })),
+          flip: o.flip,
+          masks: '8-bit grey PNG, round(255 * P(person)) at each photo\'s size; train with data.maskMode=soft',
+          sources: sources.map((s) => ({ flag: s.flag, path: path.resolve(s.spec), photos: s.refs.length })),
+          images: how,
+          count: items.length,
+          skipped,
+          date: new Date().toISOString(),
+          items,
+        };
+        const mf = path.join(tmp, LABEL_MANIFEST);
+        fs.writeFileSync(`${mf}.tmp`, JSON.stringify(manifest, null, 2) + '\n');
+        fs.renameSync(`${mf}.tmp`, mf);
+      },
+      { replace: checked.replaces, flag: '--out' },
+    );
   } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    throw e;
+    throw e instanceof OutputPathError ? new ConfigError(e.message) : e;
   } finally {
     teacher.dispose();
   }

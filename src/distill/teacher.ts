@@ -82,7 +82,7 @@ export function freezeModel(model: tf.LayersModel, meta: ModelMeta | null, descr
   model.trainable = false;
   let native: NativePredictor | null = null;
   if (runtime !== 'tfjs' && meta) {
-    const choice = nativePredictor(model, { runtime, frameSize: [meta.frameSize[0], meta.frameSize[1]] });
+    const choice = nativePredictor(model, { runtime, name: meta.name, frameSize: [meta.frameSize[0], meta.frameSize[1]] });
     native = choice.predictor;
     describe = `${describe} on ${choice.reason}`;
   }

@@ -12,26 +12,8 @@ import { DataError } from '../data/errors';
 import { EvalMetrics, MetricOptions, MetricsAccumulator } from './metrics';
 import { stabilityScores } from './stability';
 
-export interface SegmenterInfo {
-  /** Registry name for our models, the file for external ones. */
-  name: string;
-  kind: 'portraitseg' | 'external';
-  /** [height, width] the network runs at (null: whatever it is given). */
-  inputSize: [number, number] | null;
-  params: number | null;
-  maskFilter: boolean;
-  meta?: ModelMeta;
-  /** Which runtime runs the model and why (src/export/native.ts), when chosen at load. */
-  runtime?: string;
-}
-
-/** The interface eval, stability and distillation use for our models and external ones alike. */
-export interface Segmenter {
-  /** frames [B, H, W, 3] RGB in 0..1 -> person logits [B, H, W, 1] at the frames' H, W. */
-  predictLogits(frames: tf.Tensor4D): tf.Tensor4D;
-  readonly info: SegmenterInfo;
-  dispose(): void;
-}
+export type { Segmenter, SegmenterInfo } from './segmenter';
+import type { Segmenter, SegmenterInfo } from './segmenter';
 
 /**
  * A portraitseg model as a Segmenter. Our models take the frame at any resolution, resize to

@@ -82,7 +82,7 @@ export async function loadSegmenter(spec: string, cfg: Config, external: boolean
 export function frozenSegmenter(model: tf.LayersModel, meta: ModelMeta, cfg: Config): Segmenter {
   const seg = modelSegmenter(model, meta);
   // runtime.frozen: onnxruntime-node (ONNX export, parity checked at load) when available.
-  const choice = nativePredictor(model, { runtime: cfg.runtime.frozen, frameSize: [meta.frameSize[0], meta.frameSize[1]] });
+  const choice = nativePredictor(model, { runtime: cfg.runtime.frozen, name: meta.name, frameSize: [meta.frameSize[0], meta.frameSize[1]] });
   const native = choice.predictor;
   return {
     predictLogits: native

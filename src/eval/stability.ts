@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { RgbImage } from '../util/image';
-import type { Segmenter } from './evaluate';
+import type { Segmenter } from './segmenter';
 
 /** Content moved right and down by `s` px; the uncovered band is mirrored from the frame. [B,H,W,C] */
 export function shiftFrames(frames: tf.Tensor4D, s: number): tf.Tensor4D {

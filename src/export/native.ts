@@ -15,15 +15,16 @@ import * as path from 'path';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { exportOnnxBytes, ONNX_INPUT, ONNX_OUTPUT } from './onnx';
+import { Parity, parityFailure, ParityMeter, parityFrames, parityResult, parityTolerance } from './parity';
 
 /** `runtime.frozen`: auto = onnxruntime-node when it loads and passes parity, else tfjs. */
 export type FrozenRuntime = 'auto' | 'onnx' | 'tfjs';
 export const FROZEN_RUNTIMES: FrozenRuntime[] = ['auto', 'onnx', 'tfjs'];
 
 export interface NativePredictor {
-  /** e.g. "onnxruntime-node 1.30.0 CPU, 2 threads (parity: max |p| diff 2.1e-7)". */
+  /** e.g. "onnxruntime-node 1.30.0 CPU, 2 threads (ONNX parity at load: max |P(person) diff| 2.1e-7)". */
   readonly describe: string;
-  /** Max |sigmoid| difference against tfjs on the parity frames. */
+  /** Max |P(person) diff| against tfjs on the parity frames (src/export/parity.ts). */
   readonly parity: number;
   /** Logits NHWC for frames NHWC in 0..1; synchronous (blocks until onnxruntime answers). */
   predict(frames: Float32Array, dims: [number, number, number, number]): { data: Float32Array; dims: number[] };
@@ -40,12 +41,16 @@ export interface NativeChoice {
 
 export interface NativeOptions {
   runtime: FrozenRuntime;
+  /** The model's name (ModelMeta.name), for the parity line and its failure message. */
+  name: string;
   /** [H, W] of the parity frames (the model's frame size). */
   frameSize: [number, number];
   /** intra-op threads (default: all cores). */
   threads?: number;
-  /** Largest accepted |sigmoid(onnx) - sigmoid(tfjs)| on the parity frames (default 1e-4). */
+  /** Largest accepted max |P(person) diff| on the parity frames (default RUNTIME_TOLERANCE, 1e-3: onnxruntime's own kernels). */
   tolerance?: number;
+  /** The ONNX export to run (default: exported from `model` now); for callers that hold one already. */
+  onnxBytes?: Uint8Array;
   /** For tests: the module name to require instead of onnxruntime-node. */
   ortModule?: string;
   /** Milliseconds to wait for one answer of the worker (default 10 min). */
@@ -105,28 +110,6 @@ class SyncOrt {
   }
 }
 
-/** Seeded frames in 0..1 (no tfjs RNG: the same numbers on every backend). */
-function parityFrames(n: number, h: number, w: number, seed: number): Float32Array {
-  const out = new Float32Array(n * h * w * 3);
-  let s = seed >>> 0;
-  for (let i = 0; i < out.length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 32;
-  }
-  return out;
-}
-
-function maxProbDiff(a: Float32Array, b: Float32Array): number {
-  if (a.length !== b.length) return Infinity;
-  const sig = (v: number) => 1 / (1 + Math.exp(-v));
-  let d = 0;
-  for (let i = 0; i < a.length; i++) {
-    const e = Math.abs(sig(a[i]) - sig(b[i]));
-    if (!(e <= d)) d = e; // NaN counts as a failure
-  }
-  return d;
-}
-
 /**
  * Chooses the runtime for a frozen model. `auto` falls back to tfjs (predictor null) with the
  * reason when onnxruntime-node is missing, the model cannot be exported or parity fails; `onnx`
@@ -154,7 +137,7 @@ export function nativePredictor(model: tf.LayersModel, o: NativeOptions): Native
   }
   let bytes: Uint8Array;
   try {
-    bytes = exportOnnxBytes(model);
+    bytes = o.onnxBytes ?? exportOnnxBytes(model);
   } catch (e) {
     return fail(`the model has no ONNX export: ${(e as Error).message.split('\n')[0]}`);
   }
@@ -165,31 +148,36 @@ export function nativePredictor(model: tf.LayersModel, o: NativeOptions): Native
   } catch (e) {
     return fail(`onnxruntime-node failed: ${(e as Error).message.split('\n')[0]}`);
   }
+  let parity: Parity;
   try {
     ort.call({ type: 'init', bytes, threads, inputName: ONNX_INPUT, outputName: ONNX_OUTPUT });
+    // the parity rule of src/export/parity.ts, on two portrait frames at the model's frame size
     const [h, w] = o.frameSize;
+    const shape = [2, h, w, 3];
     const frames = parityFrames(2, h, w, 17);
-    const got = ort.call({ type: 'run', input: frames, dims: [2, h, w, 3] }).data!;
+    const got = ort.call({ type: 'run', input: frames, dims: shape }).data!;
     const ref = tf.tidy(() => (model.apply(tf.tensor4d(frames, [2, h, w, 3]), { training: false }) as tf.Tensor).dataSync() as Float32Array);
-    const parity = maxProbDiff(ref, got);
-    const tol = o.tolerance ?? 1e-4;
-    if (!(parity <= tol)) {
-      ort.close();
-      return fail(`ONNX parity check failed: max |p| diff ${parity.toExponential(2)} > ${tol}`);
-    }
-    const describe = `onnxruntime-node${version} CPU, ${threads} thread${threads > 1 ? 's' : ''} (ONNX parity at load: max |p| diff ${parity.toExponential(1)})`;
-    const predictor: NativePredictor = {
-      describe,
-      parity,
-      predict(input, dims) {
-        const r = ort.call({ type: 'run', input, dims });
-        return { data: r.data!, dims: r.dims! };
-      },
-      dispose: () => ort.close(),
-    };
-    return { predictor, runtime: 'onnxruntime-node', reason: describe };
+    const meter = new ParityMeter().add({ logits: ref }, { logits: got }, shape);
+    parity = parityResult(meter, { model: o.name, format: 'onnx on onnxruntime-node', against: 'tfjs', tolerance: parityTolerance({ runtime: 'other', float32: o.tolerance }) });
   } catch (e) {
     ort.close();
     return fail(`onnxruntime-node failed: ${(e as Error).message.split('\n')[0]}`);
   }
+  if (!parity.ok) {
+    ort.close();
+    return fail(parityFailure(parity));
+  }
+  const describe =
+    `onnxruntime-node${version} CPU, ${threads} thread${threads > 1 ? 's' : ''} ` +
+    `(parity at load on portrait frames ${parity.shapes[0].join('x')}: max |P(person) diff| ${parity.maxAbsProb.toExponential(1)}, tolerance ${parity.tolerance})`;
+  const predictor: NativePredictor = {
+    describe,
+    parity: parity.maxAbsProb,
+    predict(input, dims) {
+      const r = ort.call({ type: 'run', input, dims });
+      return { data: r.data!, dims: r.dims! };
+    },
+    dispose: () => ort.close(),
+  };
+  return { predictor, runtime: 'onnxruntime-node', reason: describe };
 }

@@ -11,9 +11,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import { readModelJson, readWeightShards } from '../models/model_files';
 import type { ModelMeta } from '../models/types';
 import { toHalf } from '../util/half';
 import { writeFileAtomic } from '../util/fs';
+import { readModelArtifacts } from '../models/io';
 export { toHalf } from '../util/half';
 
 export type Quantize = 'none' | 'float16' | 'uint8';
@@ -120,32 +122,12 @@ export async function writeTfjs(model: tf.LayersModel, meta: ModelMeta | Record<
   return { files: ['model.json', ...paths, META_FILE], bytes: total };
 }
 
-/** An IOHandler that reads a tfjs model.json and its shards from the local file system. */
+/**
+ * An IOHandler that reads a tfjs model.json and its shards from the local file system: the model
+ * I/O reader (src/models/io.ts), which checks the shard sizes against the manifest first.
+ */
 export function fileHandler(modelJsonPath: string): tf.io.IOHandler {
-  return {
-    load: async () => {
-      const json = JSON.parse(fs.readFileSync(modelJsonPath, 'utf8'));
-      const dir = path.dirname(modelJsonPath);
-      const specs: tf.io.WeightsManifestEntry[] = [];
-      const buffers: ArrayBuffer[] = [];
-      for (const group of json.weightsManifest ?? []) {
-        for (const p of group.paths) {
-          const b = fs.readFileSync(path.join(dir, p));
-          buffers.push(b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer);
-        }
-        specs.push(...group.weights);
-      }
-      return {
-        modelTopology: json.modelTopology,
-        format: json.format,
-        generatedBy: json.generatedBy,
-        convertedBy: json.convertedBy,
-        weightSpecs: specs,
-        weightData: tf.io.concatenateArrayBuffers(buffers),
-        userDefinedMetadata: json.userDefinedMetadata,
-      };
-    },
-  };
+  return { load: async () => readModelArtifacts(modelJsonPath) };
 }
 
 /** Reads portraitseg.json beside a model.json (null when absent). */

@@ -41,7 +41,6 @@
  *   ConstantOp -> ADD / MUL with a constant tensor.
  *   Any other layer fails with an error naming it.
  */
-import { PROB_CLIP } from '../models/guided_filter';
 import * as flatbuffers from 'flatbuffers';
 import * as tf from '@tensorflow/tfjs';
 import { tfl, TFLITE_SCHEMA_VERSION, writeTfliteModel } from '../util/tflite';
@@ -50,6 +49,23 @@ import { segmenterMetadata, SegmenterMetadataOptions, TFLITE_METADATA_NAME } fro
 
 import { TFLITE_INPUT, TFLITE_OUTPUT, TFLITE_SIGNATURE } from './tflite-io';
 import { bnParams, BnParams, values } from './fold';
+import { emitGuidedFilter, GUIDE_LUMA, GuidedFilterOps, guidedFilterParams } from './guided-filter';
+import {
+  activationName,
+  biasOf,
+  checkChannelsLast,
+  each,
+  ELEMENTWISE,
+  ElementwiseLayer,
+  Emitter,
+  foldInto,
+  INFERENCE_IDENTITY,
+  key,
+  LayerCall,
+  pair,
+  paddingMode,
+  walkLayers,
+} from './walk';
 
 export { TFLITE_INPUT, TFLITE_OUTPUT, TFLITE_SIGNATURE };
 
@@ -77,15 +93,6 @@ export interface TfliteExportOptions {
   segmenter?: Omit<SegmenterMetadataOptions, 'input' | 'output' | 'activation'>;
 }
 
-// Internal tfjs-layers graph structures (not in the public typings).
-interface SymNode {
-  inboundLayers: tf.layers.Layer[];
-  nodeIndices: number[];
-  tensorIndices: number[];
-}
-type GraphLayer = tf.layers.Layer & { inboundNodes: SymNode[] };
-
-const key = (layer: string, node: number, tensor: number) => `${layer}/${node}/${tensor}`;
 const Op = tfl.BuiltinOperator;
 const Opt = tfl.BuiltinOptions;
 const Act = tfl.ActivationFunctionType;
@@ -267,10 +274,14 @@ function convOut(size: number, k: number, stride: number, dilation: number, padd
   return Math.floor((size - (k - 1) * dilation - 1) / stride) + 1;
 }
 
-function pair(v: unknown): [number, number] {
-  return Array.isArray(v) ? [v[0] as number, (v[1] ?? v[0]) as number] : [v as number, v as number];
-}
+const unsupported = (layer: string, cls: string, why: string) => new TfliteUnsupportedLayerError(layer, cls, why);
 
+type Call = LayerCall<number>;
+type TfliteEmitter = Emitter<number, TfliteBuilder>;
+
+function padding(c: Call): tfl.Padding {
+  return paddingMode(c) === 'same' ? tfl.Padding.SAME : tfl.Padding.VALID;
+}
 
 /** tfjs conv kernel [kh, kw, in, out] -> TFLite OHWI [out, kh, kw, in]. */
 function ohwi(k: tf.Tensor): { w: Float32Array; dims: number[] } {
@@ -279,18 +290,6 @@ function ohwi(k: tf.Tensor): { w: Float32Array; dims: number[] } {
   const w = values(t);
   t.dispose();
   return { w, dims: [cout, kh, kw, cin] };
-}
-
-
-function padding(layer: tf.layers.Layer, p: unknown): tfl.Padding {
-  if (p === 'same') return tfl.Padding.SAME;
-  if (p === 'valid') return tfl.Padding.VALID;
-  throw new TfliteUnsupportedLayerError(layer.name, layer.getClassName(), `padding "${String(p)}"`);
-}
-
-function activationName(layer: tf.layers.Layer): string {
-  const a = layer.getConfig().activation;
-  return a == null ? 'linear' : String(a);
 }
 
 /** The fused activation a conv can take for a tfjs activation name, or null. */
@@ -326,50 +325,283 @@ function activation(b: TfliteBuilder, layer: tf.layers.Layer, name: string, x: n
   }
 }
 
+/**
+ * Layers a conv can absorb: a BatchNormalization that is its only consumer (folded into the
+ * weights), then a ReLU / ReLU6 / fusable Activation that is the only consumer after that.
+ * Returns the folded scale/shift, the fused activation and the keys now produced by the conv.
+ */
+function absorb(c: Call, act: string): { bn: BnParams | null; act: tfl.ActivationFunctionType | null; keys: string[] } {
+  let fused = fusable(act);
+  if (fused === null) return { bn: null, act: null, keys: [] };
+  const sole = (k: string) => {
+    if (k === c.walk.outputKey) return null;
+    const cons = c.walk.consumers.get(k) ?? [];
+    return cons.length === 1 ? cons[0] : null;
+  };
+  const keys: string[] = [];
+  let cur = c.outKey;
+  let bn: BnParams | null = null;
+  let next = sole(cur);
+  if (fused === Act.NONE && next && next.layer.getClassName() === 'BatchNormalization') {
+    bn = bnParams(next.layer, unsupported);
+    cur = key(next.layer.name, next.node, 0);
+    keys.push(cur);
+    next = sole(cur);
+  }
+  if (fused === Act.NONE && next) {
+    const cls = next.layer.getClassName();
+    const cfg = next.layer.getConfig();
+    let a: tfl.ActivationFunctionType | null = null;
+    if (cls === 'ReLU' && (cfg.maxValue == null || cfg.maxValue === 6) && !cfg.negativeSlope && !cfg.threshold) a = cfg.maxValue === 6 ? Act.RELU6 : Act.RELU;
+    else if (cls === 'Activation') a = fusable(String(cfg.activation));
+    if (a !== null && a !== Act.NONE) {
+      fused = a;
+      keys.push(key(next.layer.name, next.node, 0));
+    }
+  }
+  return { bn, act: fused, keys };
+}
+
+// ---------------------------------------------------------------- the op table's emitters
+
+/** Conv2D / DepthwiseConv2D -> CONV_2D / DEPTHWISE_CONV_2D, absorbing a following batch norm and activation. */
+const conv: TfliteEmitter = (c, b) => {
+  checkChannelsLast(c);
+  const depthwise = c.cls === 'DepthwiseConv2D';
+  let k: { w: Float32Array; dims: number[] };
+  let multiplier = 1;
+  if (depthwise) {
+    const [kh, kw, ch, m] = c.w[0].shape;
+    multiplier = m;
+    k = { w: values(c.w[0]), dims: [1, kh, kw, ch * m] }; // [kh,kw,C,M] -> [1,kh,kw,C*M]: same bytes
+  } else {
+    k = ohwi(c.w[0]);
+  }
+  const cout = depthwise ? k.dims[3] : k.dims[0];
+  let bias = biasOf(c, 1, cout);
+  const act = activationName(c.layer);
+  const ab = absorb(c, act);
+  if (ab.bn) bias = foldInto(k.w, bias, ab.bn, cout, !depthwise);
+  const p: ConvParams = {
+    stride: pair(c.cfg.strides ?? 1),
+    dilation: pair(c.cfg.dilationRate ?? 1),
+    padding: padding(c),
+    act: ab.act ?? Act.NONE,
+  };
+  const y = depthwise ? b.depthwise(c.name, c.x, k.w, k.dims, bias, multiplier, p) : b.conv(c.name, c.x, k.w, k.dims, bias, p);
+  for (const k2 of ab.keys) c.walk.names.set(k2, y);
+  return ab.act === null ? activation(b, c.layer, act, y, `${c.name}_act`) : y;
+};
+
+const convTranspose: TfliteEmitter = (c, b) => {
+  checkChannelsLast(c);
+  const { name, x } = c;
+  // tfjs kernel [kh, kw, out, in] -> TFLite TRANSPOSE_CONV filter OHWI [out, kh, kw, in]
+  const [kh, kw, cout, cin] = c.w[0].shape;
+  const t = tf.tidy(() => c.w[0].transpose([2, 0, 1, 3]));
+  const kv = values(t);
+  t.dispose();
+  const [sh, sw] = pair(c.cfg.strides ?? 1);
+  const pad = padding(c);
+  const [n, h, wd] = b.shape(x);
+  const oh = pad === tfl.Padding.SAME ? h * sh : h * sh + Math.max(kh - sh, 0);
+  const ow = pad === tfl.Padding.SAME ? wd * sw : wd * sw + Math.max(kw - sw, 0);
+  const dil = pair(c.cfg.dilationRate ?? 1);
+  if (dil[0] !== 1 || dil[1] !== 1) throw unsupported(name, c.cls, 'dilation');
+  const outShape = b.i32(`${name}_output_shape`, [4], [n, oh, ow, cout]);
+  const f = b.weight(`${name}/kernel`, [cout, kh, kw, cin], kv);
+  const bias = c.cfg.useBias !== false && c.w[1] ? b.weight(`${name}/bias`, [cout], values(c.w[1])) : -1;
+  const inputs = [outShape, f, x];
+  if (bias >= 0) inputs.push(bias);
+  const y = b.emit(Op.TRANSPOSE_CONV, name, inputs, [n, oh, ow, cout], Opt.TransposeConvOptions, new tfl.TransposeConvOptionsT(pad, sw, sh, Act.NONE), bias >= 0 ? 3 : 1);
+  return activation(b, c.layer, activationName(c.layer), y, `${name}_act`);
+};
+
+const dense: TfliteEmitter = (c, b) => {
+  const [cin, cout] = c.w[0].shape;
+  const t = tf.tidy(() => c.w[0].transpose());
+  const kv = values(t);
+  t.dispose();
+  const s = b.shape(c.x);
+  if (s[s.length - 1] !== cin) throw new Error(`tflite export: layer "${c.name}" expects ${cin} input features, got shape ${s.join('x')}`);
+  const f = b.weight(`${c.name}/kernel`, [cout, cin], kv);
+  const bias = b.weight(`${c.name}/bias`, [cout], biasOf(c, 1, cout));
+  const act = activationName(c.layer);
+  const fa = fusable(act);
+  const y = b.emit(Op.FULLY_CONNECTED, c.name, [c.x, f, bias], [...s.slice(0, -1), cout], Opt.FullyConnectedOptions, new tfl.FullyConnectedOptionsT(fa ?? Act.NONE, undefined, true), 5);
+  return fa === null ? activation(b, c.layer, act, y, `${c.name}_act`) : y;
+};
+
+const relu: TfliteEmitter = (c, b) => {
+  const maxValue = c.cfg.maxValue as number | null | undefined;
+  if (c.cfg.negativeSlope || c.cfg.threshold) throw unsupported(c.name, c.cls, 'negativeSlope / threshold');
+  if (maxValue == null) return b.emit(Op.RELU, c.name, [c.x], b.shape(c.x));
+  if (maxValue === 6) return b.emit(Op.RELU6, c.name, [c.x], b.shape(c.x));
+  return b.binary(Op.MINIMUM, c.name, b.emit(Op.RELU, `${c.name}_relu`, [c.x], b.shape(c.x)), b.f32(`${c.name}/max`, [1], [maxValue]));
+};
+
+const elementwise: TfliteEmitter = (c, b) => {
+  const code = { Add: Op.ADD, Multiply: Op.MUL, Subtract: Op.SUB, Maximum: Op.MAXIMUM, Minimum: Op.MINIMUM }[c.cls as ElementwiseLayer];
+  return c.ins.slice(1).reduce((acc, y, i) => b.binary(code, i === c.ins.length - 2 ? c.name : `${c.name}_${i}`, acc, y), c.ins[0]);
+};
+
+const pool: TfliteEmitter = (c, b) => {
+  checkChannelsLast(c);
+  const k = pair(c.cfg.poolSize ?? 2);
+  const s = pair(c.cfg.strides ?? k);
+  return b.pool(c.cls === 'MaxPooling2D' ? Op.MAX_POOL_2D : Op.AVERAGE_POOL_2D, c.name, c.x, k, s, padding(c));
+};
+
+const zeroPadding: TfliteEmitter = (c, b) => {
+  checkChannelsLast(c);
+  const p = c.cfg.padding as [[number, number], [number, number]];
+  const [n, h, wd, ch] = b.shape(c.x);
+  const pads = b.i32(`${c.name}_paddings`, [4, 2], [0, 0, p[0][0], p[0][1], p[1][0], p[1][1], 0, 0]);
+  return b.emit(Op.PAD, c.name, [c.x, pads], [n, h + p[0][0] + p[0][1], wd + p[1][0] + p[1][1], ch], Opt.PadOptions, new tfl.PadOptionsT());
+};
+
+/** The mask filter's primitives in TFLite builtins (box = AVERAGE_POOL_2D, SAME: the mean over valid pixels). */
+function guidedFilterOps(b: TfliteBuilder, c: Call): GuidedFilterOps<number, [number, number]> {
+  const name = c.name;
+  const at = (tag: string) => (tag ? `${name}/${tag}` : name);
+  let nBox = 0;
+  return {
+    guidance: (p) => {
+      const t1 = tf.tidy(() => p.w1.transpose());
+      const t2 = tf.tidy(() => p.w2.transpose());
+      const w1v = values(t1); // [c, 3] = OHWI [c,1,1,3]
+      const w2v = values(t2); // [1, c]
+      tf.dispose([t1, t2]);
+      const b1v = p.b1 ? values(p.b1) : new Float32Array(p.hidden);
+      const b2v = p.b2 ? values(p.b2) : new Float32Array(1);
+      const p1: ConvParams = { stride: [1, 1], dilation: [1, 1], padding: tfl.Padding.VALID, act: Act.NONE };
+      return (frame, tag) => {
+        const luma = b.conv(`${name}/${tag}_luma`, frame, Float32Array.from(GUIDE_LUMA), [1, 1, 1, 3], new Float32Array(1), p1);
+        const pre = b.conv(`${name}/${tag}_hidden`, frame, w1v, [p.hidden, 1, 1, 3], b1v, p1);
+        const hidden = b.emit(Op.LEAKY_RELU, `${name}/${tag}_leaky`, [pre], b.shape(pre), Opt.LeakyReluOptions, new tfl.LeakyReluOptionsT(0.2));
+        const learned = b.conv(`${name}/${tag}_learned`, hidden, w2v, [1, 1, 1, p.hidden], b2v, p1);
+        return b.binary(Op.ADD, `${name}/${tag}_guide`, luma, learned);
+      };
+    },
+    box: (t) => {
+      const k = 2 * (c.cfg.radius as number) + 1;
+      return b.pool(Op.AVERAGE_POOL_2D, `${name}/box${nBox++}`, t, [k, k], [1, 1], tfl.Padding.SAME);
+    },
+    mul: (tag, x, y) => b.binary(Op.MUL, at(tag), x, y),
+    sub: (tag, x, y) => b.binary(Op.SUB, at(tag), x, y),
+    add: (tag, x, y) => b.binary(Op.ADD, at(tag), x, y),
+    div: (tag, x, y) => b.binary(Op.DIV, at(tag), x, y),
+    scalar: (tag, v) => b.f32(at(tag), [1], [v]),
+    sigmoid: (tag, t) => b.emit(Op.LOGISTIC, at(tag), [t], b.shape(t)),
+    log: (tag, t) => b.emit(Op.LOG, at(tag), [t], b.shape(t)),
+    clip: (tag, t, lo, hi) => b.binary(Op.MINIMUM, at(`${tag}_hi`), b.binary(Op.MAXIMUM, at(`${tag}_lo`), t, b.f32(at(`${tag}_lo_value`), [1], [lo])), b.f32(at(`${tag}_hi_value`), [1], [hi])),
+    sizeOf: (_t, like) => [b.shape(like)[1], b.shape(like)[2]],
+    resize: (tag, t, [h, w]) => b.resizeBilinear(at(tag), t, h, w),
+  };
+}
+
+/** tfjs layer class -> TFLite builtins (NHWC throughout, static shapes). */
+const TFLITE_OPS: Readonly<Record<string, TfliteEmitter>> = {
+  Conv2D: conv,
+  DepthwiseConv2D: conv,
+  Conv2DTranspose: convTranspose,
+  Dense: dense,
+  BatchNormalization: (c, b) => {
+    const bn = bnParams(c.layer, unsupported);
+    const n = bn.scale.length;
+    const y = b.binary(Op.MUL, `${c.name}_scale`, c.x, b.f32(`${c.name}/scale`, [n], bn.scale));
+    return b.binary(Op.ADD, c.name, y, b.f32(`${c.name}/shift`, [n], bn.shift));
+  },
+  Activation: (c, b) => activation(b, c.layer, String(c.cfg.activation), c.x, c.name),
+  ReLU: relu,
+  LeakyReLU: (c, b) => b.emit(Op.LEAKY_RELU, c.name, [c.x], b.shape(c.x), Opt.LeakyReluOptions, new tfl.LeakyReluOptionsT((c.cfg.alpha as number) ?? 0.3)),
+  ...each(INFERENCE_IDENTITY, (c) => c.x),
+  ...each(ELEMENTWISE, elementwise),
+  Average: (c, b) => {
+    const sum = c.ins.slice(1).reduce((acc, y, i) => b.binary(Op.ADD, `${c.name}_sum${i}`, acc, y), c.ins[0]);
+    return b.binary(Op.MUL, c.name, sum, b.f32(`${c.name}/inv_n`, [1], [1 / c.ins.length]));
+  },
+  Concatenate: (c, b) => {
+    const axis = (c.cfg.axis as number) ?? -1;
+    if (axis !== -1 && axis !== 3) throw unsupported(c.name, c.cls, `concatenation along axis ${axis} (only channels)`);
+    const shapes = c.ins.map((t) => b.shape(t));
+    const shape = [...shapes[0].slice(0, 3), shapes.reduce((s, v) => s + v[3], 0)];
+    return b.emit(Op.CONCATENATION, c.name, c.ins, shape, Opt.ConcatenationOptions, new tfl.ConcatenationOptionsT(3, Act.NONE));
+  },
+  UpSampling2D: (c, b) => {
+    checkChannelsLast(c);
+    const [fh, fw] = pair(c.cfg.size ?? 2);
+    const [, h, wd] = b.shape(c.x);
+    return c.cfg.interpolation === 'bilinear' ? b.resizeBilinear(c.name, c.x, h * fh, wd * fw) : b.resizeNearest(c.name, c.x, h * fh, wd * fw);
+  },
+  MaxPooling2D: pool,
+  AveragePooling2D: pool,
+  GlobalAveragePooling2D: (c, b) => {
+    checkChannelsLast(c);
+    const [n, , , ch] = b.shape(c.x);
+    const keep = c.cfg.keepDims === true;
+    const axes = b.i32(`${c.name}_axes`, [2], [1, 2]);
+    return b.emit(Op.MEAN, c.name, [c.x, axes], keep ? [n, 1, 1, ch] : [n, ch], Opt.ReducerOptions, new tfl.ReducerOptionsT(keep));
+  },
+  ZeroPadding2D: zeroPadding,
+  Reshape: (c, b) => {
+    const target = c.cfg.targetShape as number[];
+    const s = b.shape(c.x);
+    const total = s.reduce((a, v) => a * v, 1);
+    const known = target.filter((v) => v !== -1).reduce((a, v) => a * v, 1);
+    return b.reshape(c.name, c.x, [s[0], ...target.map((v) => (v === -1 ? total / s[0] / known : v))]);
+  },
+  Flatten: (c, b) => {
+    const s = b.shape(c.x);
+    return b.reshape(c.name, c.x, [s[0], s.slice(1).reduce((a, v) => a * v, 1)]);
+  },
+  // our custom layers (src/models/layers.ts, guided_filter.ts)
+  Normalize: (c, b) => {
+    const mean = c.cfg.mean as number[];
+    const std = c.cfg.std as number[];
+    const y = b.binary(Op.MUL, `${c.name}_scale`, c.x, b.f32(`${c.name}/scale`, [3], std.map((s) => 1 / s)));
+    return b.binary(Op.ADD, c.name, y, b.f32(`${c.name}/shift`, [3], mean.map((m, i) => -m / std[i])));
+  },
+  ResizeTo: (c, b) => {
+    const size = c.cfg.size as [number, number];
+    return b.resizeBilinear(c.name, c.x, size[0], size[1]);
+  },
+  ResizeLike: (c, b) => {
+    const ref = b.shape(c.ins[1]);
+    return b.resizeBilinear(c.name, c.x, ref[1], ref[2]);
+  },
+  GuidedFilter: (c, b) => emitGuidedFilter(guidedFilterOps(b, c), guidedFilterParams(c.layer, unsupported), c.ins),
+  // custom layers of imported models (src/models/imported_layers.ts)
+  HardSwish: (c, b) => b.emit(Op.HARD_SWISH, c.name, [c.x], b.shape(c.x), Opt.HardSwishOptions, new tfl.HardSwishOptionsT()),
+  BilinearResize: (c, b) => {
+    const size = c.cfg.size as [number, number];
+    const s = b.shape(c.x);
+    const sizeT = b.i32(`${c.name}_size`, [2], [size[0], size[1]]);
+    const o = new tfl.ResizeBilinearOptionsT(c.cfg.alignCorners === true, c.cfg.halfPixelCenters === true);
+    return b.emit(Op.RESIZE_BILINEAR, c.name, [c.x, sizeT], [s[0], size[0], size[1], s[3]], Opt.ResizeBilinearOptions, o, o.halfPixelCenters ? 3 : 1);
+  },
+  ConstantOp: (c, b) => {
+    const op = c.cfg.op as string;
+    if (op !== 'add' && op !== 'mul') throw unsupported(c.name, c.cls, `op "${op}"`);
+    const v = c.w[0];
+    const t = b.f32(`${c.name}/value`, v.shape.length ? v.shape : [1], values(v));
+    return b.binary(op === 'add' ? Op.ADD : Op.MUL, c.name, c.x, t);
+  },
+};
+
 /** Builds the TFLite FlatBuffer of a single-input, single-output LayersModel. */
 export function modelToTflite(model: tf.LayersModel, opts: TfliteExportOptions): Uint8Array {
-  if (model.inputs.length !== 1 || model.outputs.length !== 1) {
-    throw new Error(`tflite export: expected a model with one input and one output, got ${model.inputs.length} and ${model.outputs.length}`);
-  }
-  const inChannels = model.inputs[0].shape[3] ?? 3;
+  const inChannels = model.inputs[0]?.shape[3] ?? 3;
   const b = new TfliteBuilder(opts.quantize ?? 'none');
-  const names = new Map<string, number>(); // symbolic tensor key -> tflite tensor index
-  const layers = model.layers as GraphLayer[];
-  const inModel = new Set(layers.map((l) => l.name));
-  const consumers = new Map<string, { layer: GraphLayer; node: number }[]>();
-  for (const layer of layers) {
-    layer.inboundNodes.forEach((node, ni) => {
-      node.inboundLayers.forEach((src, i) => {
-        if (!inModel.has(src.name)) return;
-        const k = key(src.name, node.nodeIndices[i], node.tensorIndices[i]);
-        consumers.set(k, [...(consumers.get(k) ?? []), { layer, node: ni }]);
-      });
-    });
-  }
-  const out0 = model.outputs[0];
-  const outputKey = key(out0.sourceLayer.name, out0.nodeIndex, out0.tensorIndex);
-  const ctx: WalkContext = { b, consumers, names, outputKey };
-
-  let input = -1;
-  for (const layer of layers) {
-    const cls = layer.getClassName();
-    layer.inboundNodes.forEach((node, ni) => {
-      if (cls === 'InputLayer') {
-        if (ni > 0) return;
-        input = b.act(TFLITE_INPUT, [1, opts.inputSize[0], opts.inputSize[1], inChannels]);
-        names.set(key(layer.name, 0, 0), input);
-        return;
-      }
-      const outKey = key(layer.name, ni, 0);
-      if (names.has(outKey)) return; // folded into an earlier op
-      const inKeys = node.inboundLayers.map((src, i) => key(src.name, node.nodeIndices[i], node.tensorIndices[i]));
-      if (inKeys.some((k) => !names.has(k))) return; // a node of another model sharing this layer
-      const ins = inKeys.map((k) => names.get(k) as number);
-      names.set(outKey, emitLayer(ctx, layer, cls, ins, outKey));
-    });
-  }
-  let output = names.get(outputKey);
-  if (output === undefined) throw new Error(`tflite export: the model output (layer ${out0.sourceLayer.name}) was not reached while walking the graph`);
+  const walked = walkLayers(model, {
+    format: 'TFLite',
+    unsupported,
+    builder: b,
+    input: () => b.act(TFLITE_INPUT, [1, opts.inputSize[0], opts.inputSize[1], inChannels]),
+    ops: TFLITE_OPS,
+  });
+  const input = walked.input;
+  let output = walked.output;
   if (output === input || b.tensors[output].buffer !== 0) {
     // the output must be produced by an op: copy through a no-op reshape
     output = b.reshape(TFLITE_OUTPUT, output, b.shape(output));
@@ -398,315 +630,6 @@ export function modelToTflite(model: tf.LayersModel, opts: TfliteExportOptions):
   const m = new tfl.ModelT(TFLITE_SCHEMA_VERSION, b.codes, [sub], opts.description ?? 'portraitseg', b.buffers, [], metadata, [sig]);
   const size = b.buffers.reduce((s, x) => s + x.data.length, 0);
   return writeTfliteModel(m, size + (1 << 16));
-}
-
-interface WalkContext {
-  b: TfliteBuilder;
-  consumers: Map<string, { layer: GraphLayer; node: number }[]>;
-  names: Map<string, number>;
-  outputKey: string;
-}
-
-/**
- * Layers a conv can absorb: a BatchNormalization that is its only consumer (folded into the
- * weights), then a ReLU / ReLU6 / fusable Activation that is the only consumer after that.
- * Returns the folded scale/shift, the fused activation and the keys now produced by the conv.
- */
-function absorb(ctx: WalkContext, outKey: string, act: string): { bn: BnParams | null; act: tfl.ActivationFunctionType | null; keys: string[] } {
-  let fused = fusable(act);
-  if (fused === null) return { bn: null, act: null, keys: [] };
-  const sole = (k: string) => {
-    if (k === ctx.outputKey) return null;
-    const c = ctx.consumers.get(k) ?? [];
-    return c.length === 1 ? c[0] : null;
-  };
-  const keys: string[] = [];
-  let cur = outKey;
-  let bn: BnParams | null = null;
-  let next = sole(cur);
-  if (fused === Act.NONE && next && next.layer.getClassName() === 'BatchNormalization') {
-    bn = bnParams(next.layer, (l, c, w) => new TfliteUnsupportedLayerError(l, c, w));
-    cur = key(next.layer.name, next.node, 0);
-    keys.push(cur);
-    next = sole(cur);
-  }
-  if (fused === Act.NONE && next) {
-    const cls = next.layer.getClassName();
-    const cfg = next.layer.getConfig();
-    let a: tfl.ActivationFunctionType | null = null;
-    if (cls === 'ReLU' && (cfg.maxValue == null || cfg.maxValue === 6) && !cfg.negativeSlope && !cfg.threshold) a = cfg.maxValue === 6 ? Act.RELU6 : Act.RELU;
-    else if (cls === 'Activation') a = fusable(String(cfg.activation));
-    if (a !== null && a !== Act.NONE) {
-      fused = a;
-      keys.push(key(next.layer.name, next.node, 0));
-    }
-  }
-  return { bn, act: fused, keys };
-}
-
-function emitLayer(ctx: WalkContext, layer: tf.layers.Layer, cls: string, ins: number[], outKey: string): number {
-  const { b } = ctx;
-  const cfg = layer.getConfig();
-  const w = layer.getWeights();
-  const x = ins[0];
-  const name = layer.name;
-  const checkChannelsLast = () => {
-    if (cfg.dataFormat != null && cfg.dataFormat !== 'channelsLast') throw new TfliteUnsupportedLayerError(name, cls, `dataFormat ${String(cfg.dataFormat)}`);
-  };
-  switch (cls) {
-    case 'Conv2D':
-    case 'DepthwiseConv2D': {
-      checkChannelsLast();
-      const depthwise = cls === 'DepthwiseConv2D';
-      let k: { w: Float32Array; dims: number[] };
-      let multiplier = 1;
-      if (depthwise) {
-        const [kh, kw, c, m] = w[0].shape;
-        multiplier = m;
-        k = { w: values(w[0]), dims: [1, kh, kw, c * m] }; // [kh,kw,C,M] -> [1,kh,kw,C*M]: same bytes
-      } else {
-        k = ohwi(w[0]);
-      }
-      const cout = depthwise ? k.dims[3] : k.dims[0];
-      let bias = cfg.useBias !== false && w[1] ? values(w[1]) : new Float32Array(cout);
-      const act = activationName(layer);
-      const ab = absorb(ctx, outKey, act);
-      if (ab.bn) {
-        const { scale, shift } = ab.bn;
-        if (depthwise) for (let i = 0; i < k.w.length; i++) k.w[i] *= scale[i % cout];
-        else {
-          const per = k.w.length / cout;
-          for (let o = 0; o < cout; o++) for (let j = 0; j < per; j++) k.w[o * per + j] *= scale[o];
-        }
-        bias = Float32Array.from(bias, (v, o) => v * scale[o] + shift[o]);
-      }
-      const p: ConvParams = {
-        stride: pair(cfg.strides ?? 1),
-        dilation: pair(cfg.dilationRate ?? 1),
-        padding: padding(layer, cfg.padding),
-        act: ab.act ?? Act.NONE,
-      };
-      const y = depthwise ? b.depthwise(name, x, k.w, k.dims, bias, multiplier, p) : b.conv(name, x, k.w, k.dims, bias, p);
-      for (const k2 of ab.keys) ctx.names.set(k2, y);
-      return ab.act === null ? activation(b, layer, act, y, `${name}_act`) : y;
-    }
-    case 'Conv2DTranspose': {
-      checkChannelsLast();
-      // tfjs kernel [kh, kw, out, in] -> TFLite TRANSPOSE_CONV filter OHWI [out, kh, kw, in]
-      const [kh, kw, cout, cin] = w[0].shape;
-      const t = tf.tidy(() => w[0].transpose([2, 0, 1, 3]));
-      const kv = values(t);
-      t.dispose();
-      const [sh, sw] = pair(cfg.strides ?? 1);
-      const pad = padding(layer, cfg.padding);
-      const [n, h, wd] = b.shape(x);
-      const oh = pad === tfl.Padding.SAME ? h * sh : h * sh + Math.max(kh - sh, 0);
-      const ow = pad === tfl.Padding.SAME ? wd * sw : wd * sw + Math.max(kw - sw, 0);
-      const dil = pair(cfg.dilationRate ?? 1);
-      if (dil[0] !== 1 || dil[1] !== 1) throw new TfliteUnsupportedLayerError(name, cls, 'dilation');
-      const outShape = b.i32(`${name}_output_shape`, [4], [n, oh, ow, cout]);
-      const f = b.weight(`${name}/kernel`, [cout, kh, kw, cin], kv);
-      const bias = cfg.useBias !== false && w[1] ? b.weight(`${name}/bias`, [cout], values(w[1])) : -1;
-      const inputs = [outShape, f, x];
-      if (bias >= 0) inputs.push(bias);
-      const y = b.emit(Op.TRANSPOSE_CONV, name, inputs, [n, oh, ow, cout], Opt.TransposeConvOptions, new tfl.TransposeConvOptionsT(pad, sw, sh, Act.NONE), bias >= 0 ? 3 : 1);
-      return activation(b, layer, activationName(layer), y, `${name}_act`);
-    }
-    case 'Dense': {
-      const [cin, cout] = w[0].shape;
-      const t = tf.tidy(() => w[0].transpose());
-      const kv = values(t);
-      t.dispose();
-      const s = b.shape(x);
-      if (s[s.length - 1] !== cin) throw new Error(`tflite export: layer "${name}" expects ${cin} input features, got shape ${s.join('x')}`);
-      const f = b.weight(`${name}/kernel`, [cout, cin], kv);
-      const bias = b.weight(`${name}/bias`, [cout], cfg.useBias !== false && w[1] ? values(w[1]) : new Float32Array(cout));
-      const act = activationName(layer);
-      const fa = fusable(act);
-      const y = b.emit(Op.FULLY_CONNECTED, name, [x, f, bias], [...s.slice(0, -1), cout], Opt.FullyConnectedOptions, new tfl.FullyConnectedOptionsT(fa ?? Act.NONE, undefined, true), 5);
-      return fa === null ? activation(b, layer, act, y, `${name}_act`) : y;
-    }
-    case 'BatchNormalization': {
-      const bn = bnParams(layer, (l, c, w) => new TfliteUnsupportedLayerError(l, c, w));
-      const c = bn.scale.length;
-      const y = b.binary(Op.MUL, `${name}_scale`, x, b.f32(`${name}/scale`, [c], bn.scale));
-      return b.binary(Op.ADD, name, y, b.f32(`${name}/shift`, [c], bn.shift));
-    }
-    case 'Activation':
-      return activation(b, layer, String(cfg.activation), x, name);
-    case 'ReLU': {
-      const maxValue = cfg.maxValue as number | null | undefined;
-      if (cfg.negativeSlope || cfg.threshold) throw new TfliteUnsupportedLayerError(name, cls, 'negativeSlope / threshold');
-      if (maxValue == null) return b.emit(Op.RELU, name, [x], b.shape(x));
-      if (maxValue === 6) return b.emit(Op.RELU6, name, [x], b.shape(x));
-      return b.binary(Op.MINIMUM, name, b.emit(Op.RELU, `${name}_relu`, [x], b.shape(x)), b.f32(`${name}/max`, [1], [maxValue]));
-    }
-    case 'LeakyReLU':
-      return b.emit(Op.LEAKY_RELU, name, [x], b.shape(x), Opt.LeakyReluOptions, new tfl.LeakyReluOptionsT((cfg.alpha as number) ?? 0.3));
-    case 'Dropout':
-    case 'SpatialDropout1D':
-    case 'SpatialDropout2D':
-    case 'GaussianNoise':
-    case 'GaussianDropout':
-    case 'AlphaDropout':
-      return x; // identity at inference
-    case 'Add':
-    case 'Multiply':
-    case 'Subtract':
-    case 'Maximum':
-    case 'Minimum': {
-      const code = { Add: Op.ADD, Multiply: Op.MUL, Subtract: Op.SUB, Maximum: Op.MAXIMUM, Minimum: Op.MINIMUM }[cls] as tfl.BuiltinOperator;
-      return ins.slice(1).reduce((acc, y, i) => b.binary(code, i === ins.length - 2 ? name : `${name}_${i}`, acc, y), ins[0]);
-    }
-    case 'Average': {
-      const sum = ins.slice(1).reduce((acc, y, i) => b.binary(Op.ADD, `${name}_sum${i}`, acc, y), ins[0]);
-      return b.binary(Op.MUL, name, sum, b.f32(`${name}/inv_n`, [1], [1 / ins.length]));
-    }
-    case 'Concatenate': {
-      const axis = (cfg.axis as number) ?? -1;
-      if (axis !== -1 && axis !== 3) throw new TfliteUnsupportedLayerError(name, cls, `concatenation along axis ${axis} (only channels)`);
-      const shapes = ins.map((t) => b.shape(t));
-      const shape = [...shapes[0].slice(0, 3), shapes.reduce((s, v) => s + v[3], 0)];
-      return b.emit(Op.CONCATENATION, name, ins, shape, Opt.ConcatenationOptions, new tfl.ConcatenationOptionsT(3, Act.NONE));
-    }
-    case 'UpSampling2D': {
-      checkChannelsLast();
-      const [fh, fw] = pair(cfg.size ?? 2);
-      const [, h, wd] = b.shape(x);
-      return cfg.interpolation === 'bilinear' ? b.resizeBilinear(name, x, h * fh, wd * fw) : b.resizeNearest(name, x, h * fh, wd * fw);
-    }
-    case 'MaxPooling2D':
-    case 'AveragePooling2D': {
-      checkChannelsLast();
-      const k = pair(cfg.poolSize ?? 2);
-      const s = pair(cfg.strides ?? k);
-      return b.pool(cls === 'MaxPooling2D' ? Op.MAX_POOL_2D : Op.AVERAGE_POOL_2D, name, x, k, s, padding(layer, cfg.padding));
-    }
-    case 'GlobalAveragePooling2D': {
-      checkChannelsLast();
-      const [n, , , c] = b.shape(x);
-      const keep = cfg.keepDims === true;
-      const axes = b.i32(`${name}_axes`, [2], [1, 2]);
-      return b.emit(Op.MEAN, name, [x, axes], keep ? [n, 1, 1, c] : [n, c], Opt.ReducerOptions, new tfl.ReducerOptionsT(keep));
-    }
-    case 'ZeroPadding2D': {
-      checkChannelsLast();
-      const p = cfg.padding as [[number, number], [number, number]];
-      const [n, h, wd, c] = b.shape(x);
-      const pads = b.i32(`${name}_paddings`, [4, 2], [0, 0, p[0][0], p[0][1], p[1][0], p[1][1], 0, 0]);
-      return b.emit(Op.PAD, name, [x, pads], [n, h + p[0][0] + p[0][1], wd + p[1][0] + p[1][1], c], Opt.PadOptions, new tfl.PadOptionsT());
-    }
-    case 'Reshape': {
-      const target = cfg.targetShape as number[];
-      const s = b.shape(x);
-      const total = s.reduce((a, v) => a * v, 1);
-      const known = target.filter((v) => v !== -1).reduce((a, v) => a * v, 1);
-      return b.reshape(name, x, [s[0], ...target.map((v) => (v === -1 ? total / s[0] / known : v))]);
-    }
-    case 'Flatten': {
-      const s = b.shape(x);
-      return b.reshape(name, x, [s[0], s.slice(1).reduce((a, v) => a * v, 1)]);
-    }
-    case 'Normalize': {
-      const mean = cfg.mean as number[];
-      const std = cfg.std as number[];
-      const y = b.binary(Op.MUL, `${name}_scale`, x, b.f32(`${name}/scale`, [3], std.map((s) => 1 / s)));
-      return b.binary(Op.ADD, name, y, b.f32(`${name}/shift`, [3], mean.map((m, i) => -m / std[i])));
-    }
-    case 'ResizeTo': {
-      const size = cfg.size as [number, number];
-      return b.resizeBilinear(name, x, size[0], size[1]);
-    }
-    case 'ResizeLike': {
-      const ref = b.shape(ins[1]);
-      return b.resizeBilinear(name, x, ref[1], ref[2]);
-    }
-    case 'GuidedFilter':
-      return guidedFilter(b, layer, ins);
-    // custom layers of imported models (src/models/imported_layers.ts)
-    case 'HardSwish':
-      return b.emit(Op.HARD_SWISH, name, [x], b.shape(x), Opt.HardSwishOptions, new tfl.HardSwishOptionsT());
-    case 'BilinearResize': {
-      const size = cfg.size as [number, number];
-      const s = b.shape(x);
-      const sizeT = b.i32(`${name}_size`, [2], [size[0], size[1]]);
-      const o = new tfl.ResizeBilinearOptionsT(cfg.alignCorners === true, cfg.halfPixelCenters === true);
-      return b.emit(Op.RESIZE_BILINEAR, name, [x, sizeT], [s[0], size[0], size[1], s[3]], Opt.ResizeBilinearOptions, o, o.halfPixelCenters ? 3 : 1);
-    }
-    case 'ConstantOp': {
-      const op = cfg.op as string;
-      if (op !== 'add' && op !== 'mul') throw new TfliteUnsupportedLayerError(name, cls, `op "${op}"`);
-      const v = w[0];
-      const c = b.f32(`${name}/value`, v.shape.length ? v.shape : [1], values(v));
-      return b.binary(op === 'add' ? Op.ADD : Op.MUL, name, x, c);
-    }
-    default:
-      throw new TfliteUnsupportedLayerError(name, cls, 'no TFLite mapping for this layer class');
-  }
-}
-
-/**
- * The deep guided filter of src/models/guided_filter.ts in TFLite builtins.
- * ins: [p [1,h,w,1] low-res logits, frameLow [1,h,w,3], frameHigh [1,H,W,3]].
- */
-function guidedFilter(b: TfliteBuilder, layer: tf.layers.Layer, ins: number[]): number {
-  const cfg = layer.getConfig();
-  const r = cfg.radius as number;
-  const name = layer.name;
-  const find = (suffix: string) => {
-    const i = layer.weights.findIndex((w) => w.originalName.endsWith(suffix) || w.name.endsWith(suffix));
-    return i < 0 ? null : layer.getWeights()[i];
-  };
-  const byName = (suffix: string) => {
-    const t = find(suffix);
-    if (!t) throw new TfliteUnsupportedLayerError(name, 'GuidedFilter', `weight ${suffix} not found among ${layer.weights.map((w) => w.originalName).join(', ')}`);
-    return t;
-  };
-  const w1 = byName('guide_w1'); // [3, c]
-  const b1t = find('guide_b1');
-  const w2 = byName('guide_w2'); // [c, 1]
-  const b2t = find('guide_b2');
-  const eps = Math.exp(values(byName('log_eps'))[0]);
-  const c = w1.shape[1] as number;
-  const t1 = tf.tidy(() => w1.transpose());
-  const t2 = tf.tidy(() => w2.transpose());
-  const w1v = values(t1); // [c, 3] = OHWI [c,1,1,3]
-  const w2v = values(t2); // [1, c]
-  tf.dispose([t1, t2]);
-  const b1v = b1t ? values(b1t) : new Float32Array(c);
-  const b2v = b2t ? values(b2t) : new Float32Array(1);
-  const p1: ConvParams = { stride: [1, 1], dilation: [1, 1], padding: tfl.Padding.VALID, act: Act.NONE };
-  const guide = (frame: number, tag: string) => {
-    const luma = b.conv(`${name}/${tag}_luma`, frame, Float32Array.from([0.299, 0.587, 0.114]), [1, 1, 1, 3], new Float32Array(1), p1);
-    const pre = b.conv(`${name}/${tag}_hidden`, frame, w1v, [c, 1, 1, 3], b1v, p1);
-    const hidden = b.emit(Op.LEAKY_RELU, `${name}/${tag}_leaky`, [pre], b.shape(pre), Opt.LeakyReluOptions, new tfl.LeakyReluOptionsT(0.2));
-    const learned = b.conv(`${name}/${tag}_learned`, hidden, w2v, [1, 1, 1, c], b2v, p1);
-    return b.binary(Op.ADD, `${name}/${tag}_guide`, luma, learned);
-  };
-  const k = 2 * r + 1;
-  let nBox = 0;
-  const box = (t: number) => b.pool(Op.AVERAGE_POOL_2D, `${name}/box${nBox++}`, t, [k, k], [1, 1], tfl.Padding.SAME);
-  // space 'prob' (src/models/guided_filter.ts): filter P(person), then back to logits
-  const prob = (cfg.space ?? 'logits') === 'prob';
-  const [pIn, frameLow, frameHigh] = ins;
-  const p = prob ? b.emit(Op.LOGISTIC, `${name}/prob`, [pIn], b.shape(pIn)) : pIn;
-  const iLow = guide(frameLow, 'low');
-  const iHigh = guide(frameHigh, 'high');
-  const meanI = box(iLow);
-  const meanP = box(p);
-  const covIP = b.binary(Op.SUB, `${name}/cov_ip`, box(b.binary(Op.MUL, `${name}/ip`, iLow, p)), b.binary(Op.MUL, `${name}/mean_i_p`, meanI, meanP));
-  const varI = b.binary(Op.SUB, `${name}/var_i`, box(b.binary(Op.MUL, `${name}/ii`, iLow, iLow)), b.binary(Op.MUL, `${name}/mean_i2`, meanI, meanI));
-  const a = b.binary(Op.DIV, `${name}/a`, covIP, b.binary(Op.ADD, `${name}/var_eps`, varI, b.f32(`${name}/eps`, [1], [eps])));
-  const bb = b.binary(Op.SUB, `${name}/b`, meanP, b.binary(Op.MUL, `${name}/a_mean_i`, a, meanI));
-  const [, H, W] = b.shape(frameHigh);
-  const meanA = b.resizeBilinear(`${name}/mean_a_up`, box(a), H, W);
-  const meanB = b.resizeBilinear(`${name}/mean_b_up`, box(bb), H, W);
-  if (!prob) return b.binary(Op.ADD, name, b.binary(Op.MUL, `${name}/a_i`, meanA, iHigh), meanB);
-  const q = b.binary(Op.ADD, `${name}/q`, b.binary(Op.MUL, `${name}/a_i`, meanA, iHigh), meanB);
-  // logit(clip(q)) + (q - clip(q)), as probToLogits
-  const qc = b.binary(Op.MINIMUM, `${name}/q_hi`, b.binary(Op.MAXIMUM, `${name}/q_lo`, q, b.f32(`${name}/lo`, [1], [PROB_CLIP])), b.f32(`${name}/hi`, [1], [1 - PROB_CLIP]));
-  const odds = b.binary(Op.DIV, `${name}/odds`, qc, b.binary(Op.SUB, `${name}/one_minus_q`, b.f32(`${name}/one`, [1], [1]), qc));
-  return b.binary(Op.ADD, name, b.emit(Op.LOG, `${name}/log_odds`, [odds], b.shape(odds)), b.binary(Op.SUB, `${name}/q_over`, q, qc));
 }
 
 /** Builtin operator names used by a .tflite file, and the custom codes (none in ours). */

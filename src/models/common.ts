@@ -4,8 +4,9 @@
  * (resize in, normalise, logits back at the frame's size, optionally through the mask filter).
  */
 import * as tf from '@tensorflow/tfjs';
-import { ConfigError, didYouMean } from '../config/schema';
+import { ConfigError, describeValue, didYouMean, validate, z } from '../config/schema';
 import { makeRng, Rng } from '../util/rng';
+import { MAX_FRAME_SIDE, MAX_MODEL_SIDE } from '../util/size';
 import { Normalize, ResizeLike, ResizeTo } from './layers';
 import { FilterSpace, GuidedFilter } from './guided_filter';
 
@@ -15,20 +16,35 @@ export type SymbolicTensor = tf.SymbolicTensor;
 export const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
 export const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];
 
-/** Arguments every family accepts (the mask filter and the input contract). */
-export interface ContractArgs {
-  inputSize: [number, number];
-  mean: [number, number, number];
-  std: [number, number, number];
-  maskFilter: boolean;
-  /** Frame size = inputSize * filterScale when the mask filter is on. */
-  filterScale: number;
-  filterRadius: number;
-  filterEps: number;
-  filterChannels: number;
-  /** What the mask filter filters: P(person) ('prob') or, in models saved before it, the logits. */
-  filterSpace: FilterSpace;
-}
+/**
+ * Upper limits of the size arguments (issue #18: bounded inputs): beyond them one forward pass
+ * takes gigabytes (inputSize 65536 used to be accepted). The largest side of `inputSize`, of the
+ * frame (inputSize x filterScale with the mask filter), and of a channel count.
+ */
+export const MAX_INPUT_SIDE = MAX_MODEL_SIDE;
+export { MAX_FRAME_SIDE };
+export const MAX_CHANNELS = 4096;
+
+/** A channel count argument: 1..MAX_CHANNELS. */
+export const channels = () => z.int().min(1).max(MAX_CHANNELS);
+
+/** The arguments every family accepts (the mask filter and the input contract); families spread it into their own. */
+export const CONTRACT_ARGS = {
+  inputSize: z
+    .preprocess((v) => (typeof v === 'number' ? [v, v] : v), z.tuple([z.int().min(8).max(MAX_INPUT_SIDE), z.int().min(8).max(MAX_INPUT_SIDE)]))
+    .meta({ expected: `an integer >= 8 or [height, width] (each 8..${MAX_INPUT_SIDE})` })
+    .describe('[height, width] the CNN runs at (a number: square)'),
+  mean: z.tuple([z.number(), z.number(), z.number()]).describe('channel mean subtracted inside the model (0..1 input)'),
+  std: z.tuple([z.number().gt(0), z.number().gt(0), z.number().gt(0)]).describe('channel std divided by inside the model'),
+  maskFilter: z.boolean().describe('bring the mask to the frame through the deep guided filter'),
+  filterScale: z.int().min(1).max(8).describe('frame size = inputSize * filterScale when the mask filter is on'),
+  filterRadius: z.int().min(1).max(64),
+  filterEps: z.number().gt(0),
+  filterChannels: z.int().min(1).max(256),
+  filterSpace: z.enum(['prob', 'logits']).describe("what the mask filter filters: P(person) ('prob') or, in models saved before it, the logits"),
+};
+export const CONTRACT_SCHEMA = z.strictObject(CONTRACT_ARGS);
+export type ContractArgs = z.output<typeof CONTRACT_SCHEMA>;
 
 export const CONTRACT_DEFAULTS: ContractArgs = {
   inputSize: [128, 128],
@@ -36,63 +52,28 @@ export const CONTRACT_DEFAULTS: ContractArgs = {
   std: IMAGENET_STD,
   maskFilter: false,
   filterScale: 2,
-  filterRadius: 2,
-  filterEps: 1e-2,
+  // measured on eg1800-val with the untrained filter over MediaPipe's selfie (docs/recipes.md, "The
+  // mask filter"): radius 4 and eps 1e-3 gain most (r 1-4 x eps 1e-4..1e-2)
+  filterRadius: 4,
+  filterEps: 1e-3,
   filterChannels: 8,
   filterSpace: 'prob',
 };
 
-function describe(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map((x) => JSON.stringify(x)).join(',')}]`;
-  return JSON.stringify(v);
-}
 
 /**
- * Validates user args against a model's defaults: unknown keys and wrong types fail naming
- * `model.args.<key>`. `inputSize` may be a number (square) or [height, width].
- * Integer defaults require integers unless the key is in `floatKeys`.
- * Returns the full resolved args (defaults filled in).
+ * Validates user args against a family's declaration, on top of a variant's defaults: unknown
+ * keys, wrong types and out-of-range values fail naming `model.args.<key>`. Returns the full
+ * resolved args (defaults filled in).
  */
-export function resolveArgs<T extends object>(model: string, defaults: T, given: Record<string, unknown> = {}, floatKeys: string[] = []): T {
+export function resolveArgs<S extends z.ZodObject>(model: string, schema: S, defaults: z.output<S>, given: Record<string, unknown> = {}): z.output<S> {
   if (given === null || typeof given !== 'object' || Array.isArray(given)) {
-    throw new ConfigError(`model.args: expected an object, got ${describe(given)}`);
+    throw new ConfigError(`model.args: expected an object, got ${describeValue(given)}`);
   }
-  const known = Object.keys(defaults);
-  const out: Record<string, unknown> = { ...(defaults as Record<string, unknown>) };
-  for (const [key, value] of Object.entries(given)) {
-    const where = `model.args.${key}`;
-    if (!(key in defaults)) {
-      throw new ConfigError(`${where}: unknown argument for ${model}${didYouMean(key, known)}; known: ${known.join(', ')}`);
-    }
-    const def = (defaults as Record<string, unknown>)[key];
-    if (key === 'inputSize') {
-      const size = typeof value === 'number' ? [value, value] : value;
-      if (!Array.isArray(size) || size.length !== 2 || !size.every((v) => Number.isInteger(v) && v >= 8)) {
-        throw new ConfigError(`${where}: expected an integer >= 8 or [height, width], got ${describe(value)}`);
-      }
-      out[key] = [size[0], size[1]];
-    } else if (Array.isArray(def)) {
-      if (!Array.isArray(value) || value.length !== def.length || !value.every((v) => typeof v === 'number' && Number.isFinite(v))) {
-        throw new ConfigError(`${where}: expected an array of ${def.length} numbers, got ${describe(value)}`);
-      }
-      out[key] = [...value];
-    } else if (typeof def === 'number') {
-      if (typeof value !== 'number' || !Number.isFinite(value)) throw new ConfigError(`${where}: expected a number, got ${describe(value)}`);
-      if (Number.isInteger(def) && !floatKeys.includes(key) && key !== 'filterEps' && !Number.isInteger(value)) {
-        throw new ConfigError(`${where}: expected an integer, got ${describe(value)}`);
-      }
-      out[key] = value;
-    } else if (typeof def === 'boolean') {
-      if (typeof value !== 'boolean') throw new ConfigError(`${where}: expected true or false, got ${describe(value)}`);
-      out[key] = value;
-    } else if (typeof def === 'string') {
-      if (typeof value !== 'string') throw new ConfigError(`${where}: expected a string, got ${describe(value)}`);
-      out[key] = value;
-    } else {
-      out[key] = value;
-    }
-  }
-  return out as T;
+  return validate(schema, { ...(defaults as object), ...given }, {
+    at: 'model.args',
+    unknownKey: (where, key, known) => `${where}: unknown argument for ${model}${didYouMean(key, known)}; known: ${known.join(', ')}`,
+  });
 }
 
 /** Cross-field checks every family shares. */
@@ -101,16 +82,8 @@ export function checkContractArgs(args: ContractArgs, stride: number): void {
   if (h % stride !== 0 || w % stride !== 0) {
     throw new ConfigError(`model.args.inputSize [${h},${w}] must be divisible by ${stride} (the encoder stride)`);
   }
-  if (args.std.some((v) => !(v > 0))) throw new ConfigError(`model.args.std: every value must be > 0, got [${args.std.join(',')}]`);
-  if (!Number.isInteger(args.filterScale) || args.filterScale < 1) {
-    throw new ConfigError(`model.args.filterScale: expected an integer >= 1, got ${args.filterScale}`);
-  }
-  if (!Number.isInteger(args.filterRadius) || args.filterRadius < 1) {
-    throw new ConfigError(`model.args.filterRadius: expected an integer >= 1, got ${args.filterRadius}`);
-  }
-  if (!(args.filterEps > 0)) throw new ConfigError(`model.args.filterEps: must be > 0, got ${args.filterEps}`);
-  if (!Number.isInteger(args.filterChannels) || args.filterChannels < 1) {
-    throw new ConfigError(`model.args.filterChannels: expected an integer >= 1, got ${args.filterChannels}`);
+  if (args.maskFilter && Math.max(h, w) * args.filterScale > MAX_FRAME_SIDE) {
+    throw new ConfigError(`model.args.filterScale: a frame of [${h * args.filterScale},${w * args.filterScale}] (inputSize x filterScale) is over ${MAX_FRAME_SIDE} per side`);
   }
   if (args.filterSpace !== 'prob' && args.filterSpace !== 'logits') {
     throw new ConfigError(`model.args.filterSpace: expected "prob" or "logits", got ${JSON.stringify(args.filterSpace)}`);

@@ -12,6 +12,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { ConfigError } from '../config/schema';
+import { Artefact, checkOutput, InputPath, OutputPathError, recoverOutputDir } from '../util/out-paths';
 
 export const MODEL_FILES = { modelJson: 'model.json', weights: 'weights.bin', meta: 'portraitseg.json' } as const;
 export const CHECKPOINT_FILES = { state: 'state.json', optimizer: 'optimizer.bin', extra: 'extra.bin', trainWeights: 'train-weights.bin' } as const;
@@ -89,6 +90,8 @@ export function repairRunFolder(runDir: string): { recovered: string[]; removed:
  * folder, or a model.json. Throws a one-line error naming the spec otherwise.
  */
 export function resolveModelJson(spec: string): string {
+  // an export folder whose replacement was cut by a kill between its two renames: put the new one back
+  if (!fs.existsSync(spec)) recoverOutputDir(path.resolve(spec));
   if (!fs.existsSync(spec)) throw new ConfigError(`model not found: ${spec}`);
   if (fs.statSync(spec).isFile()) return spec;
   for (const sub of [RUN_FILES.best, RUN_FILES.last, '.']) {
@@ -128,8 +131,38 @@ export function resolveResume(spec: string): ResumeTarget {
   return { runDir: abs, checkpointDir: last };
 }
 
-/** One rule for a new run's --out: not a file, and not a folder that already holds a run. */
-export function checkNewRunFolder(out: string): void {
-  if (fs.existsSync(out) && !fs.statSync(out).isDirectory()) throw new ConfigError(`--out ${out}: is a file, not a folder: choose another --out`);
-  if (isRunFolder(out)) throw new ConfigError(`--out ${out} already holds a run: continue it with --resume ${out}, or choose another --out`);
+/**
+ * A run folder as an output (src/util/out-paths.ts): never replaced. An existing run is continued
+ * with --resume; any other non-empty folder is refused.
+ */
+export const RUN_ARTEFACT: Artefact = {
+  what: 'a run folder',
+  kind: 'folder',
+  refuse: (flag, p) =>
+    isRunFolder(p) ? `${flag} ${p} already holds a run: continue it with --resume ${p}, or choose another ${flag}` : `${flag} ${p}: already exists and is not empty (not a run folder): give a new or empty folder for the run`,
+};
+
+/** One rule for a new run's --out (the output rule of src/util/out-paths.ts): not a file, not a folder holding a run or anything else. */
+export function checkNewRunFolder(out: string, inputs: InputPath[] = []): string {
+  try {
+    return checkOutput({ flag: '--out', path: out, artefact: RUN_ARTEFACT, inputs }).target;
+  } catch (e) {
+    if (e instanceof OutputPathError) throw new ConfigError(e.message);
+    throw e;
+  }
+}
+
+/**
+ * The paths of a model spec that outputs must stay out of: the folder of a model.json (its
+ * weights are beside it; for a run folder the best/ or last/ it resolves to), or the model file
+ * itself (.tflite). Packaged names and missing paths give none.
+ */
+export function modelInputs(flag: string, spec: string | null | undefined): InputPath[] {
+  if (!spec || !fs.existsSync(spec)) return [];
+  try {
+    const mj = resolveModelJson(spec);
+    return [{ flag, path: path.basename(mj) === MODEL_FILES.modelJson || fs.statSync(spec).isDirectory() ? path.dirname(mj) : mj }];
+  } catch {
+    return [{ flag, path: spec }];
+  }
 }

@@ -1,5 +1,5 @@
 /**
- * Model I/O: load, save and resolve a portraitseg model folder (STYLE.md §6), used by training,
+ * Model I/O: load, save and resolve a portraitseg model folder (principle 6 in DEVELOPERS.md), used by training,
  * eval, export and the runtime alike (so none of them imports the training code).
  *
  * A model folder: model.json (tfjs layers topology + weights manifest), weights.bin,
@@ -13,22 +13,16 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { ConfigError } from '../config/schema';
+import { ConfigError, validate } from '../config/schema';
 import { registerCustomLayers } from './layers';
-import type { ModelMeta } from './types';
+import { MODEL_META, ModelMeta } from './types';
 import { MODEL_FILES, resolveModelJson } from './folders';
+import { MAX_MODEL_JSON_BYTES, ModelFileError, readModelJson, readRegularFile, readWeightShards } from './model_files';
 
 export { resolveModelJson } from './folders';
+export { ModelFileError } from './model_files';
 
 export const META_FILE = MODEL_FILES.meta;
-
-/** A model file that cannot be used (corrupt weights, invalid portraitseg.json): a user-fixable input, exit 2. */
-export class ModelFileError extends ConfigError {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ModelFileError';
-  }
-}
 
 // ---------------------------------------------------------------- durable files
 
@@ -89,36 +83,23 @@ export function fileSaveHandler(dir: string): tf.io.IOHandler {
   });
 }
 
-/** Reads a model.json (layers or graph model) and all its weight shards into ModelArtifacts. */
+/**
+ * Reads a model.json (layers or graph model) and all its weight shards into ModelArtifacts; the
+ * shards are checked first (inside the folder, regular files, sizes as the manifest says:
+ * src/models/model_files.ts).
+ */
 export function readModelArtifacts(modelJsonPath: string): tf.io.ModelArtifacts {
   if (!fs.existsSync(modelJsonPath)) throw new ModelFileError(`model file not found: ${modelJsonPath}`);
-  let json: Record<string, unknown>;
-  try {
-    json = JSON.parse(fs.readFileSync(modelJsonPath, 'utf8'));
-  } catch (e) {
-    throw new ModelFileError(`${modelJsonPath}: not valid JSON: ${(e as Error).message}`);
-  }
-  if (!json || typeof json !== 'object' || !json.modelTopology) throw new ModelFileError(`${modelJsonPath}: no "modelTopology": not a TensorFlow.js model.json`);
-  const manifest = (json.weightsManifest ?? []) as { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
-  const dir = path.dirname(modelJsonPath);
-  const specs: tf.io.WeightsManifestEntry[] = [];
-  const buffers: Buffer[] = [];
-  for (const group of manifest) {
-    specs.push(...group.weights);
-    for (const p of group.paths) {
-      const f = path.join(dir, p);
-      if (!fs.existsSync(f)) throw new ModelFileError(`${modelJsonPath}: weight shard missing: ${f}`);
-      buffers.push(fs.readFileSync(f));
-    }
-  }
-  const all = Buffer.concat(buffers);
+  const json = readModelJson(modelJsonPath);
+  if (!json.modelTopology) throw new ModelFileError(`${modelJsonPath}: no "modelTopology": not a TensorFlow.js model.json`);
+  const { specs, data } = readWeightShards(modelJsonPath, json);
   return {
     modelTopology: json.modelTopology as tf.io.ModelArtifacts['modelTopology'],
     format: json.format as string | undefined,
     generatedBy: json.generatedBy as string | undefined,
     convertedBy: json.convertedBy as string | null | undefined,
     weightSpecs: specs,
-    weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength),
+    weightData: data,
     userDefinedMetadata: json.userDefinedMetadata as Record<string, unknown> | undefined,
     signature: json.signature as Record<string, unknown> | undefined,
     modelInitializer: json.modelInitializer as Record<string, unknown> | undefined,
@@ -201,31 +182,16 @@ export async function saveModel(dir: string, model: tf.LayersModel, meta: ModelM
   await writeDirAtomic(dir, (tmp) => writeModelFiles(tmp, model, meta));
 }
 
-const isPair = (v: unknown) => Array.isArray(v) && v.length === 2 && v.every((x) => Number.isInteger(x) && x > 0);
-const isTriple = (v: unknown) => Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && Number.isFinite(x));
-
 /** Checks a parsed portraitseg.json against the ModelMeta contract; throws one line naming the file and the key. */
 export function checkMeta(m: unknown, file: string): ModelMeta {
-  const bad = (key: string, want: string, got: unknown) => new ModelFileError(`${file}: ${key}: expected ${want}, got ${JSON.stringify(got)}`);
   if (!m || typeof m !== 'object' || Array.isArray(m)) throw new ModelFileError(`${file}: expected a JSON object (ModelMeta)`);
-  const o = m as Record<string, unknown>;
-  if (typeof o.name !== 'string' || !o.name) throw bad('name', 'a model name', o.name);
-  if (!o.args || typeof o.args !== 'object' || Array.isArray(o.args)) throw bad('args', 'an object', o.args);
-  if (o.family !== 'teacher' && o.family !== 'student') throw bad('family', '"teacher" or "student"', o.family);
-  if (!isPair(o.inputSize)) throw bad('inputSize', '[height, width] positive integers', o.inputSize);
-  if (!isPair(o.frameSize)) throw bad('frameSize', '[height, width] positive integers', o.frameSize);
-  if (!isTriple(o.mean)) throw bad('mean', 'three numbers', o.mean);
-  if (!isTriple(o.std) || (o.std as number[]).some((x) => x <= 0)) throw bad('std', 'three positive numbers', o.std);
-  if (o.output !== 'logits') throw bad('output', '"logits"', o.output);
-  if (!Number.isInteger(o.stride) || (o.stride as number) < 1) throw bad('stride', 'a positive integer', o.stride);
-  if (o.maskFilter !== null && o.maskFilter !== undefined) {
-    const f = o.maskFilter as Record<string, unknown>;
-    if (typeof f !== 'object' || typeof f.enabled !== 'boolean' || ![f.radius, f.eps, f.scale].every((x) => typeof x === 'number' && Number.isFinite(x))) {
-      throw bad('maskFilter', 'null or {enabled, radius, eps, scale}', o.maskFilter);
-    }
+  let meta: ModelMeta;
+  try {
+    meta = validate(MODEL_META, m);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new ModelFileError(`${file}: ${e.message}`);
+    throw e;
   }
-  if (typeof o.params !== 'number' || !Number.isFinite(o.params) || o.params < 0) throw bad('params', 'a parameter count', o.params);
-  const meta = { ...(o as unknown as ModelMeta), maskFilter: (o.maskFilter ?? null) as ModelMeta['maskFilter'] };
   // Models saved before the mask filter had a `space` filtered logits: say so, so that a rebuild
   // from args (worker threads) builds the same filter the saved layer config describes.
   if (meta.maskFilter?.enabled && meta.args.filterSpace === undefined) {
@@ -240,19 +206,15 @@ export function readModelMeta(modelJson: string): ModelMeta {
   const f = path.join(path.dirname(modelJson), META_FILE);
   if (fs.existsSync(f)) {
     let raw: unknown;
+    const text = readRegularFile(f, MAX_MODEL_JSON_BYTES, META_FILE).toString('utf8');
     try {
-      raw = JSON.parse(fs.readFileSync(f, 'utf8'));
+      raw = JSON.parse(text);
     } catch (e) {
       throw new ModelFileError(`${f}: not valid JSON: ${(e as Error).message}`);
     }
     return checkMeta(raw, f);
   }
-  let art: { userDefinedMetadata?: { portraitseg?: unknown } };
-  try {
-    art = JSON.parse(fs.readFileSync(modelJson, 'utf8'));
-  } catch (e) {
-    throw new ModelFileError(`${modelJson}: not valid JSON: ${(e as Error).message}`);
-  }
+  const art = readModelJson(modelJson) as { userDefinedMetadata?: { portraitseg?: unknown } };
   const m = art.userDefinedMetadata?.portraitseg;
   if (m) return checkMeta(m, `${modelJson} (userDefinedMetadata.portraitseg)`);
   throw new ModelFileError(`${modelJson}: no ${META_FILE} beside it: not a portraitseg model (for other TensorFlow.js models use --input-size/--input-range/--output)`);

@@ -9,17 +9,16 @@
  * The last encoder block's output is the layer named `features` ([B, h/16, w/16, C]).
  */
 import * as tf from '@tensorflow/tfjs';
-import { ConfigError } from '../config/schema';
-import { checkContractArgs, concat, CONTRACT_DEFAULTS, ContractArgs, convBn, dwBn, Init, logitsHead, makeDivisible, resolveArgs, SymbolicTensor, upsample } from './common';
+import { z } from '../config/schema';
+import { channels, checkContractArgs, concat, CONTRACT_ARGS, CONTRACT_DEFAULTS, convBn, dwBn, Init, logitsHead, makeDivisible, resolveArgs, SymbolicTensor, upsample } from './common';
 
-export interface MobileNetArgs extends ContractArgs {
-  /** Width multiplier on every encoder channel count. */
-  width: number;
-  /** Expansion ratio of the inverted residuals (6 in MobileNetV2, we default to 4). */
-  expansion: number;
-  /** Channels of the decoder. */
-  decoderChannels: number;
-}
+export const MOBILENET_ARGS = z.strictObject({
+  ...CONTRACT_ARGS,
+  width: z.number().gt(0).max(4).describe('width multiplier on every encoder channel count'),
+  expansion: z.number().min(1).max(16).describe('expansion ratio of the inverted residuals (6 in MobileNetV2, we default to 4)'),
+  decoderChannels: channels().describe('channels of the decoder'),
+});
+export type MobileNetArgs = z.output<typeof MOBILENET_ARGS>;
 
 export const MNV2_STRIDE = 16;
 
@@ -52,13 +51,8 @@ function sepConv(x: SymbolicTensor, init: Init, name: string, filters: number): 
 }
 
 export function buildMobileNet(name: string, defaults: MobileNetArgs, given: Record<string, unknown> | undefined, seed: number | undefined) {
-  const args = resolveArgs(name, defaults, given, ['width', 'expansion']);
+  const args = resolveArgs(name, MOBILENET_ARGS, defaults, given);
   checkContractArgs(args, MNV2_STRIDE);
-  if (!(args.width > 0 && args.width <= 4)) throw new ConfigError(`model.args.width: expected a multiplier in (0, 4], got ${args.width}`);
-  if (!(args.expansion >= 1)) throw new ConfigError(`model.args.expansion: expected >= 1, got ${args.expansion}`);
-  if (!Number.isInteger(args.decoderChannels) || args.decoderChannels < 1) {
-    throw new ConfigError(`model.args.decoderChannels: expected a positive integer, got ${args.decoderChannels}`);
-  }
   const init = new Init(seed);
   const [h, w] = args.inputSize;
   const dec = args.decoderChannels;

@@ -9,6 +9,7 @@ import { ContractArgs, Init, SymbolicTensor, wrapContract } from './common';
 import { registerCustomLayers } from './layers';
 import { buildMobileNet, MNV2_M_DEFAULTS, MNV2_S_DEFAULTS, MNV2_XS_DEFAULTS } from './mobilenet';
 import { ModelMeta } from './types';
+import { packageVersion } from '../util/version';
 import { buildUnet, UNET_M_DEFAULTS, UNET_S_DEFAULTS } from './unet';
 
 type Built = { args: ContractArgs; body: (x: SymbolicTensor) => SymbolicTensor; init: Init; stride: number };
@@ -109,20 +110,6 @@ function entry(name: string): Entry {
     throw new ConfigError(`model.name: unknown model "${name}"${didYouMean(name, known)}; known models: ${known.join(', ')}`);
   }
   return e;
-}
-
-let cachedVersion: string | null = null;
-/** package.json version (read at run time: package.json is outside rootDir). */
-export function packageVersion(): string {
-  if (cachedVersion === null) {
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      cachedVersion = String(require('../../package.json').version);
-    } catch {
-      cachedVersion = '0.0.0';
-    }
-  }
-  return cachedVersion;
 }
 
 /**

@@ -14,17 +14,16 @@
  * 1x1 logits head at full input resolution.
  */
 import * as tf from '@tensorflow/tfjs';
-import { ConfigError } from '../config/schema';
-import { checkContractArgs, concat, CONTRACT_DEFAULTS, ContractArgs, convBn, Init, logitsHead, resolveArgs, SymbolicTensor, upsample } from './common';
+import { z } from '../config/schema';
+import { channels, checkContractArgs, concat, CONTRACT_ARGS, CONTRACT_DEFAULTS, convBn, MAX_CHANNELS, Init, logitsHead, resolveArgs, SymbolicTensor, upsample } from './common';
 
-export interface UnetArgs extends ContractArgs {
-  /** Channels of the 5 encoder stages (stride 1, 2, 4, 8, 16). */
-  widths: [number, number, number, number, number];
-  /** Channels of the 4 decoder stages (stride 1, 2, 4, 8). */
-  decoderWidths: [number, number, number, number];
-  /** Channels of each pooled branch of the context block; 0 disables the block. */
-  contextChannels: number;
-}
+export const UNET_ARGS = z.strictObject({
+  ...CONTRACT_ARGS,
+  widths: z.tuple([channels(), channels(), channels(), channels(), channels()]).describe('channels of the 5 encoder stages (stride 1, 2, 4, 8, 16)'),
+  decoderWidths: z.tuple([channels(), channels(), channels(), channels()]).describe('channels of the 4 decoder stages (stride 1, 2, 4, 8)'),
+  contextChannels: z.int().min(0).max(MAX_CHANNELS).describe('channels of each pooled branch of the context block; 0 disables the block'),
+});
+export type UnetArgs = z.output<typeof UNET_ARGS>;
 
 export const UNET_STRIDE = 16;
 
@@ -54,16 +53,8 @@ function contextPools(bh: number, bw: number): [number, number][] {
 }
 
 export function buildUnet(name: string, defaults: UnetArgs, given: Record<string, unknown> | undefined, seed: number | undefined) {
-  const args = resolveArgs(name, defaults, given);
+  const args = resolveArgs(name, UNET_ARGS, defaults, given);
   checkContractArgs(args, UNET_STRIDE);
-  for (const key of ['widths', 'decoderWidths'] as const) {
-    args[key].forEach((w, i) => {
-      if (!Number.isInteger(w) || w < 1) throw new ConfigError(`model.args.${key}[${i}]: expected a positive integer, got ${w}`);
-    });
-  }
-  if (!Number.isInteger(args.contextChannels) || args.contextChannels < 0) {
-    throw new ConfigError(`model.args.contextChannels: expected an integer >= 0, got ${args.contextChannels}`);
-  }
   const init = new Init(seed);
   const [h, w] = args.inputSize;
   const widths = args.widths;

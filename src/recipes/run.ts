@@ -18,9 +18,9 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { Config, defaultConfig } from '../config/config';
 import { ConfigError } from '../config/schema';
-import { ConfigSources, deepMerge, readConfigFile, resolveConfig, saveConfig } from '../config/load';
+import { ConfigSources, deepMerge, readConfigFile, readConfigJson, resolveConfig, saveConfig } from '../config/load';
 import type { HostBatch, Sample, SampleRef } from '../data/types';
-import { openDataset, resolveSpec } from '../data/dataset';
+import { datasetInputs, openDataset, resolveSpec } from '../data/dataset';
 import { DataError } from '../data/errors';
 import { splitRefs } from '../data/split';
 import { DataLoader, LoaderOptions } from '../data/loader';
@@ -30,7 +30,7 @@ import { loadBackgrounds } from '../augment/background';
 import { createModel, modelNames, resolveModelArgs } from '../models/registry';
 import type { ModelMeta } from '../models/types';
 import { loadModel } from '../models/io';
-import { checkNewRunFolder, repairRunFolder, resolveResume, RUN_FILES } from '../models/folders';
+import { checkNewRunFolder, modelInputs, repairRunFolder, resolveResume, RUN_FILES } from '../models/folders';
 import { selectBackend } from '../backend';
 import { planMicroBatch } from '../backend/memory';
 import { LossSpec, makeParallelTrainStep } from '../backend/parallel';
@@ -43,7 +43,9 @@ import { createEma, setWeightValues } from '../train/ema';
 import { applyFreeze } from '../train/freeze';
 import { checkpointer, curvesPlot, earlyStopping, metricsJsonl, progressLogger } from '../train/callbacks';
 import { ensureImported, needsImport } from '../models/import/packaged';
+import { checkImport } from '../export/import-check';
 import { writeFileAtomic } from '../util/fs';
+import { Claim, claimOutput, OutputPathError, writeOutputDir } from '../util/out-paths';
 
 /** Every setup failure the user can fix (missing data, a contradicting --set, a bad teacher): one line, exit 2. */
 export class RunSetupError extends ConfigError {}
@@ -152,9 +154,9 @@ export function readRunConfig(runDir: string): Record<string, unknown> {
   const f = path.join(runDir, RUN_FILES.config);
   if (!fs.existsSync(f)) throw new RunSetupError(`--resume ${runDir}: no ${RUN_FILES.config} there (not a run folder)`);
   try {
-    return JSON.parse(fs.readFileSync(f, 'utf8'));
+    return readConfigJson(f);
   } catch (e) {
-    throw new RunSetupError(`${f}: not valid JSON: ${(e as Error).message}`);
+    throw new RunSetupError((e as Error).message);
   }
 }
 
@@ -167,8 +169,17 @@ export function checkRunConfig(cfg: Config, o: { out?: string | null; resume?: s
   validateAugment(cfg.augment.train);
   if (cfg.data.backgrounds && !fs.existsSync(cfg.data.backgrounds)) throw new RunSetupError(`data.backgrounds: folder not found: ${cfg.data.backgrounds}`);
   if (!o.resume && o.out) {
+    // the output rule (src/util/out-paths.ts): a new or empty folder, outside every input
+    const inputs = [
+      ...datasetInputs('--data', cfg.data.path),
+      ...datasetInputs('--val', cfg.data.val),
+      ...cfg.data.unlabeled.flatMap((u) => datasetInputs('--unlabeled', u)),
+      ...(cfg.data.backgrounds ? [{ flag: '--backgrounds', path: cfg.data.backgrounds }] : []),
+      ...modelInputs('--init', cfg.train.init),
+      ...[cfg.distill.teacher, ...cfg.distill.teachers.map((t) => t.path)].flatMap((t) => modelInputs('--teacher', t)),
+    ];
     try {
-      checkNewRunFolder(o.out);
+      checkNewRunFolder(o.out, inputs);
     } catch (e) {
       throw new RunSetupError((e as Error).message);
     }
@@ -306,7 +317,7 @@ export function standardCallbacks(cfg: Config, runDir: string, log: (l: string) 
   const metrics = path.join(runDir, RUN_FILES.metrics);
   const cbs: Callback[] = [
     progressLogger(cfg.train.logEvery, log),
-    metricsJsonl(metrics, cfg.train.logEvery),
+    metricsJsonl(metrics, cfg.train.logEvery, log),
     checkpointer({ runDir, every: cfg.train.checkpointEvery, keep: cfg.train.keep, config: cfg, extra, log }),
     curvesPlot(path.join(runDir, RUN_FILES.curves), metrics, `${cfg.model.name} | ${path.basename(runDir)}`),
   ];
@@ -332,7 +343,7 @@ async function loadInit(cfg: Config, sources: ConfigSources | undefined, log: (l
   if (needsImport(spec)) {
     try {
       const ii = cfg.train.initImport;
-      spec = await ensureImported(spec, { seed: cfg.seed, key: 'train.init', log, importOptions: { inputSize: ii.inputSize, maskFilter: ii.maskFilter, widen: ii.widen } });
+      spec = await ensureImported(spec, { seed: cfg.seed, key: 'train.init', log, check: checkImport, importOptions: { inputSize: ii.inputSize, maskFilter: ii.maskFilter, widen: ii.widen } });
     } catch (e) {
       throw new RunSetupError((e as Error).message);
     }
@@ -364,6 +375,7 @@ export async function openRun(o: RunOptions, recipe: RecipeInfo): Promise<Run> {
   let runDir: string;
   let resumed: LoadedCheckpoint | null = null;
   let cfg: Config;
+  let claim: Claim | null = null;
   if (o.resume) {
     // A run cut between the two renames of last/ is repaired first (resolveResume needs last/).
     const spec = path.resolve(o.resume);
@@ -387,7 +399,29 @@ export async function openRun(o: RunOptions, recipe: RecipeInfo): Promise<Run> {
     // a model name may carry characters a folder name should not (imported:selfie_segmentation)
     runDir = path.resolve(o.out ?? path.join('runs', `${recipe.kind}-${cfg.model.name.replace(/[^A-Za-z0-9_.-]+/g, '_')}-${stamp()}`));
     checkRunConfig(cfg, { out: runDir, modelFromElsewhere: cfg.train.init !== null });
+    // Claimed before the setup starts (an exclusive lock beside its real path), then checked again:
+    // of two runs on one --out, the second fails here in one line instead of both passing the
+    // check while the data is scanned.
+    try {
+      runDir = checkNewRunFolder(runDir);
+      claim = claimOutput('--out', runDir);
+      checkNewRunFolder(runDir);
+    } catch (e) {
+      claim?.release();
+      throw e instanceof OutputPathError || e instanceof ConfigError ? new RunSetupError(e.message) : e;
+    }
   }
+  try {
+    return await openRunFolder(o, recipe, { cfg, runDir, resumed, log });
+  } finally {
+    claim?.release();
+  }
+}
+
+/** The rest of openRun, once the run folder is known (and, for a fresh run, claimed). */
+async function openRunFolder(o: RunOptions, recipe: RecipeInfo, r: { cfg: Config; runDir: string; resumed: LoadedCheckpoint | null; log: (l: string) => void }): Promise<Run> {
+  const { runDir, resumed, log } = r;
+  let cfg = r.cfg;
   // The one place a run picks its backend: the config's (a resumed run's is the one it started on).
   await selectBackend(cfg.backend, log);
 
@@ -416,9 +450,23 @@ export async function openRun(o: RunOptions, recipe: RecipeInfo): Promise<Run> {
     const augment = buildPipeline(cfg.augment.train, { backgrounds });
     const cache = new SampleCache({ dir: cfg.data.cacheDir });
 
-    // Run folder: config.json always (a resume records its overrides), split.json once.
-    saveConfig(cfg, runDir);
-    writeSplit(runDir, data, { resume: !!resumed });
+    // Run folder: config.json always (a resume records its overrides), split.json once. A new
+    // run folder is created whole (temp folder beside it, renamed into place).
+    if (resumed) {
+      saveConfig(cfg, runDir);
+      writeSplit(runDir, data, { resume: true });
+    } else {
+      await writeOutputDir(
+        runDir,
+        (tmp) => {
+          saveConfig(cfg, tmp);
+          writeSplit(tmp, data);
+        },
+        { flag: '--out' },
+      ).catch((e) => {
+        throw e instanceof OutputPathError ? new RunSetupError(e.message) : e;
+      });
+    }
     if (resumed) log(`resuming ${runDir} at step ${resumed.state.step} (${resumed.state.imagesSeen} images seen)`);
     return { cfg, runDir, log, resumed, model, meta, frozen, data, unlabeled, augment, cache, state: resumed ? resumed.state : freshState() };
   } catch (e) {

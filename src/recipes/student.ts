@@ -26,7 +26,7 @@ import {
   type WorkerDistillLossOptions,
 } from '../distill/student';
 import { absoluteSpec } from '../models/import/packaged';
-import { loaderOptions, openRun, RunOptions, trainRun, valLoader } from './run';
+import { loaderOptions, openRun, RecipeInfo, RunOptions, trainRun, valLoader } from './run';
 import { ownResolutionBatches, teacherReport } from '../distill/ensemble';
 
 /** The shipped distillation recipe (configs/distill.json): the base of a fresh student run. */
@@ -60,54 +60,92 @@ interface DistillExtra {
   distill: { teacher: string; externalTeacher: boolean; adapter: boolean };
 }
 
+/** The teacher a run distils from, chosen before the data is read (see chooseTeacher). */
+interface TeacherChoice {
+  teacher: FrozenTeacher | null;
+  spec: string | null;
+  external: boolean;
+}
+
+/**
+ * Teacher first: a bad teacher should fail before any data is read. Without one (the
+ * labels-only baseline: soft = boundary = feature = 0) the same recipe trains from labels.
+ * A resumed run takes the teacher its state.json names unless one is given.
+ */
+async function chooseTeacher(o: DistillRunOptions, choice: TeacherChoice, ctx: Parameters<NonNullable<RecipeInfo['beforeData']>>[0]): Promise<void> {
+  const { cfg, resumed, meta, log } = ctx;
+  choice.spec = o.teacher ?? cfg.distill.teacher;
+  choice.external = o.externalTeacher ?? false;
+  if (resumed) {
+    const ex = (resumed.extra as Partial<DistillExtra>).distill;
+    if (!ex) throw new DistillError(`--resume ${o.resume}: not a distillation run (no distill state in ${resumed.dir}/state.json); use train teacher --resume`);
+    choice.spec = o.teacher ?? (ex.teacher || null);
+    choice.external = o.externalTeacher ?? ex.externalTeacher;
+  }
+  const w = lossWeights(cfg);
+  const needTeacher = w.soft > 0 || w.boundary > 0 || w.feature > 0;
+  if (!choice.spec && needTeacher && cfg.distill.teachers.length === 0) {
+    throw new DistillError('distill student: --teacher RUN_DIR|model.json is required (e.g. portraitseg distill student --teacher runs/teacher --data DIR); config key distill.teacher');
+  }
+  if ((choice.spec || cfg.distill.teachers.length) && !needTeacher && !resumed) {
+    // a teacher nothing learns from would be loaded and run for nothing, and the run would look distilled
+    throw new DistillError(
+      `distill student: a teacher is given (${choice.spec ?? cfg.distill.teachers[0].path}) but distill.soft, distill.boundary and distill.feature are all 0, so nothing learns from it: ` +
+        `give --set distill.soft=1 to learn from it on the fly, or leave it out to train on the masks of --data (e.g. labels written once by portraitseg label)`,
+    );
+  }
+  const loaded = await loadTeacherSet(choice.spec, cfg, { forceExternal: choice.external, loadExternal: o.loadExternal, log });
+  const teacher = loaded ?? labelsOnlyTeacher();
+  choice.teacher = teacher;
+  if (w.feature > 0 && teacher.featureChannels === null) {
+    throw new DistillError(`distill.feature=${w.feature} but teacher ${teacher.describe} has no "features" layer; set distill.feature=0`);
+  }
+  log(`teacher: ${teacher.describe}${teacher.meta ? `, ${teacher.meta.params} params` : ''}`);
+  if (teacher.meta && teacher.meta.params > 0 && meta.name === teacher.meta.name && meta.family === 'teacher') {
+    log(`note: distilling ${meta.name} into itself (model.name is the teacher's architecture; pass --student ${DEFAULT_STUDENT} for the default student)`);
+  }
+  try {
+    if (loaded) checkCompatible(teacher, meta);
+  } catch (e) {
+    throw new DistillError((e as Error).message);
+  }
+  log(`student: ${meta.name}, ${meta.params} params, frames ${meta.frameSize[0]}x${meta.frameSize[1]}`);
+}
+
+/**
+ * The labeled and unlabeled loaders of one batch, and the frame the teacher labels: at its own
+ * resolution, the larger frame is augmented and the student gets it area-downsampled.
+ */
+function studentLoaders(run: Awaited<ReturnType<typeof openRun>>, t: FrozenTeacher, needTeacher: boolean) {
+  const { cfg, meta, log } = run;
+  const w = lossWeights(cfg);
+  const B = cfg.train.batchSize;
+  const bu = unlabeledRows(B, cfg.distill.unlabeledFraction, run.unlabeled.length > 0);
+  const sf = meta.frameSize;
+  const tf_ = t.frameSize;
+  const ownRes = needTeacher && cfg.distill.teacherResolution === 'teacher' && w.feature === 0 && tf_ !== null && tf_[0] * tf_[1] > sf[0] * sf[1];
+  const labelFrame: [number, number] = ownRes ? [tf_![0], tf_![1]] : [sf[0], sf[1]];
+  if (ownRes) log(`teacher labels ${labelFrame[1]}x${labelFrame[0]} frames (augmented at that size), the student trains on them area-downsampled to ${sf[1]}x${sf[0]} (distill.teacherResolution=teacher)`);
+  else if (needTeacher && w.feature > 0 && tf_ && tf_[0] * tf_[1] > sf[0] * sf[1]) log(`teacher labels the student's ${sf[1]}x${sf[0]} frames: feature distillation needs both at one size`);
+  const common = { ...loaderOptions(run), frameSize: labelFrame };
+  const labeledLoader = B - bu > 0 ? new DataLoader(run.data.train, { ...common, batchSize: B - bu, seed: cfg.seed }) : null;
+  const unlabeledLoader = bu > 0 ? new DataLoader(run.unlabeled, { ...common, batchSize: bu, seed: `${cfg.seed}/unlabeled` }) : null;
+  log(`data: ${run.data.train.length} labeled train, ${run.data.val.length} val, ${run.unlabeled.length} unlabeled; batch ${B} = ${B - bu} labeled + ${bu} unlabeled`);
+  return { ownRes, labelFrame, studentFrame: [sf[0], sf[1]] as [number, number], labeledLoader, unlabeledLoader };
+}
+
 export async function distillStudent(o: DistillRunOptions): Promise<DistillRunResult> {
-  let teacher: FrozenTeacher | null = null;
-  let teacherSpec: string | null = null;
-  let externalTeacher = false;
+  const choice: TeacherChoice = { teacher: null, spec: null, external: false };
   const run = await openRun(
     { ...o, config: o.config ?? o.cfg },
-    {
-      kind: o.kind ?? 'student',
-      file: STUDENT_RECIPE,
-      unlabeled: true,
-      // Teacher first: a bad teacher should fail before any data is read. Without one (the
-      // labels-only baseline: soft = boundary = feature = 0) the same recipe trains from labels.
-      beforeData: async ({ cfg, resumed, meta, log }) => {
-        teacherSpec = o.teacher ?? cfg.distill.teacher;
-        externalTeacher = o.externalTeacher ?? false;
-        if (resumed) {
-          const ex = (resumed.extra as Partial<DistillExtra>).distill;
-          if (!ex) throw new DistillError(`--resume ${o.resume}: not a distillation run (no distill state in ${resumed.dir}/state.json); use train teacher --resume`);
-          teacherSpec = o.teacher ?? (ex.teacher || null);
-          externalTeacher = o.externalTeacher ?? ex.externalTeacher;
-        }
-        const w = lossWeights(cfg);
-        const needTeacher = w.soft > 0 || w.boundary > 0 || w.feature > 0;
-        if (!teacherSpec && needTeacher && cfg.distill.teachers.length === 0) {
-          throw new DistillError('distill student: --teacher RUN_DIR|model.json is required (e.g. portraitseg distill student --teacher runs/teacher --data DIR); config key distill.teacher');
-        }
-        const loaded = await loadTeacherSet(teacherSpec, cfg, { forceExternal: externalTeacher, loadExternal: o.loadExternal, log });
-        teacher = loaded ?? labelsOnlyTeacher();
-        if (w.feature > 0 && teacher.featureChannels === null) {
-          throw new DistillError(`distill.feature=${w.feature} but teacher ${teacher.describe} has no "features" layer; set distill.feature=0`);
-        }
-        log(`teacher: ${teacher.describe}${teacher.meta ? `, ${teacher.meta.params} params` : ''}`);
-        if (teacher.meta && teacher.meta.params > 0 && meta.name === teacher.meta.name && meta.family === 'teacher') {
-          log(`note: distilling ${meta.name} into itself (model.name is the teacher's architecture; pass --student ${DEFAULT_STUDENT} for the default student)`);
-        }
-        try {
-          if (loaded) checkCompatible(teacher, meta);
-        } catch (e) {
-          throw new DistillError((e as Error).message);
-        }
-        log(`student: ${meta.name}, ${meta.params} params, frames ${meta.frameSize[0]}x${meta.frameSize[1]}`);
-      },
-    },
+    { kind: o.kind ?? 'student', file: STUDENT_RECIPE, unlabeled: true, beforeData: (ctx) => chooseTeacher(o, choice, ctx) },
   ).catch((e) => {
-    (teacher as FrozenTeacher | null)?.dispose();
+    choice.teacher?.dispose();
     throw e;
   });
-  const t = teacher as unknown as FrozenTeacher;
+  const t = choice.teacher as unknown as FrozenTeacher;
+  const teacherSpec = choice.spec;
+  const externalTeacher = choice.external;
   const { cfg, model, meta, log, resumed } = run;
   const w = lossWeights(cfg);
   const needTeacher = w.soft > 0 || w.boundary > 0 || w.feature > 0;
@@ -119,20 +157,7 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
     adapter = new FeatureAdapter(sc, t.featureChannels!, cfg.seed + 1);
     if (resumed?.extraValues.length) adapter.setWeights(resumed.extraValues.map((v) => tf.tensor(v.values, v.shape)));
   }
-
-  const B = cfg.train.batchSize;
-  const bu = unlabeledRows(B, cfg.distill.unlabeledFraction, run.unlabeled.length > 0);
-  // The teacher labels at its own resolution: augment at the larger frame, the student gets it area-downsampled.
-  const sf = meta.frameSize;
-  const tf_ = t.frameSize;
-  const ownRes = needTeacher && cfg.distill.teacherResolution === 'teacher' && w.feature === 0 && tf_ !== null && tf_[0] * tf_[1] > sf[0] * sf[1];
-  const labelFrame: [number, number] = ownRes ? [tf_![0], tf_![1]] : [sf[0], sf[1]];
-  if (ownRes) log(`teacher labels ${labelFrame[1]}x${labelFrame[0]} frames (augmented at that size), the student trains on them area-downsampled to ${sf[1]}x${sf[0]} (distill.teacherResolution=teacher)`);
-  else if (needTeacher && w.feature > 0 && tf_ && tf_[0] * tf_[1] > sf[0] * sf[1]) log(`teacher labels the student's ${sf[1]}x${sf[0]} frames: feature distillation needs both at one size`);
-  const common = { ...loaderOptions(run), frameSize: labelFrame };
-  const labeledLoader = B - bu > 0 ? new DataLoader(run.data.train, { ...common, batchSize: B - bu, seed: cfg.seed }) : null;
-  const unlabeledLoader = bu > 0 ? new DataLoader(run.unlabeled, { ...common, batchSize: bu, seed: `${cfg.seed}/unlabeled` }) : null;
-  log(`data: ${run.data.train.length} labeled train, ${run.data.val.length} val, ${run.unlabeled.length} unlabeled; batch ${B} = ${B - bu} labeled + ${bu} unlabeled`);
+  const { ownRes, labelFrame, studentFrame, labeledLoader, unlabeledLoader } = studentLoaders(run, t, needTeacher);
 
   const targets = new TeacherTargets(t, { cache: cfg.distill.cacheTeacher, withFeatures: w.feature > 0 });
   if (needTeacher) await printTeacherReport(run, t, labelFrame, log);
@@ -152,7 +177,7 @@ export async function distillStudent(o: DistillRunOptions): Promise<DistillRunRe
       run,
       {
         batches: ownRes
-          ? ownResolutionBatches(mixedBatches(labeledLoader, unlabeledLoader, run.state.step), [sf[0], sf[1]], targets, cfg.data.maskMode === 'soft')
+          ? ownResolutionBatches(mixedBatches(labeledLoader, unlabeledLoader, run.state.step), studentFrame, targets, cfg.data.maskMode === 'soft')
           : mixedBatches(labeledLoader, unlabeledLoader, run.state.step),
         lossFn: makeDistillLossFn({ cfg, targets, student: model, adapter }),
         // Each thread labels its own rows with its own copy of the teacher inside the loss.

@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Callback, EvalLog, StepLog, TrainContext, TrainResult } from './loop';
 import { CheckpointManager } from './checkpoint';
-import { renderCurves } from './curves';
+import { type MetricsRecord, renderCurves } from './curves';
 
 function fmtDuration(sec: number): string {
   if (!Number.isFinite(sec)) return '?';
@@ -92,20 +92,47 @@ export function validationSummary(st: { startScore?: number | null; bestScore: n
   );
 }
 
-export interface MetricsRecord {
-  kind: 'step' | 'eval';
-  step: number;
-  imagesSeen: number;
-  [k: string]: unknown;
+export type { MetricsRecord } from './curves';
+
+/**
+ * Makes `file` (JSON lines) end on a line boundary before records are appended to it: a last line
+ * cut by a crash mid-write would otherwise swallow the next record (torn text + new record on one
+ * line, which no reader can parse). A torn line that is not JSON is cut off, one that is complete
+ * JSON only lacking its newline gets it; either way `log` says what was done.
+ */
+export function repairJsonlTail(file: string, log: (line: string) => void = () => {}): void {
+  let size: number;
+  try {
+    size = fs.statSync(file).size;
+  } catch {
+    return;
+  }
+  if (size === 0) return;
+  const buf = fs.readFileSync(file);
+  if (buf[buf.length - 1] === 0x0a) return;
+  const cut = buf.lastIndexOf(0x0a) + 1;
+  const torn = buf.subarray(cut).toString('utf8');
+  try {
+    JSON.parse(torn);
+    fs.appendFileSync(file, '\n');
+    log(`${file}: its last line lacked a newline (cut by a crash): completed it`);
+  } catch {
+    fs.truncateSync(file, cut);
+    log(`${file}: removed a torn last line (${buf.length - cut} bytes, cut by a crash while it was written): ${JSON.stringify(torn.slice(0, 60))}${torn.length > 60 ? '...' : ''}`);
+  }
 }
 
-/** One JSON line per logged step (loss and parts: means over the steps since the previous line) and per evaluation, appended to `file`. */
-export function metricsJsonl(file: string, every: number): Callback {
+/**
+ * One JSON line per logged step (loss and parts: means over the steps since the previous line) and
+ * per evaluation, appended to `file`. A torn last line left by a crash is repaired first (`log` says so).
+ */
+export function metricsJsonl(file: string, every: number, log: (line: string) => void = () => {}): Callback {
   const append = (rec: MetricsRecord) => fs.appendFileSync(file, JSON.stringify(rec) + '\n');
   const win = new WindowMean();
   return {
     onTrainBegin() {
       fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+      repairJsonlTail(file, log);
     },
     onStepEnd(ctx, raw) {
       win.add(raw);
@@ -120,18 +147,34 @@ export function metricsJsonl(file: string, every: number): Callback {
   };
 }
 
-/** Reads metrics.jsonl back (skips a torn last line). */
-export function readMetrics(file: string): MetricsRecord[] {
+/**
+ * Reads metrics.jsonl back. Lines that do not parse are not dropped in silence: a record glued
+ * onto a torn line (files written before the tail repair) is recovered from the line, and what
+ * cannot be read is passed to `onBad` (line number, text); a torn last line is the one expected case.
+ */
+export function readMetrics(file: string, onBad: (line: number, text: string) => void = () => {}): MetricsRecord[] {
   if (!fs.existsSync(file)) return [];
   const out: MetricsRecord[] = [];
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    if (!line.trim()) continue;
+  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  lines.forEach((line, i) => {
+    if (!line.trim()) return;
     try {
       out.push(JSON.parse(line));
+      return;
     } catch {
-      /* a line cut by a crash */
+      /* torn, or torn with a record glued on: look for the record */
     }
-  }
+    for (let at = line.lastIndexOf('{"kind":'); at > 0; at = line.lastIndexOf('{"kind":', at - 1)) {
+      try {
+        out.push(JSON.parse(line.slice(at)));
+        onBad(i + 1, line.slice(0, at));
+        return;
+      } catch {
+        /* not a whole record from here */
+      }
+    }
+    onBad(i + 1, line);
+  });
   return out;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Checkpoints (STYLE.md §6): self-describing and never half-written. The folder layout lives in
+ * Checkpoints (principle 6 in DEVELOPERS.md): self-describing and never half-written. The folder layout lives in
  * src/models/folders.ts, model files (model.json, weights.bin, portraitseg.json) in src/models/io.ts.
  *
  * A checkpoint folder: a model folder plus state.json (step, images seen, best score, resolved

@@ -5,7 +5,14 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
-import type { MetricsRecord } from './callbacks';
+
+/** One line of a run's metrics.jsonl (written by the metricsJsonl callback, plotted here). */
+export interface MetricsRecord {
+  kind: 'step' | 'eval';
+  step: number;
+  imagesSeen: number;
+  [k: string]: unknown;
+}
 
 interface Series {
   name: string;

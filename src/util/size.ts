@@ -1,4 +1,13 @@
 /**
+ * The largest side of a model's input (`model.args.inputSize`, an imported file's input, `import
+ * --input-size`): 4096 px. Its frame (inputSize x model.args.filterScale with the mask filter) may
+ * reach MAX_FRAME_SIDE. Beyond these a single forward pass needs gigabytes; portrait models run at
+ * 128..512.
+ */
+export const MAX_MODEL_SIDE = 4096;
+export const MAX_FRAME_SIDE = 8192;
+
+/**
  * The one WIDTHxHEIGHT parser (flags like `--size 256x144`, `--input-size`, `inputSize=` options):
  * "256x144" -> [height, width], the config's order (`data.frameSize`, `model.args.inputSize`).
  * Returns why it is not one, for the caller's own error type and flag name.

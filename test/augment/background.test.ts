@@ -10,8 +10,8 @@ import { makeRng } from '../../src/util/rng';
 import { cloneSample, greenBackground, portraitSample } from './fixtures';
 
 function defaults(): BackgroundSwapParams {
-  const def = getTransformDef('backgroundSwap')!;
-  return Object.fromEntries(Object.entries(def.params).map(([k, d]) => [k, d.default])) as unknown as BackgroundSwapParams;
+  // the declared defaults (zod: parsing nothing fills every default)
+  return getTransformDef('backgroundSwap')!.params.parse({}) as unknown as BackgroundSwapParams;
 }
 
 /** Pixels at least `r` px away from any pixel of the other class. */

@@ -1,6 +1,7 @@
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
+import sharp from 'sharp';
 import { cli } from '../helpers/cli';
 import { rmrf, sample, tmpDir, writeFolders, writeImage, writeMask, writeTruncatedJpeg } from './fixtures';
 
@@ -36,10 +37,28 @@ describe('data CLI', () => {
     const rep = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
     assert.equal(rep.usable, 6);
     assert.equal(rep.coverage.reduce((a: number, b: number) => a + b, 0), 6);
-    // strict: one line naming the file, exit 2
-    const st = cli(['data', 'inspect', '--data', ds, '--out', out, '--strict']);
+    // strict: one line naming the file, exit 2 (the earlier report is replaced only with --overwrite)
+    const st = cli(['data', 'inspect', '--data', ds, '--out', out, '--strict', '--overwrite']);
     assert.equal(st.code, 2);
     assert.match(st.stderr, /error: .*(lonely\.jpg: missing mask|broken\.jpg: corrupt)/);
+  });
+
+  it('data inspect --sheet writes the contact sheet to the file named, and refuses a name that is not .png', async () => {
+    const ds = path.join(dir, 'synth-sheet');
+    assert.equal(cli(['data', 'synth', '--out', ds, '--count', '4', '--seed', '5', '--size', '32x32']).code, 0);
+    const out = path.join(dir, 'inspect-sheet');
+    const sheet = path.join(dir, 'sheets', 'mine.png');
+    const r = cli(['data', 'inspect', '--data', ds, '--out', out, '--sheet', sheet, '--count', '3']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.stdout.includes(`contact sheet: ${sheet}`), r.stdout);
+    const meta = await sharp(sheet).metadata();
+    // 3 tiles of 128x128 in one row, 2 px gaps
+    assert.deepEqual([meta.format, meta.width, meta.height], ['png', 3 * 128 + 4 * 2, 128 + 2 * 2]);
+    assert.ok(!fs.existsSync(path.join(out, 'contact-sheet.png')), 'no second sheet in --out');
+    assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')).sheet, sheet);
+    const bad = cli(['data', 'inspect', '--data', ds, '--out', out, '--sheet', path.join(dir, 'sheet.jpg')]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^portraitseg: error: --sheet: the contact sheet is a PNG/);
   });
 
   it('a --data that does not exist is a one-line usage error', () => {

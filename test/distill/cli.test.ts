@@ -4,8 +4,9 @@ import { checkStudentArgs, parseSize } from '../../src/cli/commands/distill';
 
 describe('distill/cli', () => {
   it('distill student needs a teacher and data, with an example (exit 2)', () => {
-    // the from-scratch recipe names no teacher (the pretrained default, configs/distill-finetune.json, does)
-    const r = cli(['distill', 'student', '--config', 'configs/distill.json', '--data', '.']);
+    // the from-scratch recipe names no teacher (the pretrained default, configs/distill-finetune.json, does);
+    // any existing folder serves as --data here, but not '.': the default run folder runs/... would be inside it
+    const r = cli(['distill', 'student', '--config', 'configs/distill.json', '--data', 'docs']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--teacher RUN_DIR\|model\.json is required \(e\.g\. portraitseg distill student --teacher/);
   });

@@ -168,7 +168,7 @@ describe('distill/ensemble (teacher ensembles, flip TTA, own resolution)', funct
     assert.throws(() => resolveConfig({ set: ['distill.teacherFlip=maybe'] }), /distill.teacherFlip: expected true or false/);
     const bad = (teachers: unknown) => () => resolveConfig({ flags: { 'distill.teachers': teachers } });
     assert.throws(bad([{ path: 'x', inputRange: '0..2' }]), /^ConfigError: distill\.teachers\[0\]\.inputRange: expected one of 0\.\.1\|-1\.\.1\|0\.\.255/);
-    assert.throws(bad([{ path: 'x', inputSize: [256] }]), /distill\.teachers\[0\]\.inputSize: needs at least 2 items/);
+    assert.throws(bad([{ path: 'x', inputSize: [256] }]), /distill\.teachers\[0\]\.inputSize: expected an array of 2 numbers, got \[256\]/);
     assert.throws(bad([{ path: 'x', size: 3 }]), /distill\.teachers\[0\]\.size: unknown config key/);
     const ok = resolveConfig({ flags: { 'distill.teachers': [{ path: teacherB }] } });
     assert.deepEqual(ok.distill.teachers, [{ path: teacherB, inputSize: null, inputRange: null, output: null }]);

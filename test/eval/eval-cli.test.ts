@@ -8,7 +8,7 @@ import { selectBackend } from '../../src/backend';
 import { writeTfjs } from '../../src/export';
 import { cli } from '../helpers/cli';
 import { makeOracleModel } from '../runtime/oracle';
-import { checkOutFile, checkOutFolder } from '../../src/cli/out-paths';
+import { ARTEFACTS, checkOut } from '../../src/cli/out-paths';
 
 describe('cli eval: a corrupt model is a usage error', function () {
   this.timeout(120000);
@@ -51,12 +51,14 @@ describe('cli eval: a corrupt model is a usage error', function () {
   it('output paths are checked before any work: a file where a folder goes and the reverse, one line, exit 2', () => {
     const file = path.join(tmp, 'a-file');
     fs.writeFileSync(file, 'x');
-    assert.throws(() => checkOutFolder('--out', file), /^UsageError: --out .*a-file: is a file, expected a folder/);
-    assert.throws(() => checkOutFolder('--out', path.join(file, 'sub', 'deeper')), /--out .*a-file\/sub\/deeper: .*a-file is a file, so this folder cannot be created/);
-    assert.throws(() => checkOutFile('--report', tmp), /--report .*: is a folder, expected a file name/);
-    assert.throws(() => checkOutFile('--report', path.join(file, 'r.json')), /--report .*r\.json: .*a-file is a file/);
-    assert.doesNotThrow(() => checkOutFolder('--out', path.join(tmp, 'new', 'folder')));
-    assert.doesNotThrow(() => checkOutFile('--report', path.join(tmp, 'new', 'r.json')));
+    const folder = (p: string) => checkOut({ flag: '--out', path: p, artefact: ARTEFACTS.export });
+    const report = (p: string) => checkOut({ flag: '--report', path: p, artefact: ARTEFACTS.evalReport });
+    assert.throws(() => folder(file), /^UsageError: --out .*a-file: is a file, not a folder/);
+    assert.throws(() => folder(path.join(file, 'sub', 'deeper')), /--out .*a-file\/sub\/deeper: .*a-file is a file, so this folder cannot be created/);
+    assert.throws(() => report(tmp), /--report .*: is a folder, expected a file name/);
+    assert.throws(() => report(path.join(file, 'r.json')), /--report .*r\.json: .*a-file is a file/);
+    assert.doesNotThrow(() => folder(path.join(tmp, 'new', 'folder')));
+    assert.doesNotThrow(() => report(path.join(tmp, 'new', 'r.json')));
     for (const args of [
       ['eval', '--model', path.join(tmp, 'good'), '--data', path.join(tmp, 'data'), '--report', path.join(file, 'r.json')],
       ['eval', '--model', path.join(tmp, 'good'), '--data', path.join(tmp, 'data'), '--overlays', file],

@@ -7,8 +7,9 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend';
 import { createModel } from '../../src/models';
 import { saveModel } from '../../src/models/io';
-import { exportModel, describeParity, exportOnnxBytes, runOnnx, toHalf, quantizeWeight, Quantize, fileHandler, META_FILE } from '../../src/export';
+import { exportModel, checkExport, describeParity, exportOnnxBytes, runOnnx, toHalf, quantizeWeight, Quantize, fileHandler, META_FILE, ParityError } from '../../src/export';
 import { cli } from '../helpers/cli';
+import { corruptOneWeight } from '../helpers/corrupt';
 
 const TEACHER = { inputSize: 32, widths: [4, 8, 8, 8, 8], contextChannels: 4 };
 const STUDENT = { inputSize: 32, width: 0.35, expansion: 2, decoderChannels: 8 };
@@ -52,7 +53,7 @@ describe('export', function () {
       after(() => model.dispose());
       for (const [format, quantize] of formats) {
         it(`${format} ${quantize}: reloads and matches the in-memory model`, async () => {
-          const out = path.join(tmp, `${name}-${format}-${quantize}`);
+          const out = path.join(tmp, `${name}${args.filterSpace ? `-${args.filterSpace}` : ''}-${format}-${quantize}`);
           const before = tf.memory().numTensors;
           const res = await exportModel(model, meta, { format, quantize, out });
           assert.equal(tf.memory().numTensors, before, 'no tensor leak');
@@ -64,10 +65,10 @@ describe('export', function () {
           if (quantize === 'none') {
             assert.ok(p.maxAbsProb <= 1e-4, `P diff ${p.maxAbsProb}`);
             // our models' logits are small: the reported logit difference is tight too
-            assert.ok(p.maxAbsLogits <= 1e-4, `logits diff ${p.maxAbsLogits}`);
+            assert.ok(p.maxAbsLogits! <= 1e-4, `logits diff ${p.maxAbsLogits}`);
           } else {
             // quantisation must change something, but not much
-            assert.ok(p.maxAbsLogits > 0, 'quantised weights differ from float32');
+            assert.ok(p.maxAbsLogits! > 0, 'quantised weights differ from float32');
             assert.ok(p.maxAbsProb <= (quantize === 'float16' ? 0.01 : 0.05), `P diff ${p.maxAbsProb}`);
           }
           const written = JSON.parse(fs.readFileSync(path.join(out, META_FILE), 'utf8'));
@@ -154,10 +155,79 @@ describe('export', function () {
     const out = path.join(tmp, 'cli-onnx');
     const r = cli(['export', '--model', dir, '--format', 'onnx', '--out', out, '--backend', 'cpu']);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /parity onnx on seeded inputs 1x32x32x3 and 1x38x42x3: max \|P\(person\) diff\| \S+ \(tolerance 0.0001, max \|logits diff\| \S+ where \|logits\| < 10\) OK/);
+    assert.match(r.stdout, /parity mnv2_student_s onnx vs the in-memory model on portrait frames 1x32x32x3 and 1x38x42x3: max \|P\(person\) diff\| \S+ \(tolerance 0\.001, max \|logits diff\| \S+ where \|logits\| < 10\) OK/);
     assert.ok(fs.existsSync(path.join(out, 'model.onnx')));
     const bad = cli(['export', '--model', dir, '--format', 'onnx', '--quantize', 'uint8', '--out', out, '--backend', 'cpu']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--quantize uint8 applies to --format tfjs only/);
+  });
+
+  describe('the export check fails on one corrupted weight (it compares the file with the model, not a reload with itself)', () => {
+    for (const format of ['tfjs', 'onnx'] as const) {
+      it(`${format}: a changed bias in the in-memory model is a ParityError naming model, format, max |P diff| and tolerance`, async () => {
+        const { model, meta } = createModel('mnv2_student_s', STUDENT, { seed: 5 });
+        const out = path.join(tmp, `gate-${format}`);
+        try {
+          assert.ok((await exportModel(model, meta, { format, out })).parity.ok);
+          const bad = corruptOneWeight(model);
+          try {
+            await assert.rejects(checkExport(model, meta, { format, out }), (e: Error) => {
+              assert.ok(e instanceof ParityError, String(e));
+              // float32: 1e-4 where tfjs reloads it, 1e-3 where onnxruntime runs it (another runtime's kernels)
+              const tol = format === 'tfjs' ? '0\\.0001' : '0\\.001';
+              assert.match(e.message, new RegExp(`^parity check failed: mnv2_student_s ${format} vs the in-memory model: max \\|P\\(person\\) diff\\| \\S+ > tolerance ${tol} \\(portrait frames 1x32x32x3 and 1x38x42x3\\)$`));
+              assert.ok(e.parity.maxAbsProb > 1e-2, `a +1 bias moves P by more than 1e-2: ${e.parity.maxAbsProb}`);
+              return true;
+            });
+          } finally {
+            bad.restore();
+          }
+          // the same export and the restored model pass again: the weight failed the check
+          assert.ok((await checkExport(model, meta, { format, out })).ok);
+        } finally {
+          model.dispose();
+        }
+      });
+    }
+
+    it('tfjs: a weight changed in the written weights file fails the check', async () => {
+      const { model, meta } = createModel('mnv2_student_s', STUDENT, { seed: 6 });
+      const out = path.join(tmp, 'gate-tfjs-file');
+      try {
+        await exportModel(model, meta, { format: 'tfjs', out });
+        const mj = JSON.parse(fs.readFileSync(path.join(out, 'model.json'), 'utf8'));
+        const entries = mj.weightsManifest[0].weights as { name: string; shape: number[] }[];
+        // the byte offset of the last bias in the (single) shard
+        let offset = 0;
+        let at = -1;
+        for (const e of entries) {
+          if (/bias/.test(e.name)) at = offset;
+          offset += 4 * e.shape.reduce((a, b) => a * b, 1);
+        }
+        assert.ok(at >= 0);
+        const shard = path.join(out, mj.weightsManifest[0].paths[0]);
+        const bytes = fs.readFileSync(shard);
+        bytes.writeFloatLE(bytes.readFloatLE(at) + 1, at);
+        fs.writeFileSync(shard, bytes);
+        await assert.rejects(checkExport(model, meta, { format: 'tfjs', out }), /^ParityError: parity check failed: mnv2_student_s tfjs vs the in-memory model: max \|P\(person\) diff\| \S+ > tolerance 0\.0001/);
+      } finally {
+        model.dispose();
+      }
+    });
+
+    it('exportModel: a failed check throws, leaves the files and records the figures in portraitseg.json', async () => {
+      const { model, meta } = createModel('mnv2_student_s', STUDENT, { seed: 6 });
+      const out = path.join(tmp, 'gate-record');
+      try {
+        // a negative tolerance: no export can pass it
+        await assert.rejects(exportModel(model, meta, { format: 'onnx', out, tolerance: -1 }), /^ParityError: parity check failed: mnv2_student_s onnx vs the in-memory model: max \|P\(person\) diff\| \S+ > tolerance -1 \(portrait frames [^)]*\); files left in .*gate-record for inspection$/);
+        const written = JSON.parse(fs.readFileSync(path.join(out, META_FILE), 'utf8'));
+        assert.equal(written.export.parity.ok, false);
+        assert.equal(written.export.parity.tolerance, -1);
+        assert.ok(fs.existsSync(path.join(out, 'model.onnx')));
+      } finally {
+        model.dispose();
+      }
+    });
   });
 });

@@ -10,14 +10,19 @@ import { createModel } from '../../src/models/registry';
 import { saveModel } from '../../src/models/io';
 import { loadSegmenter } from '../../src/eval/run';
 import { defaultConfig } from '../../src/config/config';
+import { exportOnnxBytes } from '../../src/export/onnx';
+import { corruptOneWeight } from '../helpers/corrupt';
+import { requireTool } from '../helpers/required';
 
-function hasOrt(): boolean {
+/** Skips with a line where onnxruntime-node does not load; under CI=true that is a failure naming it. */
+function needOrt(ctx: Mocha.Context): void {
+  let why: string | null = null;
   try {
     require('onnxruntime-node');
-    return true;
-  } catch {
-    return false;
+  } catch (e) {
+    why = (e as Error).message.split('\n')[0];
   }
+  requireTool(ctx, 'onnxruntime-node (optional dependency)', why);
 }
 
 function frames(n: number, h: number, w: number, seed: number): Float32Array {
@@ -42,25 +47,25 @@ describe('export/native: frozen models on onnxruntime-node with a parity check, 
   after(() => built.model.dispose());
 
   it('runtime tfjs never loads onnxruntime', () => {
-    const c = nativePredictor(built.model, { runtime: 'tfjs', frameSize: [64, 64] });
+    const c = nativePredictor(built.model, { runtime: 'tfjs', name: 'm', frameSize: [64, 64] });
     assert.equal(c.predictor, null);
     assert.equal(c.runtime, 'tfjs');
   });
 
   it('falls back to tfjs when onnxruntime-node is absent (auto), refuses with one line (onnx)', () => {
-    const c = nativePredictor(built.model, { runtime: 'auto', frameSize: [64, 64], ortModule: 'onnxruntime-node-not-installed' });
+    const c = nativePredictor(built.model, { runtime: 'auto', name: 'm', frameSize: [64, 64], ortModule: 'onnxruntime-node-not-installed' });
     assert.equal(c.predictor, null);
     assert.match(c.reason, /^tfjs \(onnxruntime-node-not-installed is not usable/);
-    assert.throws(() => nativePredictor(built.model, { runtime: 'onnx', frameSize: [64, 64], ortModule: 'onnxruntime-node-not-installed' }), /^Error: runtime.frozen=onnx: onnxruntime-node-not-installed is not usable/);
+    assert.throws(() => nativePredictor(built.model, { runtime: 'onnx', name: 'm', frameSize: [64, 64], ortModule: 'onnxruntime-node-not-installed' }), /^Error: runtime.frozen=onnx: onnxruntime-node-not-installed is not usable/);
   });
 
   it('runs the model on onnxruntime-node: same probabilities as tfjs within 1e-4 on new frames', function () {
-    if (!hasOrt()) this.skip();
-    const c = nativePredictor(built.model, { runtime: 'auto', frameSize: [64, 64], threads: 2 });
+    needOrt(this);
+    const c = nativePredictor(built.model, { runtime: 'auto', name: built.meta.name, frameSize: [64, 64], threads: 2 });
     assert.ok(c.predictor, c.reason);
     try {
       assert.equal(c.runtime, 'onnxruntime-node');
-      assert.match(c.reason, /onnxruntime-node .*CPU, 2 threads \(ONNX parity at load: max \|p\| diff/);
+      assert.match(c.reason, /onnxruntime-node .*CPU, 2 threads \(parity at load on portrait frames 2x64x64x3: max \|P\(person\) diff\| \S+, tolerance 0\.001\)$/);
       assert.ok(c.predictor.parity <= 1e-4);
       const x = frames(3, 64, 64, 9);
       const got = c.predictor.predict(x, [3, 64, 64, 3]);
@@ -75,16 +80,26 @@ describe('export/native: frozen models on onnxruntime-node with a parity check, 
     assert.throws(() => c.predictor!.predict(frames(1, 64, 64, 1), [1, 64, 64, 3]), /already disposed/);
   });
 
-  it('falls back to tfjs when parity fails (auto) and refuses (onnx)', function () {
-    if (!hasOrt()) this.skip();
-    const c = nativePredictor(built.model, { runtime: 'auto', frameSize: [64, 64], tolerance: -1 });
+  it('the check at load fails on one corrupted weight: falls back to tfjs naming model, format, max |P diff| and tolerance (auto), refuses (onnx)', function () {
+    needOrt(this);
+    // the ONNX export of the model with one bias changed, run against the unchanged tfjs model
+    const bad = corruptOneWeight(built.model);
+    const onnxBytes = exportOnnxBytes(built.model);
+    bad.restore();
+    const failure = /parity check failed: mnv2_student_s onnx on onnxruntime-node vs tfjs: max \|P\(person\) diff\| \S+ > tolerance 0\.001 \(portrait frames 2x64x64x3\)/;
+    const c = nativePredictor(built.model, { runtime: 'auto', name: built.meta.name, frameSize: [64, 64], onnxBytes });
     assert.equal(c.predictor, null);
-    assert.match(c.reason, /^tfjs \(ONNX parity check failed: max \|p\| diff .* > -1\)/);
-    assert.throws(() => nativePredictor(built.model, { runtime: 'onnx', frameSize: [64, 64], tolerance: -1 }), /runtime.frozen=onnx: ONNX parity check failed/);
+    assert.equal(c.runtime, 'tfjs');
+    assert.match(c.reason, new RegExp(`^tfjs \\(${failure.source}\\)$`));
+    assert.throws(() => nativePredictor(built.model, { runtime: 'onnx', name: built.meta.name, frameSize: [64, 64], onnxBytes }), new RegExp(`^Error: runtime.frozen=onnx: ${failure.source}$`));
+    // the export of the model as it is passes
+    const ok = nativePredictor(built.model, { runtime: 'onnx', name: built.meta.name, frameSize: [64, 64], onnxBytes: exportOnnxBytes(built.model) });
+    assert.ok(ok.predictor);
+    ok.predictor.dispose();
   });
 
   it('a frozen teacher on auto says which runtime runs it and labels as the tfjs teacher does', function () {
-    if (!hasOrt()) this.skip();
+    needOrt(this);
     const other = createModel('mnv2_student_s', { inputSize: [64, 64] }, { seed: 3 });
     const onTfjs = freezeModel(built.model, built.meta, 'a');
     const onOrt = freezeModel(other.model, other.meta, 'b', 'auto');
@@ -108,7 +123,7 @@ describe('export/native: frozen models on onnxruntime-node with a parity check, 
   });
 
   it('eval: runtime.frozen=auto runs a saved model on onnxruntime-node (same logits as tfjs), tfjs when asked', async function () {
-    if (!hasOrt()) this.skip();
+    needOrt(this);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'native-eval-'));
     try {
       await saveModel(dir, built.model, built.meta);

@@ -66,7 +66,8 @@ describe('models: guided filter (mask filter)', () => {
     const fl = tf.randomUniform([1, 4, 5, 3], 0, 1, 'float32', 3);
     const fh = tf.randomUniform([1, 8, 10, 3], 0, 1, 'float32', 4);
     const wOut = tf.randomNormal([1, 8, 10, 1], 0, 1, 'float32', 5);
-    const f = (pp: tf.Tensor) => (layer.apply([pp, fl, fh]) as tf.Tensor).mul(wOut).sum() as tf.Scalar;
+    // training: the path gradients take, for the finite differences too (inference fuses the guide's convolutions)
+    const f = (pp: tf.Tensor) => (layer.apply([pp, fl, fh], { training: true }) as tf.Tensor).mul(wOut).sum() as tf.Scalar;
     f(p).dispose(); // builds the layer
     const before = tf.memory().numTensors;
 
@@ -184,7 +185,8 @@ describe('models: guided filter (mask filter)', () => {
     const fl = tf.randomUniform([1, 4, 5, 3], 0, 1, 'float32', 3);
     const fh = tf.randomUniform([1, 8, 10, 3], 0, 1, 'float32', 4);
     const wOut = tf.randomNormal([1, 8, 10, 1], 0, 1, 'float32', 5);
-    const f = (pp: tf.Tensor) => (layer.apply([pp, fl, fh]) as tf.Tensor).mul(wOut).sum() as tf.Scalar;
+    // training: the path gradients take, for the finite differences too (inference fuses the guide's convolutions)
+    const f = (pp: tf.Tensor) => (layer.apply([pp, fl, fh], { training: true }) as tf.Tensor).mul(wOut).sum() as tf.Scalar;
     f(p).dispose();
     // a trained guide: the learned part away from its zero start, so every weight has a gradient
     const ws = layer.getWeights();
@@ -266,7 +268,7 @@ describe('models: guided filter (mask filter)', () => {
       } else await tf.setBackend('cpu');
       const [p, fl, fh, wOut] = inputs();
       const vars = layer.trainableWeights.map((w) => w.read() as tf.Variable);
-      const f = (pp: tf.Tensor) => (layer.apply([pp, fl, fh]) as tf.Tensor).mul(wOut).sum() as tf.Scalar;
+      const f = (pp: tf.Tensor) => (layer.apply([pp, fl, fh], { training: true }) as tf.Tensor).mul(wOut).sum() as tf.Scalar;
       const gp = tf.grad(f)(p);
       const { value, grads } = tf.variableGrads(() => f(p), vars);
       const out = [gp, ...vars.map((v) => grads[v.name])].map((t) => t.dataSync() as Float32Array);
@@ -286,5 +288,36 @@ describe('models: guided filter (mask filter)', () => {
       const e = relErr(g, onWasm[i], 1e-3);
       assert.ok(e < 1e-3, `gradient ${i}: cpu and wasm differ (relative ${e})`);
     });
+  });
+
+  it('inference fuses the guide into two convolutions: the same guide and output (cpu and wasm), and gradients still take the plain path', async function () {
+    registerCustomLayers();
+    const layer = new GuidedFilter({ radius: 4, eps: 1e-3, channels: 8, seed: 3, space: 'prob', name: 'gf_fast' });
+    const p = tf.randomNormal([2, 12, 16, 1], 0, 3, 'float32', 2);
+    const fl = tf.randomUniform([2, 12, 16, 3], 0, 1, 'float32', 3) as tf.Tensor4D;
+    const fh = tf.randomUniform([2, 36, 48, 3], 0, 1, 'float32', 4) as tf.Tensor4D;
+    tf.tidy(() => layer.apply([p, fl, fh]));
+    // a learned part of real size (the untrained one is 1e-3 small and would hide a wrong fusion)
+    layer.setWeights(layer.getWeights().map((w, i) => (i === 2 ? tf.randomNormal(w.shape, 0, 0.7, 'float32', 8) : w)));
+    for (const backend of ['cpu', 'wasm'] as const) {
+      if (backend === 'wasm' && !(await useWasm())) continue;
+      if (backend === 'cpu') await tf.setBackend('cpu');
+      const plain = layer.guide(fh, true);
+      const fused = layer.guide(fh, false);
+      const d = plain.sub(fused).abs().max().dataSync()[0];
+      assert.ok(d < 2e-6, `${backend}: guide differs by ${d}`);
+      assert.ok(plain.sub(plain.mean()).abs().max().dataSync()[0] > 0.1, 'the learned guide is not flat');
+      const outTrain = layer.apply([p, fl, fh], { training: true }) as tf.Tensor;
+      const outInfer = layer.apply([p, fl, fh]) as tf.Tensor;
+      const dp = outTrain.sigmoid().sub(outInfer.sigmoid()).abs().max().dataSync()[0];
+      assert.ok(dp < 1e-5, `${backend}: P(person) differs by ${dp}`);
+      // under a gradient tape the plain path runs (fused LeakyReLU has no gradient in tfjs)
+      const g = tf.grad((x: tf.Tensor) => (layer.apply([p, fl, x]) as tf.Tensor).sum())(fh);
+      assert.ok(g.abs().sum().dataSync()[0] > 0, `${backend}: zero gradient`);
+      tf.dispose([plain, fused, outTrain, outInfer, g]);
+    }
+    await tf.setBackend('cpu');
+    tf.dispose([p, fl, fh]);
+    layer.dispose();
   });
 });

@@ -2,7 +2,8 @@ import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
 import { useWasm } from '../../src/backend';
 import { ConfigError } from '../../src/config/schema';
-import { countFlops, countMacs, createModel, DEFAULT_STUDENT, DEFAULT_TEACHER, listModels, registerCustomLayers } from '../../src/models';
+import { countFlops, countMacs, createModel, CUSTOM_LAYER_CLASSES, DEFAULT_STUDENT, DEFAULT_TEACHER, listModels, registerCustomLayers } from '../../src/models';
+import { resolveModelArgs } from '../../src/models/registry';
 
 /** Small args so every registered model runs forward+backward quickly on cpu. */
 function smallArgs(): Record<string, unknown> {
@@ -58,6 +59,21 @@ describe('models: registry', () => {
     assert.throws(() => createModel('unet_teacher_s', { widths: [1, 2] }), /model\.args\.widths: expected an array of 5 numbers/);
   });
 
+  it('model.args sizes have upper bounds and reserved keys are refused (issue #18)', () => {
+    // 65536x65536 used to pass and allocate gigabytes at the first forward pass
+    assert.throws(() => createModel('unet_teacher_s', { inputSize: 65536 }), /^ConfigError: model\.args\.inputSize: expected an integer >= 8 or \[height, width\] \(each 8\.\.4096\), got 65536$/);
+    assert.throws(() => createModel('mnv2_student_s', { inputSize: [128, 8192] }), /model\.args\.inputSize: expected .* got \[128,8192\]/);
+    assert.throws(() => createModel('unet_teacher_s', { widths: [16, 32, 64, 96, 100000] }), /^ConfigError: model\.args\.widths\[4\]: must be <= 4096, got 100000$/);
+    assert.throws(() => createModel('unet_teacher_s', { widths: [0, 32, 64, 96, 128] }), /model\.args\.widths\[0\]: must be >= 1, got 0/);
+    assert.throws(() => createModel('unet_teacher_s_dgf', { filterScale: 64 }), /model\.args\.filterScale: must be <= 8, got 64/);
+    assert.throws(() => createModel('mnv2_student_s', { width: 0 }), /model\.args\.width: must be > 0, got 0/);
+    assert.throws(() => createModel('unet_teacher_s_dgf', { filterChannels: 257 }), /^ConfigError: model\.args\.filterChannels: must be <= 256, got 257$/);
+    assert.throws(() => resolveModelArgs('mnv2_student_s_dgf', { inputSize: 4096, filterScale: 4 }), /^ConfigError: model\.args\.filterScale: a frame of \[16384,16384\] \(inputSize x filterScale\) is over 8192 per side$/);
+    // the limits themselves are allowed (checked without building the net)
+    assert.deepEqual(resolveModelArgs('unet_teacher_s', { inputSize: [4096, 2048] }).inputSize, [4096, 2048]);
+    assert.throws(() => createModel('mnv2_student_s', JSON.parse('{"__proto__": {"width": 9}}')), /^ConfigError: model\.args\.__proto__: unknown config key/);
+  });
+
   it('meta describes the model (sizes, normalisation, filter, params, version)', () => {
     const { model, meta } = createModel('unet_teacher_s_dgf', { inputSize: [64, 96] }, { seed: 1 });
     try {
@@ -65,7 +81,7 @@ describe('models: registry', () => {
       assert.deepEqual(meta.frameSize, [128, 192]);
       assert.equal(meta.output, 'logits');
       assert.equal(meta.stride, 16);
-      assert.deepEqual(meta.maskFilter, { enabled: true, radius: 2, eps: 0.01, scale: 2, space: 'prob' });
+      assert.deepEqual(meta.maskFilter, { enabled: true, radius: 4, eps: 0.001, scale: 2, space: 'prob' });
       assert.equal(meta.params, model.countParams());
       assert.match(meta.version, /^\d+\.\d+\.\d+/);
       assert.deepEqual(meta.args.inputSize, [64, 96]);
@@ -129,9 +145,23 @@ describe('models: registry', () => {
     }
   });
 
-  it('registerCustomLayers is idempotent', () => {
+  it('registerCustomLayers registers every custom layer class, and a second call changes nothing', async () => {
     registerCustomLayers();
+    const map = tf.serialization.SerializationMap.getMap().classNameMap;
+    const registered = CUSTOM_LAYER_CLASSES.map((c) => map[c]?.[0]);
+    for (const [i, c] of CUSTOM_LAYER_CLASSES.entries()) assert.ok(registered[i], `${c} is not registered`);
     registerCustomLayers();
+    assert.deepEqual(CUSTOM_LAYER_CLASSES.map((c) => map[c]?.[0]), registered, 'the same constructors after a second call');
+    // and a model with custom layers (Normalize, the mask filter) loads back from its JSON
+    const { model } = createModel('mnv2_student_s_dgf', smallArgs(), { seed: 1 });
+    const back = await roundTrip(model);
+    try {
+      const classes = new Set(back.layers.map((l) => l.getClassName()));
+      for (const c of ['Normalize', 'GuidedFilter']) assert.ok(classes.has(c), c);
+    } finally {
+      model.dispose();
+      back.dispose();
+    }
   });
 });
 

@@ -5,18 +5,18 @@
  */
 import * as fs from 'fs';
 import type { Argv, CommandModule } from 'yargs';
-import { buildPipeline, describeTransforms, loadBackgrounds, renderPreview } from '../../augment';
+import { buildPipeline, describeTransforms } from '../../augment';
+import { previewInputs, writeAugmentPreview } from '../../augment/preview';
 import type { Sample } from '../../data/types';
-import { openDataset } from '../../data/dataset';
-import { loadSample } from '../../data/sample';
-import { synthSample } from '../../data/synth';
+import { DataError } from '../../data/errors';
 import { makeRng } from '../../util/rng';
-import { writePng } from '../../util/image';
 import type { Config, TransformSpec } from '../../config/config';
 import type { RgbImage } from '../../util/image';
 import { CommonArgs, configFromArgs, parseWxH, UsageError, withConfigOptions } from '../common';
+import { ARTEFACTS, checkOut, OverwriteArgs, withOverwrite } from '../out-paths';
+import { datasetInputs } from '../../data/dataset';
 
-interface PreviewArgs extends CommonArgs {
+interface PreviewArgs extends CommonArgs, OverwriteArgs {
   data?: string;
   backgrounds?: string;
   out: string;
@@ -27,30 +27,6 @@ interface PreviewArgs extends CommonArgs {
 /** "WxH" -> [height, width] (the config's data.frameSize order). */
 export function parseSize(raw: string, flag = '--size'): [number, number] {
   return parseWxH(flag, raw, { min: 8, max: 4096, example: '128x128' });
-}
-
-/** Loads `count` samples chosen by seed from a dataset, resized to the frame size. */
-async function loadSomeSamples(dataPath: string, count: number, frameSize: [number, number], maskMode: 'binary' | 'soft', seed: number): Promise<Sample[]> {
-  const ds = await openDataset(dataPath, { log: (l) => process.stderr.write(`${l}\n`) });
-  const refs = makeRng(seed).fork('preview-pick').shuffle([...ds.refs]);
-  const out: Sample[] = [];
-  for (const ref of refs) {
-    if (out.length >= count) break;
-    try {
-      out.push(await loadSample(ref, { frameSize, maskMode }));
-    } catch (e) {
-      process.stderr.write(`skipping ${ref.imagePath}: ${(e as Error).message.split('\n')[0]}\n`);
-    }
-  }
-  if (out.length === 0) throw new UsageError(`--data ${dataPath}: no sample could be loaded`);
-  return out;
-}
-
-/** Synthetic samples (src/data/synth) for when --data is not given. */
-function synthSamples(count: number, frameSize: [number, number], seed: number): Sample[] {
-  const rng = makeRng(seed).fork('preview-synth');
-  const [h, w] = frameSize;
-  return Array.from({ length: count }, (_, i) => synthSample(rng.fork(i), w, h, `synth-${i}`));
 }
 
 /** --data/--backgrounds/--size mapped onto the config, then the pipeline validated before any data is read. */
@@ -65,24 +41,21 @@ function augmentConfig(args: CommonArgs & { data?: string; backgrounds?: string;
   return cfg;
 }
 
-/** Background photos and `count` frames (from cfg.data.path, else synthetic) at cfg.data.frameSize. */
+/** previewInputs with a dataset none of whose picks loads as a usage error naming --data. */
 async function loadInputs(cfg: Config, count: number): Promise<{ backgrounds: RgbImage[]; samples: Sample[] }> {
-  const backgrounds = cfg.data.backgrounds ? await loadBackgrounds(cfg.data.backgrounds, 512) : [];
-  const samples = cfg.data.path
-    ? await loadSomeSamples(cfg.data.path, count, cfg.data.frameSize, cfg.data.maskMode, cfg.seed)
-    : synthSamples(count, cfg.data.frameSize, cfg.seed);
-  return { backgrounds, samples };
+  return previewInputs(cfg, count, (l) => process.stderr.write(`${l}\n`)).catch((e) => {
+    throw e instanceof DataError ? new UsageError(`--data ${e.message}`) : e;
+  });
 }
-
 
 const previewCommand: CommandModule<object, PreviewArgs> = {
   command: 'preview',
   describe: 'write a PNG grid of augmented samples (original | augmented, mask outlines in green)',
   builder: (y: Argv) =>
-    withConfigOptions(y)
+    withOverwrite(withConfigOptions(y), 'PNG')
       .option('data', { type: 'string', describe: 'dataset folder, list file or datasets/*.json (config: data.path); default: a synthetic set' })
       .option('backgrounds', { type: 'string', describe: 'folder of background photos for backgroundSwap (config: data.backgrounds); default: procedural' })
-      .option('out', { type: 'string', demandOption: true, describe: 'output PNG' })
+      .option('out', { type: 'string', demandOption: true, describe: 'output PNG (outside --data and --backgrounds)' })
       .option('count', { type: 'number', default: 12, describe: 'number of samples in the grid' })
       .option('size', { type: 'string', describe: 'frame size WxH (config: data.frameSize, default 128x128)' })
       .example('$0 augment preview --data ../shared/datasets/picsart-selfies --backgrounds ../shared/datasets/backgrounds --out grid.png', '')
@@ -96,16 +69,14 @@ const previewCommand: CommandModule<object, PreviewArgs> = {
     for (const [flag, p] of [['--data', cfg.data.path], ['--backgrounds', cfg.data.backgrounds]] as const) {
       if (p && !fs.existsSync(p)) throw new UsageError(`${flag}: ${p} not found`);
     }
-    const t0 = Date.now();
-    const { backgrounds, samples } = await loadInputs(cfg, args.count);
-    const t1 = Date.now();
-    const pipeline = buildPipeline(cfg.augment.train, { backgrounds });
-    const grid = renderPreview(samples, { transform: pipeline, rng: makeRng(cfg.seed).fork('preview') });
-    const t2 = Date.now();
-    await writePng(args.out, grid.data, grid.width, grid.height, 3);
+    const inputs = [...datasetInputs('--data', cfg.data.path), ...(cfg.data.backgrounds ? [{ flag: '--backgrounds', path: cfg.data.backgrounds }] : [])];
+    const out = checkOut({ flag: '--out', path: args.out, artefact: ARTEFACTS.png, overwrite: args.overwrite, inputs });
+    const r = await writeAugmentPreview(cfg, out.target, args.count, (l) => process.stderr.write(`${l}\n`)).catch((e) => {
+      throw e instanceof DataError ? new UsageError(`--data ${e.message}`) : e;
+    });
     process.stderr.write(
-      `augment preview: ${samples.length} samples at ${cfg.data.frameSize[1]}x${cfg.data.frameSize[0]}, ${backgrounds.length} background photos` +
-        ` (load ${t1 - t0} ms, augment+render ${t2 - t1} ms)\n`,
+      `augment preview: ${r.samples} samples at ${cfg.data.frameSize[1]}x${cfg.data.frameSize[0]}, ${r.backgrounds} background photos` +
+        ` (load ${r.loadMs} ms, augment+render ${r.renderMs} ms)\n`,
     );
     process.stdout.write(`${args.out}\n`);
   },

@@ -9,7 +9,7 @@ import { openDataset } from '../../data/dataset';
 import { DataError } from '../../data/errors';
 import { writeSynthDataset } from '../../data/synth';
 import { buildPipeline, loadBackgrounds } from '../../augment';
-import { AugmentPool } from '../../data/pool';
+import { AugmentPool } from '../../augment/pool';
 
 const LOCAL_PICSART = path.resolve(__dirname, '../../../../shared/datasets/picsart-selfies');
 const LOCAL_BACKGROUNDS = path.resolve(__dirname, '../../../../shared/datasets/backgrounds');

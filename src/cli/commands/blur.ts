@@ -6,11 +6,14 @@ import { CommonArgs, configFromArgs, parseWxH, UsageError, withConfigOptions } f
 import { selectBackend } from '../../backend';
 import * as tf from '@tensorflow/tfjs';
 import { createSegmenter, Segmenter, RgbResult } from '../../runtime';
+import { ensureImported } from '../../models/import/packaged';
+import { checkImport } from '../../export/import-check';
 import { loadModel } from '../../models/io';
 import { IMAGE_EXTENSIONS as DATA_IMAGE_EXTENSIONS } from '../../data/dataset';
 import type { ModelMeta } from '../../models/types';
 import { nativePredictor } from '../../export/native';
-import { readRgb, writePng, writeJpeg, RgbImage } from '../../util/image';
+import { imageProblem, maxImagePixels, pixelLimitReason, readRgb, writePng, writeJpeg, RgbImage } from '../../util/image';
+import { fileKey } from '../../util/out-paths';
 import { VIDEO_EXTENSIONS, hasFfmpeg, NO_FFMPEG, readFrames, writeChunk, probeVideo, decoder, encoder, encodedSize, finished, guardPipe, VideoInputError } from '../../runtime/video';
 
 /** The image types blur reads: the data loader's list (src/data/dataset.ts), as extensions with the dot. */
@@ -70,7 +73,7 @@ async function readImage(file: string, flag: string | null): Promise<RgbImage> {
   try {
     return await readRgb(file);
   } catch (e) {
-    const why = `unreadable or corrupt image (${firstLine(e)})`;
+    const why = (await imageProblem(file, e)) ?? `unreadable or corrupt image (${firstLine(e)})`;
     if (flag) throw new UsageError(`${flag} ${file}: ${why}`);
     throw new SkipError(`${file}: ${why}`);
   }
@@ -78,23 +81,12 @@ async function readImage(file: string, flag: string | null): Promise<RgbImage> {
 
 class SkipError extends Error {}
 
-/** Identity of an existing file (device + inode: catches hard links, symlinks and other spellings), or of the path it would get. */
-function fileKey(p: string): string {
-  try {
-    const st = fs.statSync(p);
-    return `ino:${st.dev}:${st.ino}`;
-  } catch {
-    let dir = path.dirname(path.resolve(p));
-    try {
-      dir = fs.realpathSync(dir);
-    } catch {
-      /* the folder does not exist yet: the spelled path is all there is */
-    }
-    return `path:${path.join(dir, path.basename(p))}`;
-  }
-}
-
-/** Refuses outputs that would overwrite an input (same file by any name) or write into the input folder itself. */
+/**
+ * Refuses outputs that would overwrite an input (same file by any name: device + inode, the
+ * identity of the output rule in src/util/out-paths.ts) or write into the input folder itself.
+ * blur replaces its own earlier outputs without --overwrite: its outputs are images named by the
+ * user, rewritten on every run by design; what it must never touch are the inputs.
+ */
 export function checkNotOverwriting(inputs: string[], targets: string[], inputDir: string | null, outputDir: string | null): void {
   if (inputDir && outputDir && fs.existsSync(outputDir) && fileKey(inputDir) === fileKey(outputDir)) {
     throw new UsageError(`--output ${outputDir} is the input folder ${inputDir}: the originals would be overwritten; give another folder`);
@@ -124,7 +116,69 @@ function modelError(spec: string, e: unknown): UsageError {
 /** [width, height] of raw frames; a 0 side would make every frame 0 bytes (an endless stream of empty frames). */
 function parseSize(s: string | undefined): [number, number] {
   const [h, w] = parseWxH('--size', s ?? '(missing: raw frames need it)', { min: 1, max: 16384, example: '640x360' });
+  checkFramePixels(`--size ${s}`, w, h);
   return [w, h];
+}
+
+/** Video and raw frames are images too: the same decode limit (src/util/image.ts maxImagePixels). */
+function checkFramePixels(what: string, w: number, h: number): void {
+  if (w * h > maxImagePixels()) throw new UsageError(`${what}: frames of ${pixelLimitReason(`${w}x${h} = ${w * h} pixels, `).replace(/^image /, '')}`);
+}
+
+type Apply = (frame: RgbImage) => Promise<RgbImage>;
+
+/** Raw RGB24 frames of `size` from stdin to stdout, or to a file written under a temp name and renamed. */
+async function blurRawFrames([width, height]: [number, number], output: string, rawOut: boolean, sizeFlag: string | undefined, apply: Apply): Promise<void> {
+  const progress = new Progress(null);
+  if (!rawOut) fs.mkdirSync(path.dirname(path.resolve(output)), { recursive: true });
+  const tmp = rawOut ? null : tempBeside(output);
+  const out = tmp ? fs.createWriteStream(tmp) : process.stdout;
+  const outErr = guardPipe(out);
+  let n = 0;
+  try {
+    for await (const data of readFrames(process.stdin, width * height * 3)) {
+      await writeChunk(out, (await apply({ width, height, data })).data);
+      progress.tick(++n);
+    }
+    if (tmp) {
+      await new Promise<void>((resolve, reject) => (out as fs.WriteStream).end((e?: Error | null) => (e ? reject(e) : resolve())));
+      if (outErr()) throw outErr();
+      fs.renameSync(tmp, output);
+    }
+  } catch (e) {
+    if (tmp) fs.rmSync(tmp, { force: true });
+    // the stream not matching --size is the user's mistake
+    if (/partial frame/.test((e as Error).message)) throw new UsageError(`--size ${sizeFlag}: ${(e as Error).message}`);
+    throw e;
+  }
+  progress.tick(n, true);
+}
+
+/** One image (`single`, already read) or a folder: unreadable images are named and skipped (exit 3), the rest written. */
+async function blurImages(files: string[], output: string, isDir: boolean, single: RgbImage | null, apply: Apply): Promise<void> {
+  if (isDir) fs.mkdirSync(output, { recursive: true });
+  const progress = new Progress(files.length);
+  const skipped: string[] = [];
+  for (let i = 0; i < files.length; i++) {
+    let img: RgbImage;
+    try {
+      img = single ?? (await readImage(files[i], null));
+    } catch (e) {
+      if (!(e instanceof SkipError)) throw e;
+      process.stderr.write(`skip ${e.message}\n`);
+      skipped.push(files[i]);
+      continue;
+    }
+    await writeImage(isDir ? folderTarget(output, files[i]) : output, await apply(img));
+    progress.tick(i + 1);
+  }
+  progress.tick(files.length, true);
+  const done = files.length - skipped.length;
+  process.stdout.write(`wrote ${done} image${done === 1 ? '' : 's'} to ${output}${skipped.length ? `; skipped ${skipped.length} unreadable (named above)` : ''}\n`);
+  if (skipped.length) {
+    process.stderr.write(`portraitseg: ${skipped.length} of ${files.length} images skipped: ${skipped.join(', ')}\n`);
+    process.exitCode = 3;
+  }
 }
 
 export const blurCommand: CommandModule<object, BlurArgs> = {
@@ -187,14 +241,16 @@ export const blurCommand: CommandModule<object, BlurArgs> = {
     const rawSize = raw ? parseSize(argv.size) : null;
 
     await selectBackend(cfg.backend, (l) => process.stderr.write(`${l}\n`));
+    // packaged names (mediapipe:selfie) and .tflite files: imported once with the parity check, cached
+    const spec = await ensureImported(argv.model, { key: '--model', seed: cfg.seed, check: checkImport, log: (l) => process.stderr.write(`${l}\n`) });
     let loaded: { model: tf.LayersModel; meta: ModelMeta };
     try {
-      loaded = await loadModel(argv.model);
+      loaded = await loadModel(spec);
     } catch (e) {
       throw modelError(argv.model, e);
     }
     // runtime.frozen: the model's ONNX export on onnxruntime-node (parity checked here) when installed, else tfjs
-    const native = nativePredictor(loaded.model, { runtime: cfg.runtime.frozen, frameSize: [loaded.meta.frameSize[0], loaded.meta.frameSize[1]] });
+    const native = nativePredictor(loaded.model, { runtime: cfg.runtime.frozen, name: loaded.meta.name, frameSize: [loaded.meta.frameSize[0], loaded.meta.frameSize[1]] });
     process.stderr.write(`runtime: ${native.reason}\n`);
     const predictor = native.predictor;
     const forward = predictor
@@ -208,58 +264,9 @@ export const blurCommand: CommandModule<object, BlurArgs> = {
     const apply = (frame: RgbImage) => (background ? seg.replace(frame, background, opts) : seg.blur(frame, opts));
 
     try {
-      if (raw) {
-        const [width, height] = rawSize!;
-        const progress = new Progress(null);
-        if (!rawOut) fs.mkdirSync(path.dirname(path.resolve(output)), { recursive: true });
-        const tmp = rawOut ? null : tempBeside(output);
-        const out = tmp ? fs.createWriteStream(tmp) : process.stdout;
-        const outErr = guardPipe(out);
-        let n = 0;
-        try {
-          for await (const data of readFrames(process.stdin, width * height * 3)) {
-            await writeChunk(out, (await apply({ width, height, data })).data);
-            progress.tick(++n);
-          }
-          if (tmp) {
-            await new Promise<void>((resolve, reject) => (out as fs.WriteStream).end((e?: Error | null) => (e ? reject(e) : resolve())));
-            if (outErr()) throw outErr();
-            fs.renameSync(tmp, output);
-          }
-        } catch (e) {
-          if (tmp) fs.rmSync(tmp, { force: true });
-          // the stream not matching --size is the user's mistake
-          if (/partial frame/.test((e as Error).message)) throw new UsageError(`--size ${argv.size}: ${(e as Error).message}`);
-          throw e;
-        }
-        progress.tick(n, true);
-      } else if (isVideo) {
-        await blurVideo(input, output, info!, apply);
-      } else {
-        if (isDir) fs.mkdirSync(output, { recursive: true });
-        const progress = new Progress(files.length);
-        const skipped: string[] = [];
-        for (let i = 0; i < files.length; i++) {
-          let img: RgbImage;
-          try {
-            img = single ?? (await readImage(files[i], null));
-          } catch (e) {
-            if (!(e instanceof SkipError)) throw e;
-            process.stderr.write(`skip ${e.message}\n`);
-            skipped.push(files[i]);
-            continue;
-          }
-          await writeImage(isDir ? folderTarget(output, files[i]) : output, await apply(img));
-          progress.tick(i + 1);
-        }
-        progress.tick(files.length, true);
-        const done = files.length - skipped.length;
-        process.stdout.write(`wrote ${done} image${done === 1 ? '' : 's'} to ${output}${skipped.length ? `; skipped ${skipped.length} unreadable (named above)` : ''}\n`);
-        if (skipped.length) {
-          process.stderr.write(`portraitseg: ${skipped.length} of ${files.length} images skipped: ${skipped.join(', ')}\n`);
-          process.exitCode = 3;
-        }
-      }
+      if (raw) await blurRawFrames(rawSize!, output, rawOut, argv.size, apply);
+      else if (isVideo) await blurVideo(input, output, info!, apply);
+      else await blurImages(files, output, isDir, single, apply);
     } finally {
       seg.dispose();
       predictor?.dispose();
@@ -270,7 +277,9 @@ export const blurCommand: CommandModule<object, BlurArgs> = {
 
 function probeOrUsage(input: string) {
   try {
-    return probeVideo(input);
+    const info = probeVideo(input);
+    checkFramePixels(`--input ${input}`, info.width, info.height);
+    return info;
   } catch (e) {
     if (e instanceof VideoInputError) throw new UsageError(`--input ${e.message}`);
     throw e;

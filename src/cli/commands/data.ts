@@ -5,10 +5,13 @@
 import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
 import { CommonArgs, configFromArgs, parseWxH, UsageError, withConfigOptions } from '../common';
-import { checkOutFolder } from '../out-paths';
+import { ARTEFACTS, checkOut, OverwriteArgs, withOverwrite } from '../out-paths';
 import { DataError } from '../../data/errors';
+import { datasetInputs } from '../../data/dataset';
 import { formatReport, inspectDataset } from '../../data/inspect';
 import { writeSynthDataset } from '../../data/synth';
+import { writeFileAtomic } from '../../util/fs';
+import { SYNTH_MANIFEST, writeOutputDir } from '../../util/out-paths';
 
 
 /** A one-line progress reporter on stderr (items/s and ETA). */
@@ -32,44 +35,61 @@ function rethrowData(e: unknown): never {
   throw e;
 }
 
-interface InspectArgs extends CommonArgs {
+interface InspectArgs extends CommonArgs, OverwriteArgs {
   data?: string;
   out?: string;
   strict?: boolean;
   decode: 'none' | 'header' | 'full';
   count: number;
+  sheet?: string;
 }
 
 const inspect: CommandModule<CommonArgs, InspectArgs> = {
   command: 'inspect',
   describe: 'counts, sizes, person coverage, bad files and a PNG contact sheet of a dataset',
   builder: (y) =>
-    withConfigOptions(y as Argv<CommonArgs>)
+    withOverwrite(withConfigOptions(y as Argv<CommonArgs>), 'inspect report folder (report.json + contact-sheet.png)')
       .option('data', { type: 'string', describe: 'folder, list file, datasets/*.json or a known name like picsart (config key: data.path)' })
-      .option('out', { type: 'string', describe: 'output folder (default runs/inspect-<name>)' })
+      .option('out', { type: 'string', describe: 'output folder for report.json and contact-sheet.png, outside the dataset (default runs/inspect-<name>)' })
       .option('strict', { type: 'boolean', describe: 'fail at the first bad file instead of skipping it (config key: data.strict)' })
       .option('decode', { choices: ['none', 'header', 'full'] as const, default: 'full' as const, describe: 'full: decode every image (finds truncated files); header: sizes from headers, masks decoded; none: pairing only' })
       .option('count', { type: 'number', default: 48, describe: 'images on the contact sheet' })
-      .example('$0 data inspect --data ../shared/datasets/picsart-selfies', '') as unknown as Argv<InspectArgs>,
+      .option('sheet', { type: 'string', describe: 'write the contact sheet to this PNG file (default OUT/contact-sheet.png)' })
+      .example('$0 data inspect --data ../shared/datasets/picsart-selfies', '')
+      .example('$0 data inspect --data ../shared/datasets/picsart-selfies --sheet runs/picsart-sheet.png', '')
+      .check((a) => {
+        if (a.sheet !== undefined && !/\.png$/i.test(String(a.sheet))) throw new UsageError(`--sheet: the contact sheet is a PNG, give a file name ending in .png (got "${a.sheet}")`);
+        return true;
+      }) as unknown as Argv<InspectArgs>,
   handler: async (args) => {
     const cfg = configFromArgs(args, { 'data.path': args.data, 'data.strict': args.strict });
     if (!cfg.data.path) throw new UsageError('data inspect: give --data DIR (or data.path in --config)');
     const name = path.basename(cfg.data.path).replace(/\.(json|txt)$/i, '');
     const out = args.out ?? path.join('runs', `inspect-${name}`);
-    checkOutFolder('--out', out);
-    const report = await inspectDataset(cfg.data.path, {
-      out,
-      strict: cfg.data.strict,
-      decode: args.decode,
-      sheetCount: args.count,
-      log: (l) => process.stderr.write(`${l}\n`),
-      progress: progressLine('checking'),
-    }).catch(rethrowData);
+    const inputs = datasetInputs('--data', cfg.data.path);
+    const { target, replaces } = checkOut({ flag: '--out', path: out, artefact: ARTEFACTS.inspect, overwrite: args.overwrite, inputs });
+    const sheet = args.sheet !== undefined ? checkOut({ flag: '--sheet', path: args.sheet, artefact: ARTEFACTS.png, overwrite: args.overwrite, inputs }).target : undefined;
+    // report.json (and the sheet, unless --sheet puts it elsewhere) are written whole, as one folder
+    const report = await writeOutputDir(
+      target,
+      (tmp) =>
+        inspectDataset(cfg.data.path!, {
+          out,
+          writeTo: tmp,
+          strict: cfg.data.strict,
+          decode: args.decode,
+          sheetCount: args.count,
+          sheet,
+          log: (l) => process.stderr.write(`${l}\n`),
+          progress: progressLine('checking'),
+        }).catch(rethrowData),
+      { replace: replaces, flag: '--out' },
+    );
     process.stdout.write(`${formatReport(report)}\n`);
   },
 };
 
-interface SynthArgs extends CommonArgs {
+interface SynthArgs extends CommonArgs, OverwriteArgs {
   out: string;
   count: number;
   size: string;
@@ -81,8 +101,8 @@ const synth: CommandModule<CommonArgs, SynthArgs> = {
   command: 'synth',
   describe: 'write a procedural portrait dataset: images/NNNN.jpg + masks/NNNN.png',
   builder: (y) =>
-    withConfigOptions(y as Argv<CommonArgs>)
-      .option('out', { type: 'string', demandOption: true, describe: 'output folder' })
+    withOverwrite(withConfigOptions(y as Argv<CommonArgs>), `synthetic dataset (a folder with ${SYNTH_MANIFEST} written by data synth)`)
+      .option('out', { type: 'string', demandOption: true, describe: 'output folder (new or empty; written whole: images/, masks/, unlabeled/, synth.json)' })
       .option('count', { type: 'number', default: 200, describe: 'labeled samples' })
       .option('size', { type: 'string', default: '256x256', describe: 'WIDTHxHEIGHT' })
       .option('backgrounds', { type: 'string', describe: 'folder of background photos (default: procedural backgrounds; config key: data.backgrounds)' })
@@ -93,19 +113,33 @@ const synth: CommandModule<CommonArgs, SynthArgs> = {
     if (!Number.isInteger(args.count) || args.count < 1) throw new UsageError(`--count: expected a positive integer, got ${args.count}`);
     if (!Number.isInteger(args.unlabeled) || args.unlabeled < 0) throw new UsageError(`--unlabeled: expected an integer >= 0, got ${args.unlabeled}`);
     const [height, width] = parseWxH('--size', args.size, { min: 16, max: 4096 });
-    checkOutFolder('--out', args.out);
+    const bg = cfg.data.backgrounds ? [{ flag: '--backgrounds', path: cfg.data.backgrounds }] : [];
+    const { target, replaces } = checkOut({ flag: '--out', path: args.out, artefact: ARTEFACTS.synth, overwrite: args.overwrite, inputs: bg });
     const t0 = Date.now();
     let info;
     try {
-      info = await writeSynthDataset(args.out, {
-        count: args.count,
-        seed: cfg.seed,
-        width,
-        height,
-        backgrounds: cfg.data.backgrounds,
-        unlabeled: args.unlabeled,
-        progress: progressLine('synth'),
-      });
+      // written into a temp folder and renamed as one: an earlier dataset's files (and their hard
+      // links in label folders) are never rewritten in place
+      info = await writeOutputDir(
+        target,
+        async (tmp) => {
+          const r = await writeSynthDataset(tmp, {
+            count: args.count,
+            seed: cfg.seed,
+            width,
+            height,
+            backgrounds: cfg.data.backgrounds,
+            unlabeled: args.unlabeled,
+            progress: progressLine('synth'),
+          });
+          writeFileAtomic(
+            path.join(tmp, SYNTH_MANIFEST),
+            JSON.stringify({ kind: 'portraitseg-synth', count: r.count, unlabeled: r.unlabeled, size: [width, height], seed: cfg.seed, backgrounds: cfg.data.backgrounds ?? null, meanCoverage: r.meanCoverage, date: new Date().toISOString() }, null, 2) + '\n',
+          );
+          return r;
+        },
+        { replace: replaces, flag: '--out' },
+      );
     } catch (e) {
       if (/backgrounds folder not found|no background photos/.test((e as Error).message)) throw new UsageError(`--backgrounds: ${(e as Error).message}`);
       throw e;

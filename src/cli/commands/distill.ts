@@ -6,6 +6,7 @@ import { checkRunArgs, configFromArgs, CommonArgs, defaultRecipe, parseWxH, RunA
 import { selectBackend } from '../../backend';
 import { writeFileAtomic } from '../../util/fs';
 import { validationSummary } from '../../train/callbacks';
+import { ARTEFACTS, checkOut, OverwriteArgs, withOverwrite } from '../out-paths';
 
 /** The recipe a fresh run starts from (a --config sits on top of it). */
 export const DEFAULT_DISTILL_CONFIG = path.resolve(__dirname, '../../../configs/distill.json');
@@ -94,11 +95,16 @@ const studentCommand: CommandModule<CommonArgs, StudentArgs> = {
   },
 };
 
-interface CompareArgs extends CommonArgs {
+interface CompareArgs extends CommonArgs, OverwriteArgs {
   model?: string[];
   data?: string;
   val?: string[];
   out?: string;
+}
+
+/** The rows JSON written beside a compare table: table.md -> table.json. */
+export function compareJsonPath(out: string): string {
+  return out.replace(/\.md$/, '') + '.json';
 }
 
 /** "label=path" -> {label, spec}; a bare path is labelled by its folder name. */
@@ -112,11 +118,11 @@ const compareCommand: CommandModule<CommonArgs, CompareArgs> = {
   command: 'compare',
   describe: 'one table of teacher, students and baselines: params, GFLOPs, ms/frame, mIoU and boundary F on each held-out set, stability, training wall time',
   builder: (y) =>
-    withConfigOptions(y as Argv<CommonArgs>)
+    withOverwrite(withConfigOptions(y as Argv<CommonArgs>), 'compare table and its rows JSON (written by distill compare)')
       .option('model', { type: 'string', array: true, demandOption: true, describe: 'LABEL=SPEC[+SPEC...][,flip], repeatable; SPEC: run/model folder, mediapipe:selfie, a .tflite file; + averages an ensemble, ,flip adds flip TTA; the first row is the reference' })
       .option('data', { type: 'string', describe: 'labeled data: its seeded data.valFraction split is one held-out set (config key: data.path)' })
       .option('val', { type: 'string', array: true, describe: 'held-out set LABEL=DIR (or DIR), repeatable; listed before the --data split' })
-      .option('out', { type: 'string', describe: 'write the markdown table here (and the rows as JSON beside it)' })
+      .option('out', { type: 'string', describe: 'write the markdown table to this file (and the rows as JSON beside it: NAME.json), outside the inputs' })
       .example('$0 distill compare --model selfie=mediapipe:selfie --model teacher=mediapipe:selfie+mediapipe:selfie-landscape,flip --model distilled=runs/student --val eg1800=../shared/datasets/eg1800-val --data ../shared/datasets/picsart-selfies', '')
       .check((a) => {
         if (!a.data && !(a.val && a.val.length)) throw new UsageError('distill compare: give --val DIR and/or --data DIR (its held-out split is used)');
@@ -135,6 +141,15 @@ const compareCommand: CommandModule<CommonArgs, CompareArgs> = {
     for (const m of models) for (const p of m.members) if (!needsImport(p) && !fs.existsSync(p)) throw new UsageError(`--model ${m.label}: ${p}: not found`);
     const vals = (a.val ?? []).map(parseModelSpec);
     for (const v of vals) if (!fs.existsSync(v.spec)) throw new UsageError(`--val ${v.spec}: not found`);
+    // the table and its JSON: checked before any work, never onto or inside a held-out set or a model
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { datasetInputs } = require('../../data/dataset') as typeof import('../../data/dataset');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { modelInputs } = require('../../models/folders') as typeof import('../../models/folders');
+    const inputs = [...vals.flatMap((v) => datasetInputs('--val', v.spec)), ...datasetInputs('--data', a.data), ...models.flatMap((m) => m.members.flatMap((p) => modelInputs('--model', p)))];
+    const outs = a.out
+      ? [checkOut({ flag: '--out', path: a.out, artefact: ARTEFACTS.compareTable, overwrite: a.overwrite, inputs }), checkOut({ flag: '--out', path: compareJsonPath(a.out), artefact: ARTEFACTS.compareRows, overwrite: a.overwrite, inputs })]
+      : null;
     // every row runs in tfjs on the chosen backend, so ms/frame compares like with like
     const cfg = configFromArgs(a, { 'data.path': a.data, 'runtime.frozen': 'tfjs' });
     const log = (l: string) => process.stderr.write(l + '\n');
@@ -146,10 +161,10 @@ const compareCommand: CommandModule<CommonArgs, CompareArgs> = {
     const rows = await compareModels(models, sets, cfg, log);
     const table = formatTable(rows);
     process.stdout.write(table);
-    if (a.out) {
-      fs.mkdirSync(path.dirname(path.resolve(a.out)), { recursive: true });
-      writeFileAtomic(a.out, table);
-      writeFileAtomic(a.out.replace(/\.md$/, '') + '.json', JSON.stringify({ sets: sets.map((s) => ({ label: s.label, count: s.refs.length })), backend: tf.getBackend(), rows }, null, 2) + '\n');
+    if (outs) {
+      fs.mkdirSync(path.dirname(outs[0].target), { recursive: true });
+      writeFileAtomic(outs[0].target, table);
+      writeFileAtomic(outs[1].target, JSON.stringify({ sets: sets.map((s) => ({ label: s.label, count: s.refs.length })), backend: tf.getBackend(), rows }, null, 2) + '\n');
     }
   },
 };

@@ -1,9 +1,12 @@
 /** `portraitseg eval`: a thin wrapper over src/eval/run.ts. */
 import type { Argv, CommandModule } from 'yargs';
 import { configFromArgs, CommonArgs, parseWxH, withConfigOptions } from '../common';
-import { checkOutFile, checkOutFolder } from '../out-paths';
+import { ARTEFACTS, checkOut, OverwriteArgs, withOverwrite } from '../out-paths';
+import { datasetInputs } from '../../data/dataset';
+import { modelInputs } from '../../models/folders';
+import { writeOutputDir } from '../../util/out-paths';
 
-interface EvalArgs extends CommonArgs {
+interface EvalArgs extends CommonArgs, OverwriteArgs {
   model?: string[];
   flip?: boolean;
   data?: string;
@@ -23,12 +26,12 @@ export const evalCommand: CommandModule<CommonArgs, EvalArgs> = {
   command: 'eval',
   describe: 'evaluate a model on a labeled set (mIoU, boundary F, MAE, ms per image)',
   builder: (y) =>
-    withConfigOptions(y as Argv<CommonArgs>)
+    withOverwrite(withConfigOptions(y as Argv<CommonArgs>), 'eval report (--report) or overlays folder (--overlays)')
       .option('model', { type: 'string', array: true, demandOption: true, describe: 'run folder (best, else last), checkpoint folder, or model.json (ours, or an external TensorFlow.js model with --input-size/--input-range/--output); repeat for an ensemble (mean P(person)); per model: PATH,inputSize=WxH,inputRange=0..1,output=sigmoid' })
       .option('flip', { type: 'boolean', default: false, describe: 'horizontal-flip test-time augmentation: mean P(person) of the frame and its mirror' })
       .option('data', { type: 'string', demandOption: true, describe: 'labeled data: folder, list file, datasets/*.json or a known name' })
       .option('split', { type: 'string', choices: ['all', 'val', 'train'], default: 'all', describe: "which part of --data: 'val' = the seeded data.valFraction split a run made (seed and fraction from the run's config.json when --model is a run folder)" })
-      .option('report', { type: 'string', describe: 'write the report as JSON (miou, personIou, backgroundIou, boundaryF, mae, msPerImage, count, worst, model)' })
+      .option('report', { type: 'string', describe: 'write the report as JSON, outside --data and the model folder (miou, personIou, backgroundIou, boundaryF, mae, msPerImage, count, worst, model)' })
       .option('overlays', { type: 'string', describe: 'write image | mask | prediction PNGs into this folder' })
       .option('max', { type: 'number', describe: 'evaluate at most N images (config key: data.maxSamples)' })
       .option('threshold', { type: 'number', describe: 'probability threshold (config key: eval.threshold)' })
@@ -42,11 +45,13 @@ export const evalCommand: CommandModule<CommonArgs, EvalArgs> = {
   handler: async (a) => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { runEval, formatReport } = require('../../eval/run') as typeof import('../../eval/run');
-    if (a.report !== undefined) checkOutFile('--report', a.report);
-    if (a.overlays !== undefined) checkOutFolder('--overlays', a.overlays);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { parseModelOptions, hasInputOptions } = require('../../eval/tta') as typeof import('../../eval/tta');
     const models = (a.model ?? []).map((m) => parseModelOptions('--model', m));
+    // outputs: checked before any work, never inside --data or a --model folder
+    const inputs = [...datasetInputs('--data', a.data), ...models.flatMap((m) => modelInputs('--model', m.path))];
+    const report = a.report !== undefined ? checkOut({ flag: '--report', path: a.report, artefact: ARTEFACTS.evalReport, overwrite: a.overwrite, inputs }) : null;
+    const overlays = a.overlays !== undefined ? checkOut({ flag: '--overlays', path: a.overlays, artefact: ARTEFACTS.overlays, overwrite: a.overwrite, inputs }) : null;
     const first = models[0];
     const external = a['input-size'] !== undefined || a['input-range'] !== undefined || a.output !== undefined || hasInputOptions(first);
     const cfg = configFromArgs(a, {
@@ -57,7 +62,20 @@ export const evalCommand: CommandModule<CommonArgs, EvalArgs> = {
       'external.output': first.output ?? a.output,
     });
     const log = (l: string) => process.stderr.write(l + '\n');
-    const report = await runEval({ config: cfg, model: first.path, models: models.slice(1), flip: !!a.flip, data: a.data!, split: a.split ?? 'all', external, reportFile: a.report ?? null, overlaysDir: a.overlays ?? null, stability: !!a.stability, log });
-    process.stdout.write(formatReport(report));
+    // packaged names (mediapipe:selfie) and .tflite files: imported once with the parity check, cached
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { ensureImported, needsImport } = require('../../models/import/packaged') as typeof import('../../models/import/packaged');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { checkImport } = require('../../export/import-check') as typeof import('../../export/import-check');
+    if (models.some((m) => needsImport(m.path))) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      await (require('../../backend') as typeof import('../../backend')).selectBackend(cfg.backend, log);
+      for (const m of models) m.path = await ensureImported(m.path, { key: '--model', seed: cfg.seed, check: checkImport, log });
+    }
+    const run = (overlaysDir: string | null) =>
+      runEval({ config: cfg, model: first.path, models: models.slice(1), flip: !!a.flip, data: a.data!, split: a.split ?? 'all', external, reportFile: report ? report.target : null, overlaysDir, stability: !!a.stability, log: (l) => log(overlaysDir ? l.replace(overlaysDir, a.overlays!) : l) });
+    // the overlays folder is written whole (temp folder beside it, renamed): never old and new PNGs mixed
+    const result = overlays ? await writeOutputDir(overlays.target, (tmp) => run(tmp), { replace: overlays.replaces, flag: '--overlays' }) : await run(null);
+    process.stdout.write(formatReport(result));
   },
 };

@@ -5,10 +5,12 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { CommandModule } from 'yargs';
-import * as tf from '@tensorflow/tfjs';
 import { CommonArgs, configFromArgs, parseWxH, UsageError, withConfigOptions } from '../common';
 import { selectBackend } from '../../backend';
+import { modelInputs } from '../../models/folders';
+import { ARTEFACTS, checkOut } from '../out-paths';
 import type { InputRange, OutputKind } from '../../models/import';
+import { MAX_MODEL_SIDE } from '../../util/size';
 
 interface ImportArgs extends CommonArgs {
   model?: string;
@@ -41,29 +43,34 @@ export interface ImportRunOptions {
 
 /**
  * Imports, writes the folder atomically, reloads it and checks it against the original
- * (the net's logits before the mask filter when --mask-filter is on). Throws on failed parity
- * and leaves nothing at `out` then.
+ * (src/export/import-check.ts: the file's reference, and LiteRT.js for TFLite files where it
+ * loads; the net's logits before the mask filter when --mask-filter is on). Throws ParityError on
+ * failed parity and leaves nothing at `out` then.
  */
 export async function runImport(o: ImportRunOptions) {
   // loaded lazily, like the other commands, so `portraitseg --help` stays fast
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { UnsupportedOpError } = require('../../models/import') as typeof import('../../models/import');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { importVerified, ImportParityError } = require('../../models/import/verified') as typeof import('../../models/import/verified');
-  if (fs.existsSync(o.out) && (!fs.statSync(o.out).isDirectory() || fs.readdirSync(o.out).length > 0)) {
-    throw new UsageError(`--out ${o.out} already exists and is not empty: choose a new folder (import never overwrites)`);
-  }
-  let runtime: RuntimeParity | null = null;
+  const { importVerified } = require('../../models/import/verified') as typeof import('../../models/import/verified');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { checkImport } = require('../../export/import-check') as typeof import('../../export/import-check');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { ParityError } = require('../../export/parity') as typeof import('../../export/parity');
+  // a packaged name (mediapipe:selfie, mediapipe:selfie-mf) is its package's .tflite file
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { packagedSource } = require('../../models/import/packaged') as typeof import('../../models/import/packaged');
+  const src = packagedSource(o.model, '--model');
+  const file = src?.file ?? o.model;
+  const maskFilter = o.maskFilter || !!src?.importOptions?.maskFilter;
+  // the output rule (src/util/out-paths.ts): a new or empty folder, never inside the imported model's folder
+  checkOut({ flag: '--out', path: o.out, artefact: ARTEFACTS.imported, inputs: src ? [] : modelInputs('--model', o.model) });
   let v;
   try {
-    v = await importVerified(o.model, o.out, { inputSize: o.inputSize, inputRange: o.inputRange, output: o.output, maskFilter: o.maskFilter, widen: o.widen ?? 1, seed: o.seed, constInputs: o.constInputs ?? null, outputNode: o.outputNode ?? null }, async (net, imp) => {
-      if (imp.format !== 'tflite') return { ok: null, line: '' };
-      runtime = await runtimeParity(o.model, net, imp, o.seed);
-      return runtime;
-    });
+    v = await importVerified(file, o.out, { inputSize: o.inputSize, inputRange: o.inputRange, output: o.output, maskFilter, widen: o.widen ?? 1, seed: o.seed, constInputs: o.constInputs ?? null, outputNode: o.outputNode ?? null }, checkImport);
   } catch (e) {
     if (e instanceof UnsupportedOpError) throw new UsageError((e as Error).message);
-    if (e instanceof ImportParityError) throw e;
+    if (e instanceof ParityError) throw e;
     throw new UsageError(`--model ${o.model}: ${(e as Error).message}`);
   }
   const imp = v.imported;
@@ -79,51 +86,8 @@ export async function runImport(o: ImportRunOptions) {
       `${o.maskFilter ? `, mask filter on (frames ${meta.frameSize[1]}x${meta.frameSize[0]})` : ''}` +
       `${o.widen && o.widen !== 1 ? `, widened ${o.widen}x keeping its function (${meta.params} params)` : ''}`,
   );
-  const lines = v.lines.filter((l) => l !== '');
-  return { meta, parity: v.parity, runtime: runtime as RuntimeParity | null, describe: lines.join('\n'), format: v.format, out: o.out };
-}
-
-interface RuntimeParity {
-  /** null: no TFLite runtime here (not checked). */
-  ok: boolean | null;
-  maxAbsProb: number | null;
-  line: string;
-}
-
-/**
- * The same seeded frames through a real TFLite runtime (LiteRT.js, src/export/tflite-runtime.ts,
- * an optional dependency): max |P(person) diff| against the reloaded import.
- */
-async function runtimeParity(file: string, net: tf.LayersModel, imp: import('../../models/import').Imported, seed: number): Promise<RuntimeParity> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const rt = require('../../export/tflite-runtime') as typeof import('../../export/tflite-runtime');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { toRange, outputToProbability, seededFrames } = require('../../models/import') as typeof import('../../models/import');
-  const why = await rt.tfliteRuntimeUnavailable();
-  if (why) return { ok: null, maxAbsProb: null, line: `parity import vs a TFLite runtime: not checked (${why})` };
-  const bytes = new Uint8Array(fs.readFileSync(file));
-  const [h, w] = imp.inputSize;
-  const shape: [number, number, number, number] = [2, h, w, 3];
-  const x = seededFrames(shape, seed);
-  try {
-    let worst = 0;
-    for (let b = 0; b < shape[0]; b++) {
-      const row = x.slice([b, 0, 0, 0], [1, h, w, 3]);
-      const input = tf.tidy(() => toRange(row, imp.inputRange));
-      const [out] = await rt.runTflite(bytes, [{ data: input.dataSync() as Float32Array, shape: [1, h, w, 3] }]);
-      const d = tf.tidy(() => {
-        const theirs = outputToProbability(tf.tensor(out.data, out.shape), imp);
-        const ours = (net.predict(row) as tf.Tensor).sigmoid();
-        return ours.sub(theirs).abs().max().dataSync()[0];
-      });
-      worst = Math.max(worst, d);
-      tf.dispose([row, input]);
-    }
-    const ok = worst <= 1e-4;
-    return { ok, maxAbsProb: worst, line: `parity import vs the TFLite file in LiteRT.js (TFLite's interpreter) on seeded inputs ${shape.join('x')}: max |P(person) diff| ${worst.toExponential(2)} (tolerance 0.0001) ${ok ? 'OK' : 'FAILED'}` };
-  } finally {
-    x.dispose();
-  }
+  // the reference check always; the LiteRT.js check for TFLite files (unchecked where it does not load)
+  return { meta, parity: v.checks[0].parity, runtime: v.checks[1]?.parity ?? null, describe: v.lines.join('\n'), format: v.format, out: o.out };
 }
 
 /** --input-const NAME=VALUE (repeatable) -> { NAME: VALUE }. */
@@ -150,7 +114,7 @@ export const importCommand: CommandModule<object, ImportArgs> = {
   describe: 'turn a published segmenter (.tflite, TensorFlow.js graph model) into a trainable portraitseg model, with a parity check',
   builder: (y) =>
     withConfigOptions(y)
-      .option('model', { type: 'string', describe: '.tflite file, or a TensorFlow.js graph model.json (or its folder)' })
+      .option('model', { type: 'string', describe: '.tflite file, a packaged name (mediapipe:selfie, mediapipe:selfie-landscape, mediapipe:selfie-mf), or a TensorFlow.js graph model.json (or its folder)' })
       .option('out', { type: 'string', describe: 'new model folder to write (model.json, weights.bin, portraitseg.json)' })
       .option('input-size', { type: 'string', describe: 'WIDTHxHEIGHT the net runs at (default: the file\'s input shape)' })
       .option('input-range', { type: 'string', choices: ['0..1', '-1..1', '0..255'], describe: 'value range the net expects (default 0..1; files do not record it)' })
@@ -159,6 +123,7 @@ export const importCommand: CommandModule<object, ImportArgs> = {
       .option('output-node', { type: 'string', describe: 'graph models with several outputs: the one to keep (a signature output such as pha, or a tensor name)' })
       .option('mask-filter', { type: 'boolean', default: false, describe: 'add the deep guided filter on top (refines at 2x the net\'s size; starts untrained)' })
       .option('widen', { type: 'number', default: 1, describe: 'make the net this many times wider, computing the same function (Net2Net; checked by the parity check), as the start of a larger teacher' })
+      .example('$0 import --model mediapipe:selfie --out runs/selfie', '')
       .example('$0 import --model node_modules/@mediapipe/selfie_segmentation/selfie_segmentation.tflite --out runs/selfie', '')
       .example('$0 import --model selfie-tfjs/selfie.json --out runs/selfie-tfjs --input-range 0..1 --output sigmoid', '')
       .example('$0 import --model ../shared/models/rvm-tfjs/rvm.json --out runs/rvm512 --input-size 512x512', 'RVM (GPL-3.0, experiments only): recognised; zero recurrent states, alpha before its refiner') as never,
@@ -172,7 +137,7 @@ export const importCommand: CommandModule<object, ImportArgs> = {
     const r = await runImport({
       model: argv.model,
       out: argv.out,
-      inputSize: argv['input-size'] !== undefined ? parseWxH('--input-size', argv['input-size']) : null,
+      inputSize: argv['input-size'] !== undefined ? parseWxH('--input-size', argv['input-size'], { max: MAX_MODEL_SIDE }) : null,
       inputRange: (argv['input-range'] as InputRange | undefined) ?? null,
       output: (argv.output as OutputKind | undefined) ?? null,
       maskFilter: !!argv['mask-filter'],
@@ -184,5 +149,6 @@ export const importCommand: CommandModule<object, ImportArgs> = {
     });
     process.stdout.write(`imported ${r.meta.name} (${r.meta.params} params) from ${r.format} to ${path.resolve(r.out)} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
     process.stdout.write(`${r.describe}\n`);
+    if (r.runtime?.unchecked) process.stderr.write(`warning: the import was not checked in a TFLite runtime: ${r.runtime.unchecked}\n`);
   },
 };

@@ -2,8 +2,9 @@
 import type { Argv, CommandModule } from 'yargs';
 import { configFromArgs, CommonArgs, parseWxH, UsageError, withConfigOptions } from '../common';
 import { selectBackend } from '../../backend';
+import { OverwriteArgs, withOverwrite } from '../out-paths';
 
-interface LabelArgs extends CommonArgs {
+interface LabelArgs extends CommonArgs, OverwriteArgs {
   teacher?: string[];
   flip?: boolean;
   data?: string;
@@ -19,12 +20,12 @@ export const labelCommand: CommandModule<CommonArgs, LabelArgs> = {
   command: 'label',
   describe: "label photos once with a teacher (or an ensemble, with flip): writes its soft masks as a dataset (images/ + masks/ + label.json)",
   builder: (y) =>
-    withConfigOptions(y as Argv<CommonArgs>)
+    withOverwrite(withConfigOptions(y as Argv<CommonArgs>), 'label folder (one with label.json written by label), replaced whole')
       .option('teacher', { type: 'string', array: true, demandOption: true, describe: 'run folder, checkpoint, imported model folder or model.json; repeat for an ensemble (mean P(person)); per teacher: PATH,inputSize=WxH,inputRange=0..1,output=sigmoid' })
       .option('flip', { type: 'boolean', default: false, describe: 'horizontal-flip test-time augmentation of the teacher(s)' })
       .option('data', { type: 'string', describe: 'labeled photos (their masks are replaced by the teacher\'s)' })
       .option('unlabeled', { type: 'string', array: true, describe: 'unlabeled photo folder(s)' })
-      .option('out', { type: 'string', demandOption: true, describe: 'new dataset folder (must not exist)' })
+      .option('out', { type: 'string', demandOption: true, describe: 'new dataset folder (new or empty, outside the inputs; written whole)' })
       .option('copy', { type: 'boolean', default: false, describe: 'copy the photos instead of hard-linking them' })
       .option('input-size', { type: 'string', describe: 'external teacher(s) without their own options: input size WxH (config key: external.inputSize)' })
       .option('input-range', { type: 'string', choices: ['0..1', '-1..1', '0..255'], describe: 'external teacher(s): input value range (config key: external.inputRange)' })
@@ -51,7 +52,7 @@ export const labelCommand: CommandModule<CommonArgs, LabelArgs> = {
     const withOpts = teachers.map((t) => (external && t.inputSize === null && t.inputRange === null && t.output === null ? { ...t, inputSize: cfg.external.inputSize, inputRange: cfg.external.inputRange, output: cfg.external.output } : t));
     const log = (l: string) => process.stderr.write(l + '\n');
     await selectBackend(cfg.backend, log);
-    const r = await labelDataset({ cfg, teachers: withOpts, flip: !!a.flip, data: a.data ?? null, unlabeled: a.unlabeled ?? [], out: a.out!, link: !a.copy, log });
+    const r = await labelDataset({ cfg, teachers: withOpts, flip: !!a.flip, data: a.data ?? null, unlabeled: a.unlabeled ?? [], out: a.out!, overwrite: a.overwrite, link: !a.copy, log });
     process.stdout.write(`labelled ${r.count} photos with ${r.teacher}${r.skipped.length ? ` (${r.skipped.length} unreadable, skipped)` : ''}\ndataset: ${r.out} (images/, masks/, label.json); train on it with --set data.maskMode=soft\n`);
   },
 };

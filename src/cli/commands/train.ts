@@ -42,13 +42,13 @@ const teacherCommand: CommandModule<CommonArgs, TeacherArgs> = {
         if (!a.resume) log(`train teacher: ${path.relative(process.cwd(), file!) || file} learns from a frozen teacher beside the labels (distill.*): it runs on the distillation loop`);
         const r = await distillStudent({ sources, out: a.out, kind: 'teacher', resume: a.resume ?? null, log, signal });
         r.model.dispose();
-        return { summary: describeRun({ runDir: r.runDir, result: r }, `--data ${r.config.data.path}${r.config.data.val ? '' : ' --split val'}`), interrupted: r.stopReason === 'interrupted' };
+        return { summary: describeRun({ runDir: r.runDir, result: r }, evalHint(r.config.data)), interrupted: r.stopReason === 'interrupted' };
       }
       if (a.unlabeled?.length) throw new UsageError(`--unlabeled: ${file ? path.relative(process.cwd(), file) || file : 'this run'} has no frozen teacher (distill.teacher) to label them; use the pretrained recipe (--config configs/teacher-finetune.json) or distill student`);
       const run = await trainTeacher({ sources, out: a.out, resume: a.resume, log, signal });
       run.model.dispose();
       const d = run.config.data;
-      return { summary: describeRun(run, `--data ${d.path}${d.val ? '' : ' --split val'}`), interrupted: run.result.stopReason === 'interrupted' };
+      return { summary: describeRun(run, evalHint(d)), interrupted: run.result.stopReason === 'interrupted' };
     });
   },
 };
@@ -75,3 +75,8 @@ export const trainCommand: CommandModule = {
   builder: (y) => y.command(teacherCommand as unknown as CommandModule).demandCommand(1),
   handler: () => {},
 };
+
+/** The held-out data to evaluate a finished run on: its --val set, else its --data's val split. */
+function evalHint(d: { path: string | null; val: string | null }): string {
+  return d.val ? `--data ${d.val}` : `--data ${d.path} --split val`;
+}

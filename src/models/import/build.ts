@@ -14,8 +14,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { CONTRACT_DEFAULTS, ContractArgs, Init, SymbolicTensor, wrapContract } from '../common';
 import { BilinearResize, CLIP_LOGIT_EPS, ClipLogit, ConstantOp, HardSwish } from '../imported_layers';
-import { packageVersion } from '../registry';
+import { packageVersion } from '../../util/version';
 import type { ModelMeta } from '../types';
+import { MAX_MODEL_SIDE } from '../../util/size';
 import { IrConst, IrGraph, IrNode, UnsupportedOpError } from './ir';
 
 export type InputRange = '0..1' | '-1..1' | '0..255';
@@ -167,195 +168,217 @@ export function fileInputSize(g: IrGraph): [number, number] | null {
   return s.length === 4 && s[1] > 0 && s[2] > 0 ? [s[1], s[2]] : null;
 }
 
+/** What building one node needs: the graph, the sizes, unique layer names, values so far. */
+interface NodeContext {
+  g: IrGraph;
+  fileSize: [number, number] | null;
+  inputSize: [number, number];
+  name: (n: string) => string;
+  /** The layer output computed for tensor `t` (read by node `n`). */
+  get: (t: string, n: IrNode) => SymbolicTensor;
+  /** Applies a layer; its weights are set once the model exists. */
+  apply: (layer: tf.layers.Layer, input: SymbolicTensor | SymbolicTensor[], weights?: IrConst[]) => SymbolicTensor;
+}
+
+type Attrs = Record<string, never>;
+type NodeLayer = (c: NodeContext, n: IrNode, a: Attrs, fail: (why: string) => never) => SymbolicTensor;
+
+const convLayer: NodeLayer = ({ g, fileSize, inputSize, name, get, apply }, n, a, fail) => {
+  const xin = get(n.inputs[0], n);
+  const w = g.consts.get(n.inputs[1])!;
+  const b = n.inputs[2] !== undefined ? g.consts.get(n.inputs[2]) : undefined;
+  // a dilated conv: the undilated conv with a zero-inserted kernel (see the file comment)
+  const dil = (a.dilations as unknown as [number, number] | undefined) ?? [1, 1];
+  const k = n.op === 'conv2dTranspose' ? w : undilated(w, dil);
+  const [kh, kw] = k.shape;
+  const common = { kernelSize: [kh, kw] as [number, number], strides: a.strides, padding: a.padding, useBias: !!b, name: name(n.name) };
+  if (n.op === 'conv2d') return apply(tf.layers.conv2d({ ...common, filters: w.shape[3] }), xin, b ? [k, b] : [k]);
+  if (n.op === 'depthwise') return apply(tf.layers.depthwiseConv2d({ ...common, depthMultiplier: w.shape[3] }), xin, b ? [k, b] : [k]);
+  const y = apply(tf.layers.conv2dTranspose({ ...common, filters: w.shape[2] }), xin, b ? [w, b] : [w]);
+  const fileOut = a.outShape as unknown as number[] | undefined;
+  // a fixed output shape scales with the input like a resize target (see scaledResize)
+  const want = fileOut && fileOut.length === 3 ? [...scaledResize([fileOut[0], fileOut[1]], fileSize, inputSize, g.source, n.name), fileOut[2]] : fileOut;
+  const got = y.shape.slice(1);
+  if (want && want.some((v, i) => v > 0 && v !== got[i])) fail(`output shape [${want}] is not what padding ${a.padding} gives ([${got}])`);
+  return y;
+};
+
+/** add / mul of tensors, then of each constant input (a ConstantOp broadcasting over all but the batch). */
+const arithmeticLayer: NodeLayer = ({ g, name, get, apply }, n, _a, fail) => {
+  const tensorsIn = n.inputs.filter((i) => !g.consts.has(i));
+  const constsIn = n.inputs.filter((i) => g.consts.has(i)).map((i) => g.consts.get(i)!);
+  if (tensorsIn.length === 0) fail('all inputs are constants');
+  const xs = tensorsIn.map((t) => get(t, n));
+  let y = xs.length === 1 ? xs[0] : n.op === 'add' ? (tf.layers.add({ name: name(n.name) }).apply(xs) as SymbolicTensor) : (tf.layers.multiply({ name: name(n.name) }).apply(xs) as SymbolicTensor);
+  for (const c of constsIn) {
+    const shape = [...c.shape];
+    while (shape.length > 0 && shape[0] === 1 && shape.length >= y.shape.length) shape.shift();
+    if (shape.length >= y.shape.length) fail(`a constant of shape [${c.shape}] that broadcasts over the batch`);
+    const layer = new ConstantOp({ op: n.op as 'add' | 'mul', shape, valueTrainable: c.data.length > 1, name: name(`${n.name}_const`) });
+    y = apply(layer, y, [{ shape, data: c.data }]);
+  }
+  return y;
+};
+
+/** avgpool / mean: global pools become GlobalAveragePooling2D, 'same' pools avgPoolSame. */
+const poolLayer: NodeLayer = ({ name, get, apply, fileSize, inputSize }, n, a, fail) => {
+  const xin = get(n.inputs[0], n);
+  const [, h, w, c] = xin.shape as number[];
+  let global: boolean;
+  let keep = true;
+  if (n.op === 'mean') {
+    const axes = (a.axes as unknown as number[]).map((v) => norm(v, 4)).sort();
+    if (axes.join() !== '1,2') fail(`axes [${a.axes}] (only the spatial axes [1, 2])`);
+    global = true;
+    keep = !!a.keepDims;
+  } else {
+    const [ph, pw] = a.size as unknown as number[];
+    const [sh, sw] = a.strides as unknown as number[];
+    // Global at the file's size stays global at any --input-size (MediaPipe's selfie pools
+    // its squeeze-excite branches with a window the size of the whole map).
+    const fh = fileSize ? (h * fileSize[0]) / inputSize[0] : h;
+    const fw = fileSize ? (w * fileSize[1]) / inputSize[1] : w;
+    global = ph === fh && pw === fw && (a.padding === 'valid' || (sh >= fh && sw >= fw));
+  }
+  if (!global && a.padding === 'same') {
+    return avgPoolSame(xin, a.size as unknown as [number, number], a.strides as unknown as [number, number], name(n.name), (l, t, wts) => apply(l, t, wts));
+  }
+  if (global) {
+    const y = tf.layers.globalAveragePooling2d({ name: name(n.name) }).apply(xin) as SymbolicTensor;
+    return keep ? (tf.layers.reshape({ targetShape: [1, 1, c], name: name(`${n.name}_keepdims`) }).apply(y) as SymbolicTensor) : y;
+  }
+  return tf.layers.averagePooling2d({ poolSize: a.size, strides: a.strides, padding: 'valid', name: name(n.name) }).apply(xin) as SymbolicTensor;
+};
+
+/** One-input layers: the node's first input through `make(layer name, attrs)`. */
+const unary =
+  (make: (name: string, a: Attrs, c: NodeContext, n: IrNode) => tf.layers.Layer): NodeLayer =>
+  (c, n, a) =>
+    make(c.name(n.name), a, c, n).apply(c.get(n.inputs[0], n)) as SymbolicTensor;
+
+/** IR op -> the layers that compute it. */
+const LAYER_FOR_OP: Readonly<Record<string, NodeLayer>> = {
+  conv2d: convLayer,
+  depthwise: convLayer,
+  conv2dTranspose: convLayer,
+  dense: ({ g, name, get, apply }, n, _a, fail) => {
+    const w = g.consts.get(n.inputs[1])!;
+    const b = n.inputs[2] !== undefined ? g.consts.get(n.inputs[2]) : undefined;
+    const xin = get(n.inputs[0], n);
+    if (xin.shape.length !== 2) fail(`input of rank ${xin.shape.length} (expected [batch, features])`);
+    return apply(tf.layers.dense({ units: w.shape[1], useBias: !!b, name: name(n.name) }), xin, b ? [w, b] : [w]);
+  },
+  add: arithmeticLayer,
+  mul: arithmeticLayer,
+  relu: unary((name) => tf.layers.reLU({ name })),
+  relu6: unary((name) => tf.layers.reLU({ maxValue: 6, name })),
+  tanh: unary((name) => tf.layers.activation({ activation: 'tanh', name })),
+  // channels [begin, begin + size) (a slice ir.pushSlices left): a frozen 1x1 conv that selects them
+  slice: ({ name, get, apply }, n, a, fail) => {
+    const xin = get(n.inputs[0], n);
+    const c = xin.shape[3] as number;
+    const begin = a.begin as unknown as number;
+    const size = a.size as unknown as number;
+    if (n.attrs.axis !== 3 || begin < 0 || begin + size > c) fail(`slice [${begin}, ${begin + size}) of ${c} channels`);
+    const sel = new Float32Array(c * size);
+    for (let j = 0; j < size; j++) sel[(begin + j) * size + j] = 1;
+    const conv = tf.layers.conv2d({ filters: size, kernelSize: 1, useBias: false, trainable: false, name: name(n.name) });
+    return apply(conv, xin, [{ shape: [1, 1, c, size], data: sel }]);
+  },
+  crop: unary((name, a) => tf.layers.cropping2D({ cropping: a.cropping as unknown as [[number, number], [number, number]], name })),
+  sigmoid: unary((name) => tf.layers.activation({ activation: 'sigmoid', name })),
+  softmax: unary((name) => tf.layers.softmax({ axis: -1, name })),
+  hardswish: unary((name) => new HardSwish({ name })),
+  avgpool: poolLayer,
+  mean: poolLayer,
+  // the size is computed before the layer's name, as the layers were always named
+  resize: (c, n, a) => {
+    const size = scaledResize(a.size as unknown as [number, number], c.fileSize, c.inputSize, c.g.source, n.name);
+    return new BilinearResize({ size, alignCorners: a.alignCorners, halfPixelCenters: a.halfPixelCenters, name: c.name(n.name) }).apply(c.get(n.inputs[0], n)) as SymbolicTensor;
+  },
+  concat: ({ g, name, get }, n, a, fail) => {
+    const xs = n.inputs.map((t) => (g.consts.has(t) ? fail('a constant input') : get(t, n)));
+    const axis = norm(a.axis as unknown as number, xs[0].shape.length);
+    if (axis === 0) fail('concatenation along the batch axis');
+    return tf.layers.concatenate({ axis, name: name(n.name) }).apply(xs) as SymbolicTensor;
+  },
+  reshape: unary((name, a) => tf.layers.reshape({ targetShape: a.shape, name })),
+  pad: (c, n, a, fail) => {
+    const p = a.paddings as unknown as [number, number][];
+    if (p.length !== 4 || p[0].some((v) => v !== 0) || p[3].some((v) => v !== 0)) fail(`paddings ${JSON.stringify(p)} (only height and width)`);
+    return tf.layers.zeroPadding2d({ padding: [p[1], p[2]] as [[number, number], [number, number]], name: c.name(n.name) }).apply(c.get(n.inputs[0], n)) as SymbolicTensor;
+  },
+};
+
+/**
+ * The graph's output as logits: the tensor before the dropped activation; a two-channel softmax
+ * becomes z_person - z_background (a frozen 1x1 conv); a probability clipped to 0..1 (clip01)
+ * becomes ClipLogit.
+ */
+function logitsOf(c: NodeContext, out: SymbolicTensor, head: { kind: OutputKind; tensor: string }): SymbolicTensor {
+  const { g } = c;
+  if (out.shape.length !== 4) throw new Error(`${g.source}: the output has shape [${out.shape}], expected [batch, height, width, channels]`);
+  const ch = out.shape[3];
+  if (head.kind === 'clip01') {
+    if (ch !== 1) throw new Error(`${g.source}: --output clip01 needs 1 output channel, the model gives ${ch}`);
+    return new ClipLogit({ eps: CLIP_LOGIT_EPS, name: 'clip_logit' }).apply(out) as SymbolicTensor;
+  }
+  if (head.kind === 'softmax1') {
+    if (ch !== 2) throw new Error(`${g.source}: --output softmax1 needs 2 output channels (background, person), the model gives ${ch}`);
+    const diff = tf.layers.conv2d({ filters: 1, kernelSize: 1, useBias: false, trainable: false, name: 'softmax1_logit' });
+    return c.apply(diff, out, [{ shape: [1, 1, 2, 1], data: new Float32Array([-1, 1]) }]);
+  }
+  if (ch !== 1) throw new Error(`${g.source}: --output ${head.kind} needs 1 output channel, the model gives ${ch} (try --output softmax1)`);
+  return out;
+}
+
 /** Builds the model. The graph must be simplified (ir.simplify) first. */
 export function buildImported(g: IrGraph, opts: BuildOptions): Built {
   const inShape = g.input.shape;
   const fileSize = fileInputSize(g);
   const inputSize = opts.inputSize ?? fileSize;
   if (!inputSize) throw new Error(`${g.source}: the input has no fixed height and width: pass --input-size WIDTHxHEIGHT`);
+  if (inputSize.some((v) => !Number.isInteger(v) || v < 1 || v > MAX_MODEL_SIDE)) {
+    throw new Error(`${g.source}: ${opts.inputSize ? '--input-size' : "the file's input size"} ${inputSize[1]}x${inputSize[0]}: each side must be 1..${MAX_MODEL_SIDE}`);
+  }
   if (inShape.length === 4 && inShape[3] > 0 && inShape[3] !== 3) throw new Error(`${g.source}: the input has ${inShape[3]} channels, expected 3 (RGB)`);
   const inputRange = opts.inputRange ?? '0..1';
   const head = outputHead(g, opts.output);
-  const name = layerNamer();
   const pending: { layer: tf.layers.Layer; weights: IrConst[] }[] = [];
   let minHeight = inputSize[0];
 
   const body = (x: SymbolicTensor): SymbolicTensor => {
     const vals = new Map<string, SymbolicTensor>([[g.input.name, x]]);
-    const get = (t: string, n: IrNode): SymbolicTensor => {
-      const v = vals.get(t);
-      if (!v) throw new Error(`${g.source}: node "${n.name}" reads "${t}" before it is computed`);
-      return v;
-    };
-    const apply = (layer: tf.layers.Layer, input: SymbolicTensor | SymbolicTensor[], weights: IrConst[] = []) => {
-      const y = layer.apply(input) as SymbolicTensor;
-      if (weights.length) pending.push({ layer, weights });
-      return y;
+    const c: NodeContext = {
+      g,
+      fileSize,
+      inputSize,
+      name: layerNamer(),
+      get: (t, n) => {
+        const v = vals.get(t);
+        if (!v) throw new Error(`${g.source}: node "${n.name}" reads "${t}" before it is computed`);
+        return v;
+      },
+      apply: (layer, input, weights = []) => {
+        const y = layer.apply(input) as SymbolicTensor;
+        if (weights.length) pending.push({ layer, weights });
+        return y;
+      },
     };
     for (const n of g.nodes) {
       if (vals.has(head.tensor)) break; // what follows is the output activation we drop
       const fail = (why: string): never => {
         throw new UnsupportedOpError(g.source, n.op, n.name, why);
       };
-      const a = n.attrs as Record<string, never>;
-      const tensorsIn = n.inputs.filter((i) => !g.consts.has(i));
-      const constsIn = n.inputs.filter((i) => g.consts.has(i)).map((i) => g.consts.get(i)!);
-      let y: SymbolicTensor;
-      switch (n.op) {
-        case 'conv2d':
-        case 'depthwise':
-        case 'conv2dTranspose': {
-          const xin = get(n.inputs[0], n);
-          const w = g.consts.get(n.inputs[1])!;
-          const b = n.inputs[2] !== undefined ? g.consts.get(n.inputs[2]) : undefined;
-          const dil = (a.dilations as unknown as [number, number] | undefined) ?? [1, 1];
-          const k = n.op === 'conv2dTranspose' ? w : undilated(w, dil);
-          const [kh, kw] = k.shape;
-          const common = { kernelSize: [kh, kw] as [number, number], strides: a.strides, padding: a.padding, useBias: !!b, name: name(n.name) };
-          if (n.op === 'conv2d') {
-            y = apply(tf.layers.conv2d({ ...common, filters: w.shape[3] }), xin, b ? [k, b] : [k]);
-          } else if (n.op === 'depthwise') {
-            y = apply(tf.layers.depthwiseConv2d({ ...common, depthMultiplier: w.shape[3] }), xin, b ? [k, b] : [k]);
-          } else {
-            y = apply(tf.layers.conv2dTranspose({ ...common, filters: w.shape[2] }), xin, b ? [w, b] : [w]);
-            const fileOut = a.outShape as unknown as number[] | undefined;
-            // a fixed output shape scales with the input like a resize target (see scaledResize)
-            const want = fileOut && fileOut.length === 3 ? [...scaledResize([fileOut[0], fileOut[1]], fileSize, inputSize, g.source, n.name), fileOut[2]] : fileOut;
-            const got = y.shape.slice(1);
-            if (want && want.some((v, i) => v > 0 && v !== got[i])) fail(`output shape [${want}] is not what padding ${a.padding} gives ([${got}])`);
-          }
-          break;
-        }
-        case 'dense': {
-          const w = g.consts.get(n.inputs[1])!;
-          const b = n.inputs[2] !== undefined ? g.consts.get(n.inputs[2]) : undefined;
-          const xin = get(n.inputs[0], n);
-          if (xin.shape.length !== 2) fail(`input of rank ${xin.shape.length} (expected [batch, features])`);
-          y = apply(tf.layers.dense({ units: w.shape[1], useBias: !!b, name: name(n.name) }), xin, b ? [w, b] : [w]);
-          break;
-        }
-        case 'add':
-        case 'mul': {
-          if (tensorsIn.length === 0) fail('all inputs are constants');
-          const xs = tensorsIn.map((t) => get(t, n));
-          y = xs.length === 1 ? xs[0] : n.op === 'add' ? tf.layers.add({ name: name(n.name) }).apply(xs) as SymbolicTensor : tf.layers.multiply({ name: name(n.name) }).apply(xs) as SymbolicTensor;
-          for (const c of constsIn) {
-            const shape = [...c.shape];
-            while (shape.length > 0 && shape[0] === 1 && shape.length >= y.shape.length) shape.shift();
-            if (shape.length >= y.shape.length) fail(`a constant of shape [${c.shape}] that broadcasts over the batch`);
-            const layer = new ConstantOp({ op: n.op, shape, valueTrainable: c.data.length > 1, name: name(`${n.name}_const`) });
-            y = apply(layer, y, [{ shape, data: c.data }]);
-          }
-          break;
-        }
-        case 'relu':
-          y = tf.layers.reLU({ name: name(n.name) }).apply(get(n.inputs[0], n)) as SymbolicTensor;
-          break;
-        case 'tanh':
-          y = tf.layers.activation({ activation: 'tanh', name: name(n.name) }).apply(get(n.inputs[0], n)) as SymbolicTensor;
-          break;
-        case 'slice': {
-          // channels [begin, begin + size): a frozen 1x1 conv that selects them
-          const xin = get(n.inputs[0], n);
-          const c = xin.shape[3] as number;
-          const begin = a.begin as unknown as number;
-          const size = a.size as unknown as number;
-          if (n.attrs.axis !== 3 || begin < 0 || begin + size > c) fail(`slice [${begin}, ${begin + size}) of ${c} channels`);
-          const sel = new Float32Array(c * size);
-          for (let j = 0; j < size; j++) sel[(begin + j) * size + j] = 1;
-          const conv = tf.layers.conv2d({ filters: size, kernelSize: 1, useBias: false, trainable: false, name: name(n.name) });
-          y = apply(conv, xin, [{ shape: [1, 1, c, size], data: sel }]);
-          break;
-        }
-        case 'crop': {
-          const cropping = a.cropping as unknown as [[number, number], [number, number]];
-          y = tf.layers.cropping2D({ cropping, name: name(n.name) }).apply(get(n.inputs[0], n)) as SymbolicTensor;
-          break;
-        }
-        case 'relu6':
-          y = tf.layers.reLU({ maxValue: 6, name: name(n.name) }).apply(get(n.inputs[0], n)) as SymbolicTensor;
-          break;
-        case 'sigmoid':
-          y = tf.layers.activation({ activation: 'sigmoid', name: name(n.name) }).apply(get(n.inputs[0], n)) as SymbolicTensor;
-          break;
-        case 'softmax':
-          y = tf.layers.softmax({ axis: -1, name: name(n.name) }).apply(get(n.inputs[0], n)) as SymbolicTensor;
-          break;
-        case 'hardswish':
-          y = new HardSwish({ name: name(n.name) }).apply(get(n.inputs[0], n)) as SymbolicTensor;
-          break;
-        case 'avgpool':
-        case 'mean': {
-          const xin = get(n.inputs[0], n);
-          const [, h, w, c] = xin.shape as number[];
-          let global: boolean;
-          let keep = true;
-          if (n.op === 'mean') {
-            const axes = (a.axes as unknown as number[]).map((v) => norm(v, 4)).sort();
-            if (axes.join() !== '1,2') fail(`axes [${a.axes}] (only the spatial axes [1, 2])`);
-            global = true;
-            keep = !!a.keepDims;
-          } else {
-            const [ph, pw] = a.size as unknown as number[];
-            const [sh, sw] = a.strides as unknown as number[];
-            // Global at the file's size stays global at any --input-size (MediaPipe's selfie pools
-            // its squeeze-excite branches with a window the size of the whole map).
-            const fh = fileSize ? (h * fileSize[0]) / inputSize[0] : h;
-            const fw = fileSize ? (w * fileSize[1]) / inputSize[1] : w;
-            global = ph === fh && pw === fw && (a.padding === 'valid' || (sh >= fh && sw >= fw));
-          }
-          if (!global && a.padding === 'same') {
-            y = avgPoolSame(xin, a.size as unknown as [number, number], a.strides as unknown as [number, number], name(n.name), (l, t, wts) => apply(l, t, wts));
-          } else if (global) {
-            y = tf.layers.globalAveragePooling2d({ name: name(n.name) }).apply(xin) as SymbolicTensor;
-            if (keep) y = tf.layers.reshape({ targetShape: [1, 1, c], name: name(`${n.name}_keepdims`) }).apply(y) as SymbolicTensor;
-          } else {
-            y = tf.layers.averagePooling2d({ poolSize: a.size, strides: a.strides, padding: 'valid', name: name(n.name) }).apply(xin) as SymbolicTensor;
-          }
-          break;
-        }
-        case 'resize': {
-          const size = scaledResize(a.size as unknown as [number, number], fileSize, inputSize, g.source, n.name);
-          y = new BilinearResize({ size, alignCorners: a.alignCorners, halfPixelCenters: a.halfPixelCenters, name: name(n.name) }).apply(get(n.inputs[0], n)) as SymbolicTensor;
-          break;
-        }
-        case 'concat': {
-          const xs = n.inputs.map((t) => (g.consts.has(t) ? fail('a constant input') : get(t, n)));
-          const axis = norm(a.axis as unknown as number, xs[0].shape.length);
-          if (axis === 0) fail('concatenation along the batch axis');
-          y = tf.layers.concatenate({ axis, name: name(n.name) }).apply(xs) as SymbolicTensor;
-          break;
-        }
-        case 'reshape':
-          y = tf.layers.reshape({ targetShape: a.shape, name: name(n.name) }).apply(get(n.inputs[0], n)) as SymbolicTensor;
-          break;
-        case 'pad': {
-          const p = a.paddings as unknown as [number, number][];
-          if (p.length !== 4 || p[0].some((v) => v !== 0) || p[3].some((v) => v !== 0)) fail(`paddings ${JSON.stringify(p)} (only height and width)`);
-          y = tf.layers.zeroPadding2d({ padding: [p[1], p[2]] as [[number, number], [number, number]], name: name(n.name) }).apply(get(n.inputs[0], n)) as SymbolicTensor;
-          break;
-        }
-        default:
-          fail('no layer for it');
-      }
-      vals.set(n.output, y!);
-      if (y!.shape.length === 4 && typeof y!.shape[1] === 'number' && (y!.shape[1] as number) > 1) minHeight = Math.min(minHeight, y!.shape[1] as number);
+      const make = Object.prototype.hasOwnProperty.call(LAYER_FOR_OP, n.op) ? LAYER_FOR_OP[n.op] : null;
+      if (!make) fail('no layer for it');
+      const y = make!(c, n, n.attrs as Attrs, fail);
+      vals.set(n.output, y);
+      if (y.shape.length === 4 && typeof y.shape[1] === 'number' && (y.shape[1] as number) > 1) minHeight = Math.min(minHeight, y.shape[1] as number);
     }
-    let out = vals.get(head.tensor);
+    const out = vals.get(head.tensor);
     if (!out) throw new Error(`${g.source}: the output "${head.tensor}" was never computed`);
-    if (out.shape.length !== 4) throw new Error(`${g.source}: the output has shape [${out.shape}], expected [batch, height, width, channels]`);
-    const ch = out.shape[3];
-    if (head.kind === 'clip01') {
-      if (ch !== 1) throw new Error(`${g.source}: --output clip01 needs 1 output channel, the model gives ${ch}`);
-      out = new ClipLogit({ eps: CLIP_LOGIT_EPS, name: 'clip_logit' }).apply(out) as SymbolicTensor;
-    } else if (head.kind === 'softmax1') {
-      if (ch !== 2) throw new Error(`${g.source}: --output softmax1 needs 2 output channels (background, person), the model gives ${ch}`);
-      const diff = tf.layers.conv2d({ filters: 1, kernelSize: 1, useBias: false, trainable: false, name: 'softmax1_logit' });
-      out = apply(diff, out, [{ shape: [1, 1, 2, 1], data: new Float32Array([-1, 1]) }]);
-    } else if (ch !== 1) {
-      throw new Error(`${g.source}: --output ${head.kind} needs 1 output channel, the model gives ${ch} (try --output softmax1)`);
-    }
-    return out;
+    return logitsOf(c, out, head);
   };
 
   const { mean, std } = rangeNormalization(inputRange);

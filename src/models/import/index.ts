@@ -1,7 +1,7 @@
 /**
  * `importModel`: a published segmenter (.tflite, or a TensorFlow.js graph model.json) -> a
  * trainable portraitseg model (tf.LayersModel + ModelMeta), plus an independent reference that
- * runs the original file, for the parity check:
+ * runs the original file, for the parity check (src/export/import-check.ts, run by verified.ts):
  *   TFLite:      tflite_reference.ts (op-by-op over the FlatBuffer, plain tf ops);
  *   graph model: tfjs' own tf.loadGraphModel.
  * Pipeline: reader (tflite.ts | tfjs_graph.ts) -> IrGraph -> ir.simplify -> build.ts.
@@ -11,6 +11,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { isTfliteFile } from '../../util/tflite';
 import { registerCustomLayers } from '../layers';
+import { readModelJson, readRegularFile, readWeightShards } from '../model_files';
 import type { ModelMeta } from '../types';
 import { buildImported, BuildOptions, InputRange, OutputKind } from './build';
 import { CLIP_LOGIT_EPS } from '../imported_layers';
@@ -24,6 +25,13 @@ export { UnsupportedOpError } from './ir';
 export type { IrGraph, IrNode, IrConst } from './ir';
 export { rangeNormalization } from './build';
 export type { InputRange, OutputKind } from './build';
+
+/**
+ * The importer's version: bump it whenever the same file and options import into a different
+ * folder (new layers, other weight layouts, another meta). Cached imports are keyed by it
+ * (src/models/import/packaged.ts), so an upgrade never reuses an import the old code made.
+ */
+export const IMPORTER_VERSION = 2;
 
 export interface ImportOptions {
   inputSize?: [number, number] | null;
@@ -76,15 +84,30 @@ function fileOf(spec: string): string {
   return spec;
 }
 
-function isTfliteSpec(file: string): boolean {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const head = new Uint8Array(16);
-    fs.readSync(fd, head, 0, 16, 0);
-    return isTfliteFile(head);
-  } finally {
-    fs.closeSync(fd);
-  }
+/**
+ * A published model file is read whole (a .tflite, or a model.json whose shards are read apart):
+ * larger files are refused before they are read. MediaPipe's selfie segmenter is 250 KB; the
+ * largest segmenters published as .tflite are tens of MB.
+ */
+export const MAX_MODEL_FILE_BYTES = 256 * 1024 * 1024;
+
+/** The bytes of a model file: a regular file (not a FIFO or a device) of at most MAX_MODEL_FILE_BYTES. */
+function readModelFile(file: string): Uint8Array {
+  return new Uint8Array(readRegularFile(file, MAX_MODEL_FILE_BYTES, 'model file'));
+}
+
+/** What a model file's first bytes say it is; throws for neither. */
+function kindOf(file: string, bytes: Uint8Array): 'tflite' | 'tfjs-graph' {
+  if (isTfliteFile(bytes)) return 'tflite';
+  if (Buffer.from(bytes.subarray(0, 256)).toString('utf8').replace(/^\uFEFF/, '').trimStart().startsWith('{')) return 'tfjs-graph';
+  throw new Error(`${file}: neither a TFLite file (no "TFL3" identifier) nor a TensorFlow.js model.json`);
+}
+
+/** The IR of a model file already read: a .tflite (no `opts`) or a graph model.json. */
+function graphOf(file: string, bytes: Uint8Array, opts: GraphReadOptions): IrGraph {
+  if (kindOf(file, bytes) === 'tfjs-graph') return simplify(readTfjsGraph(file, opts));
+  if (Object.keys(opts.constInputs ?? {}).length || opts.outputNode) throw new Error(`${file}: constant inputs and an output node apply to TensorFlow.js graph models only`);
+  return simplify(readTflite(bytes, file));
 }
 
 /**
@@ -93,18 +116,12 @@ function isTfliteSpec(file: string): boolean {
  */
 export function readGraph(spec: string, opts: GraphReadOptions = {}): IrGraph {
   const file = fileOf(spec);
-  const bytes = new Uint8Array(fs.readFileSync(file));
-  if (isTfliteFile(bytes)) {
-    if (Object.keys(opts.constInputs ?? {}).length || opts.outputNode) throw new Error(`${file}: constant inputs and an output node apply to TensorFlow.js graph models only`);
-    return simplify(readTflite(bytes, file));
-  }
-  if (Buffer.from(bytes.subarray(0, 256)).toString('utf8').replace(/^\uFEFF/, '').trimStart().startsWith('{')) return simplify(readTfjsGraph(file, opts));
-  throw new Error(`${file}: neither a TFLite file (no "TFL3" identifier) nor a TensorFlow.js model.json`);
+  return graphOf(file, readModelFile(file), opts);
 }
 
 /** What a graph model needs beyond the user's options: a preset's constant inputs and output (known.ts). */
-function graphDefaults(file: string, opts: ImportOptions): { constInputs: Record<string, number>; outputNode: string | null; output: OutputKind | null; preset: string | null } {
-  const preset = isTfliteSpec(file) ? null : findPreset(graphSignature(file));
+function graphDefaults(file: string, tflite: boolean, opts: ImportOptions): { constInputs: Record<string, number>; outputNode: string | null; output: OutputKind | null; preset: string | null } {
+  const preset = tflite ? null : findPreset(graphSignature(file));
   return {
     constInputs: { ...(preset?.constInputs ?? {}), ...(opts.constInputs ?? {}) },
     outputNode: opts.outputNode ?? preset?.outputNode ?? null,
@@ -115,10 +132,12 @@ function graphDefaults(file: string, opts: ImportOptions): { constInputs: Record
 
 export function importModel(spec: string, opts: ImportOptions = {}): Imported {
   registerCustomLayers();
-  const d = graphDefaults(fileOf(spec), opts);
-  const graph = readGraph(spec, { inputSize: opts.inputSize ?? null, constInputs: d.constInputs, outputNode: d.outputNode });
-  const stem = path.basename(fileOf(spec)).replace(/\.(tflite|json)$/i, '');
-  const name = stem === 'model' ? path.basename(path.dirname(path.resolve(fileOf(spec)))) : stem;
+  const file = fileOf(spec);
+  const bytes = readModelFile(file);
+  const d = graphDefaults(file, kindOf(file, bytes) === 'tflite', opts);
+  const graph = graphOf(file, bytes, { inputSize: opts.inputSize ?? null, constInputs: d.constInputs, outputNode: d.outputNode });
+  const stem = path.basename(file).replace(/\.(tflite|json)$/i, '');
+  const name = stem === 'model' ? path.basename(path.dirname(path.resolve(file))) : stem;
   const bo: BuildOptions = {
     inputSize: opts.inputSize ?? null,
     inputRange: opts.inputRange ?? null,
@@ -130,7 +149,7 @@ export function importModel(spec: string, opts: ImportOptions = {}): Imported {
   const built = buildImported(graph, bo);
   // absolute, so that createModel (registry.ts) can rebuild the architecture from it
   const rec = built.meta.args.imported as Record<string, unknown>;
-  rec.source = path.resolve(fileOf(spec));
+  rec.source = path.resolve(file);
   // what a rebuild (registry.ts) needs to make the same net again
   if (Object.keys(d.constInputs).length) rec.constInputs = d.constInputs;
   if (d.outputNode) rec.outputNode = d.outputNode;
@@ -180,7 +199,7 @@ export async function loadReference(spec: string, imp: Imported): Promise<Refere
   const last = imp.graph.nodes.find((n) => n.output === imp.graph.output);
   const softmax = last?.op === 'softmax';
   if (imp.format === 'tflite') {
-    const ref = tfliteReference(new Uint8Array(fs.readFileSync(file)));
+    const ref = tfliteReference(readModelFile(file), file);
     // TFLite files have batch 1: one row at a time
     const rows = (frames: tf.Tensor4D, f: (x: tf.Tensor4D) => tf.Tensor4D) =>
       tf.tidy(() => tf.concat(tf.split(frames, frames.shape[0]).map((x) => f(toRange(x as tf.Tensor4D, imp.inputRange)))) as tf.Tensor4D);
@@ -199,20 +218,14 @@ export async function loadReference(spec: string, imp: Imported): Promise<Refere
       dispose: () => ref.dispose(),
     };
   }
-  const json = JSON.parse(fs.readFileSync(file, 'utf8').replace(/^\uFEFF/, ''));
-  const specs: tf.io.WeightsManifestEntry[] = [];
-  const shards: Buffer[] = [];
-  for (const group of json.weightsManifest ?? []) {
-    specs.push(...group.weights);
-    for (const p of group.paths) shards.push(fs.readFileSync(path.join(path.dirname(file), p)));
-  }
-  const all = Buffer.concat(shards);
+  const json = readModelJson(file) as { modelTopology: { node: unknown[] }; format?: string; signature?: { outputs?: unknown } };
+  const { specs, data } = readWeightShards(file, json as Record<string, unknown>);
   const gm = await tf.loadGraphModel(
     tf.io.fromMemory({
       modelTopology: json.modelTopology,
       format: json.format,
       weightSpecs: specs,
-      weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength),
+      weightData: data,
       signature: json.signature,
     } as tf.io.ModelArtifacts),
   );
@@ -273,56 +286,4 @@ export async function loadReference(spec: string, imp: Imported): Promise<Refere
     },
     dispose: () => gm.dispose(),
   };
-}
-
-export interface ImportParity {
-  reference: string;
-  shape: number[];
-  maxAbsProb: number;
-  maxAbsLogits: number;
-  tolerance: number;
-  ok: boolean;
-}
-
-/**
- * Seeded 0..1 test frames [B,H,W,3]: smooth colour blobs (an 8x8 random grid, upsampled) plus
- * fine noise. Plain uniform noise drives a portrait segmenter to logits near -1000 (P = 0
- * everywhere), which would make a P comparison vacuous; blobs leave part of every frame uncertain.
- */
-export function seededFrames(shape: [number, number, number, number], seed: number): tf.Tensor4D {
-  return tf.tidy(() => {
-    const [b, h, w, c] = shape;
-    const coarse = tf.randomUniform([b, 8, 8, c], 0, 1, 'float32', seed) as tf.Tensor4D;
-    const fine = tf.randomUniform(shape, -0.05, 0.05, 'float32', seed + 1);
-    return tf.image.resizeBilinear(coarse, [h, w]).add(fine).clipByValue(0, 1) as tf.Tensor4D;
-  });
-}
-
-/**
- * max |P(person) diff| between a portraitseg model and the reference on seeded frames at the
- * input size (the check), and max |logits diff| where the reference's |logits| < 10 (for information:
- * far out, float rounding of logits in the hundreds says nothing about the mask).
- */
-export async function compareWithReference(model: tf.LayersModel, ref: Reference, inputSize: [number, number], opts: { seed?: number; batch?: number; tolerance?: number } = {}): Promise<ImportParity> {
-  const tolerance = opts.tolerance ?? 1e-4;
-  const shape: [number, number, number, number] = [opts.batch ?? 2, inputSize[0], inputSize[1], 3];
-  const x = seededFrames(shape, opts.seed ?? 0);
-  const [theirs, theirP] = await ref.both(x);
-  const [maxAbsProb, maxAbsLogits] = tf.tidy(() => {
-    const ours = model.predict(x) as tf.Tensor;
-    if (ours.shape.join() !== theirs.shape.join()) throw new Error(`parity: shapes differ: ours [${ours.shape}], reference [${theirs.shape}]`);
-    const near = theirs.abs().less(10);
-    const dl = tf.where(near, ours.sub(theirs).abs(), tf.zerosLike(theirs));
-    return [ours.sigmoid().sub(theirP).abs().max().dataSync()[0], dl.max().dataSync()[0]];
-  });
-  tf.dispose([x, theirs, theirP]);
-  const ok = maxAbsProb <= tolerance && Number.isFinite(maxAbsLogits);
-  return { reference: ref.what, shape, maxAbsProb, maxAbsLogits, tolerance, ok };
-}
-
-export function describeImportParity(p: ImportParity): string {
-  return (
-    `parity import vs ${p.reference} on seeded inputs ${p.shape.join('x')}: max |P(person) diff| ${p.maxAbsProb.toExponential(2)} ` +
-    `(tolerance ${p.tolerance}, max |logits diff| ${p.maxAbsLogits.toExponential(2)} where |logits| < 10) ${p.ok ? 'OK' : 'FAILED'}`
-  );
 }

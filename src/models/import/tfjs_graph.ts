@@ -17,9 +17,8 @@
  * A graph with several outputs needs `outputNode`: a signature output's name (e.g. "pha") or a
  * tensor ("node" or "node:1").
  */
-import * as fs from 'fs';
-import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import { readModelJson, readWeightShards } from '../model_files';
 import { foldGraph, tensorKey, type AttrValue, type GraphNode } from './graph_fold';
 import { IrConst, IrGraph, IrNode, Padding, UnsupportedOpError } from './ir';
 
@@ -58,30 +57,17 @@ export function graphSignature(file: string): { inputs: string[]; outputs: strin
   };
 }
 
+/** model.json through src/models/model_files.ts (a regular file, bounded, a BOM allowed). */
 function readJson(file: string): ModelJson {
-  let json: ModelJson;
-  try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8').replace(/^\uFEFF/, '')) as ModelJson;
-  } catch (e) {
-    throw new Error(`${file}: not valid JSON: ${(e as Error).message}`);
-  }
+  const json = readModelJson(file) as ModelJson;
   if (!isGraphModelJson(json)) throw new Error(`${file}: not a TensorFlow.js graph model (no modelTopology.node)`);
   return json;
 }
 
+/** The weights, decoded; shards inside the model's folder, regular files, sizes as the manifest says (src/models/model_files.ts). */
 function decodeShards(file: string, json: ModelJson): Map<string, tf.Tensor> {
-  const specs: tf.io.WeightsManifestEntry[] = [];
-  const shards: Buffer[] = [];
-  for (const group of json.weightsManifest ?? []) {
-    specs.push(...group.weights);
-    for (const p of group.paths) {
-      const f = path.join(path.dirname(file), p);
-      if (!fs.existsSync(f)) throw new Error(`${file}: weight shard missing: ${f}`);
-      shards.push(fs.readFileSync(f));
-    }
-  }
-  const all = Buffer.concat(shards);
-  return new Map(Object.entries(tf.io.decodeWeights(all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength), specs)));
+  const { specs, data } = readWeightShards(file, json as unknown as Record<string, unknown>);
+  return new Map(Object.entries(tf.io.decodeWeights(data, specs)));
 }
 
 /** Reads model.json and its shards; `file` is the model.json path. */

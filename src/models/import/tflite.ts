@@ -11,18 +11,13 @@
  * transpose_conv_bias.cc): inputs [input, weights [co,kh,kw,ci], bias [co]], custom_options =
  * TfLiteTransposeConvParams {int32 padding (1 same, 2 valid), int32 stride_width, int32 stride_height}.
  */
-import { readTfliteModel, tfl } from '../../util/tflite';
+import { constantBytes, readTfliteModel, tfl, TfliteCorruptError } from '../../util/tflite';
 import { IrConst, IrGraph, IrNode, Padding, UnsupportedOpError } from './ir';
 import { halfToFloat } from '../../util/half';
 
 type ModelT = ReturnType<typeof readTfliteModel>;
 
 
-function bytesOf(m: ModelT, t: tfl.TensorT): Uint8Array | null {
-  const b = m.buffers[t.buffer];
-  if (!b || b.data.length === 0) return null;
-  return Uint8Array.from(b.data);
-}
 
 function product(s: number[]): number {
   return s.reduce((a, b) => a * b, 1);
@@ -30,7 +25,7 @@ function product(s: number[]): number {
 
 /** A constant tensor's values as float32 (dequantising int8/uint8), or null when it is not constant. */
 function floatData(m: ModelT, t: tfl.TensorT, where: string): Float32Array | null {
-  const bytes = bytesOf(m, t);
+  const bytes = constantBytes(m, t, where);
   if (!bytes) return null;
   const n = product(t.shape);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -60,8 +55,9 @@ function floatData(m: ModelT, t: tfl.TensorT, where: string): Float32Array | nul
   }
 }
 
-function intData(m: ModelT, t: tfl.TensorT): number[] | null {
-  const bytes = bytesOf(m, t);
+function intData(m: ModelT, t: tfl.TensorT, where: string): number[] | null {
+  if (t.type !== tfl.TensorType.INT32 && t.type !== tfl.TensorType.INT64) return null;
+  const bytes = constantBytes(m, t, where);
   if (!bytes) return null;
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = product(t.shape);
@@ -91,11 +87,31 @@ export function permute(c: IrConst, perm: number[]): IrConst {
 
 const PADDING: Record<number, Padding> = { [tfl.Padding.SAME]: 'same', [tfl.Padding.VALID]: 'valid' };
 
+/** Tensor and operator-code indices in range, so a corrupt file fails naming itself, not deep inside the reader. */
+function checkIndices(m: ModelT, source: string): void {
+  const g = m.subgraphs[0];
+  const n = g.tensors.length;
+  const bad = (what: string, i: number) => new TfliteCorruptError(`${source}: truncated or corrupt TFLite file: ${what} names tensor ${i}, the subgraph has ${n}`);
+  for (const i of [...g.inputs, ...g.outputs]) if (!Number.isInteger(i) || i < 0 || i >= n) throw bad('an input or output', i);
+  g.operators.forEach((op, k) => {
+    if (!Number.isInteger(op.opcodeIndex) || op.opcodeIndex < 0 || op.opcodeIndex >= m.operatorCodes.length) {
+      throw new TfliteCorruptError(`${source}: truncated or corrupt TFLite file: operator ${k} names operator code ${op.opcodeIndex}, the file has ${m.operatorCodes.length}`);
+    }
+    for (const i of op.inputs) if (!Number.isInteger(i) || i < -1 || i >= n) throw bad(`operator ${k}`, i);
+    if (op.outputs.length < 1) throw new TfliteCorruptError(`${source}: truncated or corrupt TFLite file: operator ${k} has no output`);
+    for (const i of op.outputs) if (!Number.isInteger(i) || i < 0 || i >= n) throw bad(`operator ${k}`, i);
+  });
+  for (const t of g.tensors) {
+    if (t.sparsity) throw new TfliteCorruptError(`${source}: tensor "${String(t.name)}" is sparse: sparse TFLite tensors are not supported`);
+  }
+}
+
 export function readTflite(bytes: Uint8Array, source: string): IrGraph {
   let m: ModelT;
   try {
     m = readTfliteModel(bytes);
   } catch (e) {
+    if (e instanceof TfliteCorruptError) throw new TfliteCorruptError(`${source}: ${e.message}`);
     throw new Error(`${source}: ${(e as Error).message}`);
   }
   if (m.subgraphs.length < 1) throw new Error(`${source}: the TFLite file has no subgraph`);
@@ -103,6 +119,7 @@ export function readTflite(bytes: Uint8Array, source: string): IrGraph {
   if (g0.inputs.length !== 1 || g0.outputs.length !== 1) {
     throw new Error(`${source}: expected one input and one output, the model has ${g0.inputs.length} and ${g0.outputs.length}`);
   }
+  checkIndices(m, source);
   const tensors = g0.tensors;
   const names = tensors.map((t) => (typeof t.name === 'string' ? t.name : ''));
   const seen = new Map<string, number>();
@@ -139,7 +156,7 @@ export function readTflite(bytes: Uint8Array, source: string): IrGraph {
     return c;
   };
   const ints = (ti: number, what: string, node: string, op: string): number[] => {
-    const v = intData(m, tensors[ti]);
+    const v = intData(m, tensors[ti], source);
     if (!v) throw new UnsupportedOpError(source, op, node, `${what} must be a constant int tensor`);
     return v;
   };
@@ -160,145 +177,163 @@ export function readTflite(bytes: Uint8Array, source: string): IrGraph {
     return key;
   };
 
+  const r: OpReader = { source, tensors, names, nodes, consts, id, constOf, ints, emit, withAct, weightConst };
   // emit in file order; fused activations are pushed after their op via a small reorder
   for (const op of g0.operators) {
     const name = opName(op);
     const out = id(op.outputs[0]);
     const node = names[op.outputs[0]] || out;
-    const ins = op.inputs;
-    const start = nodes.length;
-    const o = op.builtinOptions as unknown as Record<string, number & boolean & number[]> | null;
-    switch (name) {
-      case 'DEQUANTIZE': {
-        const c = consts.get(id(ins[0]));
-        if (!c) throw new UnsupportedOpError(source, name, node, 'only constant (weight) inputs are supported');
-        consts.set(out, { shape: [...tensors[op.outputs[0]].shape], data: c.data });
-        break;
-      }
-      case 'CONV_2D':
-      case 'DEPTHWISE_CONV_2D': {
-        const w = constOf(ins[1], 'the filter', node, name);
-        const dw = name === 'DEPTHWISE_CONV_2D';
-        const [, kh, kw, last] = w.shape;
-        let wk: IrConst;
-        if (dw) {
-          const ci = tensors[ins[0]].shape[3];
-          wk = { shape: [kh, kw, ci, last / ci], data: w.data };
-        } else wk = permute(w, [1, 2, 3, 0]);
-        const inputs = [id(ins[0]), weightConst(`${out}/kernel`, wk)];
-        if (ins.length > 2 && ins[2] >= 0) inputs.push(weightConst(`${out}/bias`, constOf(ins[2], 'the bias', node, name)));
-        const target = withAct(o!.fusedActivationFunction, node, out, name);
-        nodes.splice(start, 0, {
-          op: dw ? 'depthwise' : 'conv2d',
-          name: node,
-          inputs,
-          output: target,
-          attrs: { strides: [o!.strideH, o!.strideW], dilations: [o!.dilationHFactor || 1, o!.dilationWFactor || 1], padding: PADDING[o!.padding] },
-        });
-        break;
-      }
-      case 'TRANSPOSE_CONV':
-      case 'Convolution2DTransposeBias': {
-        let x: number, wi: number, bi: number, padding: Padding, strides: [number, number];
-        if (name === 'TRANSPOSE_CONV') {
-          [, wi, x] = ins;
-          bi = ins.length > 3 ? ins[3] : -1;
-          padding = PADDING[o!.padding];
-          strides = [o!.strideH, o!.strideW];
-          if (o!.fusedActivationFunction) withAct(o!.fusedActivationFunction, node, out, name);
-        } else {
-          [x, wi, bi] = ins;
-          const co = op.customOptions;
-          if (co.length < 12) throw new UnsupportedOpError(source, name, node, `custom_options has ${co.length} bytes, expected 12`);
-          const dv = new DataView(Uint8Array.from(co).buffer);
-          const p = dv.getInt32(0, true);
-          padding = p === 1 ? 'same' : p === 2 ? 'valid' : (null as never);
-          if (!padding) throw new UnsupportedOpError(source, name, node, `padding ${p} in custom_options`);
-          strides = [dv.getInt32(8, true), dv.getInt32(4, true)];
-        }
-        const w = permute(constOf(wi, 'the filter', node, name), [1, 2, 0, 3]);
-        const inputs = [id(x), weightConst(`${out}/kernel`, w)];
-        if (bi >= 0) inputs.push(weightConst(`${out}/bias`, constOf(bi, 'the bias', node, name)));
-        const os = tensors[op.outputs[0]].shape;
-        const target = nodes.length > start ? `${out}:pre` : out;
-        nodes.splice(start, 0, { op: 'conv2dTranspose', name: node, inputs, output: target, attrs: { strides, padding, outShape: [os[1], os[2], os[3]] } });
-        break;
-      }
-      case 'FULLY_CONNECTED': {
-        if (o?.keepNumDims && tensors[ins[0]].shape.length > 2) throw new UnsupportedOpError(source, name, node, 'keep_num_dims');
-        const w = permute(constOf(ins[1], 'the weights', node, name), [1, 0]);
-        let x = id(ins[0]);
-        const target = withAct(o?.fusedActivationFunction ?? 0, node, out, name);
-        const pre: IrNode[] = [];
-        if (tensors[ins[0]].shape.length !== 2) {
-          pre.push({ op: 'reshape', name: `${node}_flatten`, inputs: [x], output: `${out}:flat`, attrs: { shape: [w.shape[0]] } });
-          x = `${out}:flat`;
-        }
-        const inputs = [x, weightConst(`${out}/kernel`, w)];
-        if (ins.length > 2 && ins[2] >= 0) inputs.push(weightConst(`${out}/bias`, constOf(ins[2], 'the bias', node, name)));
-        nodes.splice(start, 0, ...pre, { op: 'dense', name: node, inputs, output: target, attrs: {} });
-        break;
-      }
-      case 'ADD':
-      case 'MUL': {
-        const target = withAct(o?.fusedActivationFunction ?? 0, node, out, name);
-        nodes.splice(start, 0, { op: name === 'ADD' ? 'add' : 'mul', name: node, inputs: ins.map(id), output: target, attrs: {} });
-        break;
-      }
-      case 'ADD_N':
-        emit('add', node, ins.map(id), out);
-        break;
-      case 'RELU':
-      case 'RELU6':
-      case 'HARD_SWISH':
-        emit(name.toLowerCase().replace('hard_swish', 'hardswish'), node, [id(ins[0])], out);
-        break;
-      case 'LOGISTIC':
-        emit('sigmoid', node, [id(ins[0])], out);
-        break;
-      case 'SOFTMAX':
-        if (o && o.beta !== undefined && Math.abs(Number(o.beta) - 1) > 1e-6) throw new UnsupportedOpError(source, name, node, `beta ${o.beta} (only 1)`);
-        emit('softmax', node, [id(ins[0])], out);
-        break;
-      case 'AVERAGE_POOL_2D': {
-        const target = withAct(o!.fusedActivationFunction, node, out, name);
-        nodes.splice(start, 0, {
-          op: 'avgpool',
-          name: node,
-          inputs: [id(ins[0])],
-          output: target,
-          attrs: { size: [o!.filterHeight, o!.filterWidth], strides: [o!.strideH, o!.strideW], padding: PADDING[o!.padding] },
-        });
-        break;
-      }
-      case 'MEAN':
-        emit('mean', node, [id(ins[0])], out, { axes: ints(ins[1], 'the axes', node, name), keepDims: !!o?.keepDims });
-        break;
-      case 'RESIZE_BILINEAR': {
-        const size = ints(ins[1], 'the size', node, name);
-        emit('resize', node, [id(ins[0])], out, { size, alignCorners: !!o?.alignCorners, halfPixelCenters: !!o?.halfPixelCenters });
-        break;
-      }
-      case 'CONCATENATION': {
-        const target = withAct(o?.fusedActivationFunction ?? 0, node, out, name);
-        nodes.splice(start, 0, { op: 'concat', name: node, inputs: ins.map(id), output: target, attrs: { axis: o!.axis } });
-        break;
-      }
-      case 'RESHAPE': {
-        const s = tensors[op.outputs[0]].shape;
-        emit('reshape', node, [id(ins[0])], out, { shape: s.slice(1) });
-        break;
-      }
-      case 'PAD': {
-        const p = ints(ins[1], 'the paddings', node, name);
-        const pairs: [number, number][] = [];
-        for (let i = 0; i < p.length; i += 2) pairs.push([p[i], p[i + 1]]);
-        emit('pad', node, [id(ins[0])], out, { paddings: pairs });
-        break;
-      }
-      default:
-        throw new UnsupportedOpError(source, name, node);
-    }
+    const read = Object.prototype.hasOwnProperty.call(OP_READERS, name) ? OP_READERS[name] : null;
+    if (!read) throw new UnsupportedOpError(source, name, node);
+    read(r, { op, name, out, node, ins: op.inputs, start: nodes.length, o: op.builtinOptions as unknown as Options | null });
   }
   return graph;
 }
+
+type Options = Record<string, number & boolean & number[]>;
+
+/** What reading one operator needs: readTflite's tensors, names and the helpers that add IR. */
+interface OpReader {
+  source: string;
+  tensors: tfl.TensorT[];
+  names: string[];
+  nodes: IrNode[];
+  consts: Map<string, IrConst>;
+  id: (i: number) => string;
+  constOf: (ti: number, what: string, node: string, op: string) => IrConst;
+  ints: (ti: number, what: string, node: string, op: string) => number[];
+  emit: (op: string, name: string, inputs: string[], output: string, attrs?: Record<string, unknown>) => void;
+  withAct: (act: number, node: string, out: string, op: string) => string;
+  weightConst: (key: string, c: IrConst) => string;
+}
+
+/** One operator: its TFLite name, output tensor id, node name, inputs, options; `start` = nodes.length before it. */
+interface OpCall {
+  op: tfl.OperatorT;
+  name: string;
+  out: string;
+  node: string;
+  ins: number[];
+  start: number;
+  o: Options | null;
+}
+
+const readConv = (r: OpReader, { name, out, node, ins, start, o }: OpCall): void => {
+  const w = r.constOf(ins[1], 'the filter', node, name);
+  const dw = name === 'DEPTHWISE_CONV_2D';
+  const [, kh, kw, last] = w.shape;
+  let wk: IrConst;
+  if (dw) {
+    const ci = r.tensors[ins[0]].shape[3];
+    wk = { shape: [kh, kw, ci, last / ci], data: w.data };
+  } else wk = permute(w, [1, 2, 3, 0]);
+  const inputs = [r.id(ins[0]), r.weightConst(`${out}/kernel`, wk)];
+  if (ins.length > 2 && ins[2] >= 0) inputs.push(r.weightConst(`${out}/bias`, r.constOf(ins[2], 'the bias', node, name)));
+  const target = r.withAct(o!.fusedActivationFunction, node, out, name);
+  r.nodes.splice(start, 0, {
+    op: dw ? 'depthwise' : 'conv2d',
+    name: node,
+    inputs,
+    output: target,
+    attrs: { strides: [o!.strideH, o!.strideW], dilations: [o!.dilationHFactor || 1, o!.dilationWFactor || 1], padding: PADDING[o!.padding] },
+  });
+};
+
+/** TRANSPOSE_CONV, and MediaPipe's custom Convolution2DTransposeBias (options in custom_options). */
+const readTransposeConv = (r: OpReader, { op, name, out, node, ins, start, o }: OpCall): void => {
+  const { source } = r;
+  let x: number, wi: number, bi: number, padding: Padding, strides: [number, number];
+  if (name === 'TRANSPOSE_CONV') {
+    [, wi, x] = ins;
+    bi = ins.length > 3 ? ins[3] : -1;
+    padding = PADDING[o!.padding];
+    strides = [o!.strideH, o!.strideW];
+    if (o!.fusedActivationFunction) r.withAct(o!.fusedActivationFunction, node, out, name);
+  } else {
+    [x, wi, bi] = ins;
+    const co = op.customOptions;
+    if (co.length < 12) throw new UnsupportedOpError(source, name, node, `custom_options has ${co.length} bytes, expected 12`);
+    const dv = new DataView(Uint8Array.from(co).buffer);
+    const p = dv.getInt32(0, true);
+    padding = p === 1 ? 'same' : p === 2 ? 'valid' : (null as never);
+    if (!padding) throw new UnsupportedOpError(source, name, node, `padding ${p} in custom_options`);
+    strides = [dv.getInt32(8, true), dv.getInt32(4, true)];
+  }
+  const w = permute(r.constOf(wi, 'the filter', node, name), [1, 2, 0, 3]);
+  const inputs = [r.id(x), r.weightConst(`${out}/kernel`, w)];
+  if (bi >= 0) inputs.push(r.weightConst(`${out}/bias`, r.constOf(bi, 'the bias', node, name)));
+  const os = r.tensors[op.outputs[0]].shape;
+  const target = r.nodes.length > start ? `${out}:pre` : out;
+  r.nodes.splice(start, 0, { op: 'conv2dTranspose', name: node, inputs, output: target, attrs: { strides, padding, outShape: [os[1], os[2], os[3]] } });
+};
+
+const readFullyConnected = (r: OpReader, { name, out, node, ins, start, o }: OpCall): void => {
+  if (o?.keepNumDims && r.tensors[ins[0]].shape.length > 2) throw new UnsupportedOpError(r.source, name, node, 'keep_num_dims');
+  const w = permute(r.constOf(ins[1], 'the weights', node, name), [1, 0]);
+  let x = r.id(ins[0]);
+  const target = r.withAct(o?.fusedActivationFunction ?? 0, node, out, name);
+  const pre: IrNode[] = [];
+  if (r.tensors[ins[0]].shape.length !== 2) {
+    pre.push({ op: 'reshape', name: `${node}_flatten`, inputs: [x], output: `${out}:flat`, attrs: { shape: [w.shape[0]] } });
+    x = `${out}:flat`;
+  }
+  const inputs = [x, r.weightConst(`${out}/kernel`, w)];
+  if (ins.length > 2 && ins[2] >= 0) inputs.push(r.weightConst(`${out}/bias`, r.constOf(ins[2], 'the bias', node, name)));
+  r.nodes.splice(start, 0, ...pre, { op: 'dense', name: node, inputs, output: target, attrs: {} });
+};
+
+/** An op whose fused activation (if any) follows it: the op is spliced in before the activation node. */
+const withFused =
+  (irOp: (name: string) => string, attrs: (c: OpCall) => Record<string, unknown> = () => ({})) =>
+  (r: OpReader, c: OpCall): void => {
+    const target = r.withAct(c.o?.fusedActivationFunction ?? 0, c.node, c.out, c.name);
+    r.nodes.splice(c.start, 0, { op: irOp(c.name), name: c.node, inputs: c.ins.map(r.id), output: target, attrs: attrs(c) });
+  };
+
+/** TFLite operator -> IR nodes (tflite.ts' header lists the layouts). */
+const OP_READERS: Readonly<Record<string, (r: OpReader, c: OpCall) => void>> = {
+  DEQUANTIZE: (r, { op, name, out, node, ins }) => {
+    const c = r.consts.get(r.id(ins[0]));
+    if (!c) throw new UnsupportedOpError(r.source, name, node, 'only constant (weight) inputs are supported');
+    r.consts.set(out, { shape: [...r.tensors[op.outputs[0]].shape], data: c.data });
+  },
+  CONV_2D: readConv,
+  DEPTHWISE_CONV_2D: readConv,
+  TRANSPOSE_CONV: readTransposeConv,
+  Convolution2DTransposeBias: readTransposeConv,
+  FULLY_CONNECTED: readFullyConnected,
+  ADD: withFused((name) => (name === 'ADD' ? 'add' : 'mul')),
+  MUL: withFused((name) => (name === 'ADD' ? 'add' : 'mul')),
+  ADD_N: (r, { out, node, ins }) => r.emit('add', node, ins.map(r.id), out),
+  RELU: (r, { name, out, node, ins }) => r.emit(name.toLowerCase().replace('hard_swish', 'hardswish'), node, [r.id(ins[0])], out),
+  RELU6: (r, { name, out, node, ins }) => r.emit(name.toLowerCase().replace('hard_swish', 'hardswish'), node, [r.id(ins[0])], out),
+  HARD_SWISH: (r, { name, out, node, ins }) => r.emit(name.toLowerCase().replace('hard_swish', 'hardswish'), node, [r.id(ins[0])], out),
+  LOGISTIC: (r, { out, node, ins }) => r.emit('sigmoid', node, [r.id(ins[0])], out),
+  SOFTMAX: (r, { name, out, node, ins, o }) => {
+    if (o && o.beta !== undefined && Math.abs(Number(o.beta) - 1) > 1e-6) throw new UnsupportedOpError(r.source, name, node, `beta ${o.beta} (only 1)`);
+    r.emit('softmax', node, [r.id(ins[0])], out);
+  },
+  AVERAGE_POOL_2D: (r, { name, out, node, ins, start, o }) => {
+    const target = r.withAct(o!.fusedActivationFunction, node, out, name);
+    r.nodes.splice(start, 0, {
+      op: 'avgpool',
+      name: node,
+      inputs: [r.id(ins[0])],
+      output: target,
+      attrs: { size: [o!.filterHeight, o!.filterWidth], strides: [o!.strideH, o!.strideW], padding: PADDING[o!.padding] },
+    });
+  },
+  MEAN: (r, { name, out, node, ins, o }) => r.emit('mean', node, [r.id(ins[0])], out, { axes: r.ints(ins[1], 'the axes', node, name), keepDims: !!o?.keepDims }),
+  RESIZE_BILINEAR: (r, { name, out, node, ins, o }) => {
+    const size = r.ints(ins[1], 'the size', node, name);
+    r.emit('resize', node, [r.id(ins[0])], out, { size, alignCorners: !!o?.alignCorners, halfPixelCenters: !!o?.halfPixelCenters });
+  },
+  CONCATENATION: withFused(() => 'concat', (c) => ({ axis: c.o!.axis })),
+  RESHAPE: (r, { op, out, node, ins }) => r.emit('reshape', node, [r.id(ins[0])], out, { shape: r.tensors[op.outputs[0]].shape.slice(1) }),
+  PAD: (r, { name, out, node, ins }) => {
+    const p = r.ints(ins[1], 'the paddings', node, name);
+    const pairs: [number, number][] = [];
+    for (let i = 0; i < p.length; i += 2) pairs.push([p[i], p[i + 1]]);
+    r.emit('pad', node, [r.id(ins[0])], out, { paddings: pairs });
+  },
+};

@@ -5,16 +5,16 @@
  * up as a parity failure. Float models only, the ops tflite.ts reads.
  */
 import * as tf from '@tensorflow/tfjs';
-import { readTfliteModel, tfl } from '../../util/tflite';
+import { constantBytes, readTfliteModel, tfl } from '../../util/tflite';
 import { halfToFloat } from '../../util/half';
 
 type ModelT = ReturnType<typeof readTfliteModel>;
 
 
-function constant(m: ModelT, t: tfl.TensorT): tf.Tensor | null {
-  const b = m.buffers[t.buffer];
-  if (!b || b.data.length === 0) return null;
-  const bytes = Uint8Array.from(b.data);
+function constant(m: ModelT, t: tfl.TensorT, where: string): tf.Tensor | null {
+  // checked: the buffer holds exactly what the shape needs
+  const bytes = constantBytes(m, t, where);
+  if (!bytes) return null;
   const dv = new DataView(bytes.buffer);
   const n = t.shape.reduce((x, y) => x * y, 1);
   if (t.type === tfl.TensorType.FLOAT32) return tf.tensor(new Float32Array(bytes.buffer, 0, n), t.shape);
@@ -83,10 +83,111 @@ export interface TfliteReference {
   dispose(): void;
 }
 
-export function tfliteReference(bytes: Uint8Array): TfliteReference {
-  const m = readTfliteModel(bytes);
+/** One operator as an evaluator sees it: its inputs' tensor indices, options, and the values so far. */
+interface RefCall {
+  op: tfl.OperatorT;
+  /** The operator's name (builtin, or custom code). */
+  n: string;
+  ins: number[];
+  o: Record<string, number & boolean>;
+  /** The value of tensor i (a constant or computed earlier). */
+  T: (i: number) => tf.Tensor;
+  g: ModelT['subgraphs'][number];
+}
+
+const conv2d = ({ ins, o, T }: RefCall): tf.Tensor => {
+  const w = T(ins[1]).transpose([1, 2, 3, 0]) as tf.Tensor4D;
+  let y = tf.conv2d(T(ins[0]) as tf.Tensor4D, w, [o.strideH, o.strideW], pad(o.padding), 'NHWC', [o.dilationHFactor, o.dilationWFactor]);
+  if (ins[2] >= 0) y = y.add(T(ins[2]));
+  return act(y, o.fusedActivationFunction);
+};
+
+const depthwiseConv2d = ({ ins, o, T }: RefCall): tf.Tensor => {
+  const xin = T(ins[0]) as tf.Tensor4D;
+  const wt = T(ins[1]) as tf.Tensor4D;
+  const ci = xin.shape[3];
+  const w = wt.reshape([wt.shape[1], wt.shape[2], ci, wt.shape[3] / ci]) as tf.Tensor4D;
+  let y: tf.Tensor = tf.depthwiseConv2d(xin, w, [o.strideH, o.strideW], pad(o.padding), 'NHWC', [o.dilationHFactor, o.dilationWFactor]);
+  if (ins[2] >= 0) y = y.add(T(ins[2]));
+  return act(y, o.fusedActivationFunction);
+};
+
+/** TRANSPOSE_CONV, and MediaPipe's custom Convolution2DTransposeBias (options in custom bytes). */
+const transposeConv = ({ op, n, ins, o, T, g }: RefCall): tf.Tensor => {
+  const custom = n !== 'TRANSPOSE_CONV';
+  const [xi, wi, bi] = custom ? ins : [ins[2], ins[1], ins.length > 3 ? ins[3] : -1];
+  let padding: 'same' | 'valid';
+  let strides: [number, number];
+  if (custom) {
+    const dv = new DataView(Uint8Array.from(op.customOptions).buffer);
+    padding = dv.getInt32(0, true) === 1 ? 'same' : 'valid';
+    strides = [dv.getInt32(8, true), dv.getInt32(4, true)];
+  } else {
+    padding = pad(o.padding);
+    strides = [o.strideH, o.strideW];
+  }
+  const os = g.tensors[op.outputs[0]].shape as [number, number, number, number];
+  const xin = T(xi) as tf.Tensor4D;
+  const w = T(wi).transpose([1, 2, 0, 3]) as tf.Tensor4D; // [kh,kw,co,ci]
+  let y: tf.Tensor = tf.conv2dTranspose(xin, w, [xin.shape[0], os[1], os[2], os[3]], strides, padding);
+  if (bi >= 0) y = y.add(T(bi));
+  if (!custom) y = act(y, o.fusedActivationFunction ?? 0);
+  return y;
+};
+
+const fullyConnected = ({ ins, o, T }: RefCall): tf.Tensor => {
+  const w = T(ins[1]) as tf.Tensor2D;
+  const xin = T(ins[0]).reshape([-1, w.shape[1]]);
+  let y = xin.matMul(w, false, true);
+  if (ins.length > 2 && ins[2] >= 0) y = y.add(T(ins[2]));
+  return act(y, o?.fusedActivationFunction ?? 0);
+};
+
+/** TFLite op name -> its meaning in tf ops. */
+const REF_OPS: Readonly<Record<string, (r: RefCall) => tf.Tensor>> = {
+  DEQUANTIZE: ({ ins, T }) => T(ins[0]).toFloat(),
+  CONV_2D: conv2d,
+  DEPTHWISE_CONV_2D: depthwiseConv2d,
+  TRANSPOSE_CONV: transposeConv,
+  Convolution2DTransposeBias: transposeConv,
+  FULLY_CONNECTED: fullyConnected,
+  ADD: ({ ins, o, T }) => act(T(ins[0]).add(T(ins[1])), o?.fusedActivationFunction ?? 0),
+  MUL: ({ ins, o, T }) => act(T(ins[0]).mul(T(ins[1])), o?.fusedActivationFunction ?? 0),
+  ADD_N: ({ ins, T }) => tf.addN(ins.map(T)),
+  RELU: ({ ins, T }) => tf.relu(T(ins[0])),
+  RELU6: ({ ins, T }) => tf.relu6(T(ins[0])),
+  LOGISTIC: ({ ins, T }) => tf.sigmoid(T(ins[0])),
+  SOFTMAX: ({ ins, T }) => tf.softmax(T(ins[0])),
+  HARD_SWISH: ({ ins, T }) => {
+    const a = T(ins[0]);
+    return a.mul(a.add(3).clipByValue(0, 6)).div(6);
+  },
+  AVERAGE_POOL_2D: ({ ins, o, T }) =>
+    act(tf.avgPool(T(ins[0]) as tf.Tensor4D, [o.filterHeight, o.filterWidth], [o.strideH, o.strideW], pad(o.padding)), o.fusedActivationFunction),
+  MEAN: ({ ins, o, T }) => tf.mean(T(ins[0]), Array.from(T(ins[1]).dataSync()), !!o?.keepDims),
+  RESIZE_BILINEAR: ({ ins, o, T }) => {
+    const [oh, ow] = Array.from(T(ins[1]).dataSync());
+    return resizeRef(T(ins[0]) as tf.Tensor4D, oh, ow, !!o?.alignCorners, !!o?.halfPixelCenters);
+  },
+  CONCATENATION: ({ ins, o, T }) => act(tf.concat(ins.map(T), o.axis), o.fusedActivationFunction ?? 0),
+  RESHAPE: ({ op, ins, T, g }) => T(ins[0]).reshape([-1, ...g.tensors[op.outputs[0]].shape.slice(1)]), // batch kept free
+  PAD: ({ ins, T }) => {
+    const p = Array.from(T(ins[1]).dataSync());
+    return T(ins[0]).pad(Array.from({ length: p.length / 2 }, (_, i) => [p[2 * i], p[2 * i + 1]] as [number, number]));
+  },
+};
+
+/** `source` names the file in errors. */
+export function tfliteReference(bytes: Uint8Array, source = 'TFLite file'): TfliteReference {
+  let m: ReturnType<typeof readTfliteModel>;
+  try {
+    m = readTfliteModel(bytes);
+  } catch (e) {
+    throw new Error(`${source}: ${(e as Error).message}`);
+  }
   const g = m.subgraphs[0];
-  const consts = g.tensors.map((t) => constant(m, t));
+  if (!g) throw new Error(`${source}: the TFLite file has no subgraph`);
+  const consts = g.tensors.map((t) => constant(m, t, source));
   const name = (op: tfl.OperatorT) => {
     const c = m.operatorCodes[op.opcodeIndex];
     return (c.customCode ? String(c.customCode) : null) || tfl.BuiltinOperator[Math.max(c.builtinCode, c.deprecatedBuiltinCode)];
@@ -116,114 +217,10 @@ export function tfliteReference(bytes: Uint8Array): TfliteReference {
         };
         for (const op of g.operators) {
           if (v[outIndex]) break;
-          const o = op.builtinOptions as unknown as Record<string, number & boolean>;
-          const ins = op.inputs;
           const n = name(op);
-          let y: tf.Tensor;
-          switch (n) {
-            case 'DEQUANTIZE':
-              y = T(ins[0]).toFloat();
-              break;
-            case 'CONV_2D': {
-              const w = T(ins[1]).transpose([1, 2, 3, 0]) as tf.Tensor4D;
-              y = tf.conv2d(T(ins[0]) as tf.Tensor4D, w, [o.strideH, o.strideW], pad(o.padding), 'NHWC', [o.dilationHFactor, o.dilationWFactor]);
-              if (ins[2] >= 0) y = y.add(T(ins[2]));
-              y = act(y, o.fusedActivationFunction);
-              break;
-            }
-            case 'DEPTHWISE_CONV_2D': {
-              const xin = T(ins[0]) as tf.Tensor4D;
-              const wt = T(ins[1]) as tf.Tensor4D;
-              const ci = xin.shape[3];
-              const w = wt.reshape([wt.shape[1], wt.shape[2], ci, wt.shape[3] / ci]) as tf.Tensor4D;
-              y = tf.depthwiseConv2d(xin, w, [o.strideH, o.strideW], pad(o.padding), 'NHWC', [o.dilationHFactor, o.dilationWFactor]);
-              if (ins[2] >= 0) y = y.add(T(ins[2]));
-              y = act(y, o.fusedActivationFunction);
-              break;
-            }
-            case 'TRANSPOSE_CONV':
-            case 'Convolution2DTransposeBias': {
-              const custom = n !== 'TRANSPOSE_CONV';
-              const [xi, wi, bi] = custom ? ins : [ins[2], ins[1], ins.length > 3 ? ins[3] : -1];
-              let padding: 'same' | 'valid';
-              let strides: [number, number];
-              if (custom) {
-                const dv = new DataView(Uint8Array.from(op.customOptions).buffer);
-                padding = dv.getInt32(0, true) === 1 ? 'same' : 'valid';
-                strides = [dv.getInt32(8, true), dv.getInt32(4, true)];
-              } else {
-                padding = pad(o.padding);
-                strides = [o.strideH, o.strideW];
-              }
-              const os = g.tensors[op.outputs[0]].shape as [number, number, number, number];
-              const xin = T(xi) as tf.Tensor4D;
-              const w = T(wi).transpose([1, 2, 0, 3]) as tf.Tensor4D; // [kh,kw,co,ci]
-              y = tf.conv2dTranspose(xin, w, [xin.shape[0], os[1], os[2], os[3]], strides, padding);
-              if (bi >= 0) y = y.add(T(bi));
-              if (!custom) y = act(y, o.fusedActivationFunction ?? 0);
-              break;
-            }
-            case 'FULLY_CONNECTED': {
-              const w = T(ins[1]) as tf.Tensor2D;
-              let xin = T(ins[0]);
-              xin = xin.reshape([-1, w.shape[1]]);
-              y = xin.matMul(w, false, true);
-              if (ins.length > 2 && ins[2] >= 0) y = y.add(T(ins[2]));
-              y = act(y, o?.fusedActivationFunction ?? 0);
-              break;
-            }
-            case 'ADD':
-              y = act(T(ins[0]).add(T(ins[1])), o?.fusedActivationFunction ?? 0);
-              break;
-            case 'MUL':
-              y = act(T(ins[0]).mul(T(ins[1])), o?.fusedActivationFunction ?? 0);
-              break;
-            case 'ADD_N':
-              y = tf.addN(ins.map(T));
-              break;
-            case 'RELU':
-              y = tf.relu(T(ins[0]));
-              break;
-            case 'RELU6':
-              y = tf.relu6(T(ins[0]));
-              break;
-            case 'LOGISTIC':
-              y = tf.sigmoid(T(ins[0]));
-              break;
-            case 'SOFTMAX':
-              y = tf.softmax(T(ins[0]));
-              break;
-            case 'HARD_SWISH': {
-              const a = T(ins[0]);
-              y = a.mul(a.add(3).clipByValue(0, 6)).div(6);
-              break;
-            }
-            case 'AVERAGE_POOL_2D':
-              y = act(tf.avgPool(T(ins[0]) as tf.Tensor4D, [o.filterHeight, o.filterWidth], [o.strideH, o.strideW], pad(o.padding)), o.fusedActivationFunction);
-              break;
-            case 'MEAN':
-              y = tf.mean(T(ins[0]), Array.from(T(ins[1]).dataSync()), !!o?.keepDims);
-              break;
-            case 'RESIZE_BILINEAR': {
-              const [oh, ow] = Array.from(T(ins[1]).dataSync());
-              y = resizeRef(T(ins[0]) as tf.Tensor4D, oh, ow, !!o?.alignCorners, !!o?.halfPixelCenters);
-              break;
-            }
-            case 'CONCATENATION':
-              y = act(tf.concat(ins.map(T), o.axis), o.fusedActivationFunction ?? 0);
-              break;
-            case 'RESHAPE':
-              y = T(ins[0]).reshape([-1, ...g.tensors[op.outputs[0]].shape.slice(1)]); // batch kept free
-              break;
-            case 'PAD': {
-              const p = Array.from(T(ins[1]).dataSync());
-              y = T(ins[0]).pad(Array.from({ length: p.length / 2 }, (_, i) => [p[2 * i], p[2 * i + 1]] as [number, number]));
-              break;
-            }
-            default:
-              throw new Error(`reference: op ${n} not supported`);
-          }
-          v[op.outputs[0]] = y;
+          const evaluate = Object.prototype.hasOwnProperty.call(REF_OPS, n) ? REF_OPS[n] : null;
+          if (!evaluate) throw new Error(`reference: op ${n} not supported`);
+          v[op.outputs[0]] = evaluate({ op, n, ins: op.inputs, o: op.builtinOptions as unknown as Record<string, number & boolean>, T, g });
         }
         const pre = T(preIndex);
         const out = T(outIndex);

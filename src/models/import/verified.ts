@@ -1,9 +1,9 @@
 /**
  * The checked import: importModel -> an atomically written model folder -> reloaded from disk
- * -> compared with the original file (src/models/import's reference) on seeded frames. Used by
- * `portraitseg import` (which adds a check in a real TFLite runtime) and by the recipes, which
- * import the packaged MediaPipe models named in a config (`mediapipe:selfie`, see packaged.ts)
- * into the run folder the same way.
+ * -> compared with the original file by an ImportCheck. Used by `portraitseg import` and by the
+ * runs that name a packaged MediaPipe model or a .tflite file (`mediapipe:selfie`, packaged.ts),
+ * both with the same check, src/export/import-check.ts (the parity rule and its portrait frames,
+ * the file's reference and LiteRT.js): it is passed in because it lives above this layer.
  */
 import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs';
@@ -11,22 +11,24 @@ import { loadModel, saveModel } from '../io';
 import type { ModelMeta } from '../types';
 import { fileInputSize } from './build';
 import { widenModel } from '../widen';
-import { compareWithReference, describeImportParity, importModel, Imported, ImportOptions, ImportParity, loadReference } from './index';
+import { importModel, Imported, ImportOptions } from './index';
 
-/** A further check of the reloaded net against the file (e.g. in LiteRT.js): ok null = not checked. */
-export type ExtraImportCheck = (net: tf.LayersModel, imp: Imported) => Promise<{ ok: boolean | null; line: string }>;
+/**
+ * Compares `net` (the reloaded import's logits, on tfjs' cpu backend) with the original `file`
+ * at `imp.inputSize`; returns one result per check run, each with its printed line, and throws
+ * when one fails.
+ */
+export type ImportCheck<R extends { line: string }> = (net: tf.LayersModel, imp: Imported, file: string, seed: number) => Promise<R[]>;
 
-export interface VerifiedImport {
+export interface VerifiedImport<R extends { line: string }> {
   meta: ModelMeta;
   format: Imported['format'];
-  parity: ImportParity;
+  /** What the check returned, in its order. */
+  checks: R[];
   /** One line per check. */
   lines: string[];
-  extra: { ok: boolean | null; line: string } | null;
   out: string;
 }
-
-export class ImportParityError extends Error {}
 
 /** The import widened by opts.widen (function-preserving: the parity check below holds it to the file). */
 async function widened(imp: Imported, opts: ImportOptions & { seed: number }): Promise<Imported> {
@@ -38,11 +40,18 @@ async function widened(imp: Imported, opts: ImportOptions & { seed: number }): P
 
 /**
  * Imports `file` into the new folder `out` (which must not exist or be empty) and checks it.
- * On failure nothing is left at `out`. With opts.inputSize other than the file's, the file
+ * On failure nothing is left at `out`. `seal` may add files to the checked folder before it is
+ * renamed into place (the import cache's content hashes). With opts.inputSize other than the file's, the file
  * cannot run at that size: the check runs on a net built at the file's size given the reloaded
  * weights (the same weights in the same order; the fixed resize targets scale, build.ts).
  */
-export async function importVerified(file: string, out: string, opts: ImportOptions & { seed: number }, extra?: ExtraImportCheck): Promise<VerifiedImport & { imported: Imported }> {
+export async function importVerified<R extends { line: string }>(
+  file: string,
+  out: string,
+  opts: ImportOptions & { seed: number },
+  check: ImportCheck<R>,
+  seal?: (dir: string) => void,
+): Promise<VerifiedImport<R> & { imported: Imported }> {
   const imp = await widened(importModel(file, opts), opts);
   const { meta } = imp;
   const dest = out.replace(/[\\/]+$/, '');
@@ -55,7 +64,6 @@ export async function importVerified(file: string, out: string, opts: ImportOpti
   const backend = tf.getBackend();
   await tf.setBackend('cpu');
   const reloaded = await loadModel(tmp);
-  const ref = await loadReference(file, imp);
   const fileSize = fileInputSize(imp.graph);
   const resized = !!fileSize && (fileSize[0] !== imp.inputSize[0] || fileSize[1] !== imp.inputSize[1]);
   let atFile: Imported | null = null;
@@ -73,15 +81,13 @@ export async function importVerified(file: string, out: string, opts: ImportOpti
       const gf = net.getLayer('logits');
       net = tf.model({ inputs: net.inputs, outputs: (gf.input as tf.SymbolicTensor[])[0] });
     }
-    const parity = await compareWithReference(net, ref, checkSize, { seed: opts.seed, batch: 2 });
-    const lines = [describeImportParity(parity) + (resized ? ` (at the file's ${checkSize[1]}x${checkSize[0]}: the net built at ${imp.inputSize[1]}x${imp.inputSize[0]} has the same weights, its fixed resize targets scaled)` : '')];
-    const more = extra ? await extra(net, atFile ?? imp) : null;
-    if (more) lines.push(more.line);
-    if (!parity.ok || (more && more.ok === false)) throw new ImportParityError(`import parity check failed: ${lines.join('; ')}`);
+    const checks = await check(net, atFile ?? imp, file, opts.seed);
+    const lines = checks.map((c) => c.line);
+    if (resized && lines.length) lines[0] += ` (at the file's ${checkSize[1]}x${checkSize[0]}: the net built at ${imp.inputSize[1]}x${imp.inputSize[0]} has the same weights, its fixed resize targets scaled)`;
+    seal?.(tmp);
     fs.renameSync(tmp, dest);
-    return { meta, format: imp.format, parity, lines, extra: more, out: dest, imported: imp };
+    return { meta, format: imp.format, checks, lines, out: dest, imported: imp };
   } finally {
-    ref.dispose();
     reloaded.model.dispose();
     atFile?.model.dispose();
     if (fs.existsSync(tmp)) fs.rmSync(tmp, { recursive: true, force: true });

@@ -7,7 +7,8 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { compareWithReference, importModel, loadReference, readGraph } from '../../../src/models/import';
+import { importModel, loadReference, readGraph } from '../../../src/models/import';
+import { referenceParity } from '../../../src/export/import-check';
 import { buildImported } from '../../../src/models/import/build';
 import { foldGraph, type GraphNode } from '../../../src/models/import/graph_fold';
 import { IrGraph, simplify } from '../../../src/models/import/ir';
@@ -93,7 +94,7 @@ describe('models/import: graph models with constant inputs, folding and control 
       const re = await loadModel(out);
       const ref = await loadReference(file, imp);
       assert.match(ref.what, /inputs state=0, ratio=1, output alpha/);
-      const p = await compareWithReference(re.model, ref, imp.inputSize, { seed: 5, batch: 2 });
+      const p = await referenceParity(re.model, imp, file, 5);
       assert.ok(p.ok, JSON.stringify(p));
       assert.ok(p.maxAbsProb <= 1e-4);
       // not vacuous: the file's alpha has clipped and unclipped pixels on these frames
@@ -201,7 +202,7 @@ describe('models/import: graph models with constant inputs, folding and control 
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /constant inputs state=0, ratio=1; output alpha/);
     assert.match(r.stderr, /output clip01 \(from the last op\)/);
-    assert.match(r.stdout, /parity import vs the graph model run by tfjs \(tf\.loadGraphModel\), inputs state=0, ratio=1, output alpha on seeded inputs 2x16x16x3: .* OK/);
+    assert.match(r.stdout, /parity imported:matting tfjs-graph import vs the graph model run by tfjs \(tf\.loadGraphModel\), inputs state=0, ratio=1, output alpha on portrait frames 2x16x16x3: .* OK/);
     const meta = JSON.parse(fs.readFileSync(path.join(out, 'portraitseg.json'), 'utf8'));
     assert.deepEqual(meta.args.imported.constInputs, { state: 0, ratio: 1 });
     const bad = cli(['import', '--backend', 'cpu', '--model', file, '--out', path.join(dir, 'cli-bad'), '--input-size', '16x16', '--input-const', 'state']);

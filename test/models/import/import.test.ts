@@ -3,7 +3,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../../src/backend';
-import { compareWithReference, importModel, loadReference, readGraph, UnsupportedOpError } from '../../../src/models/import';
+import { importModel, loadReference, readGraph, UnsupportedOpError } from '../../../src/models/import';
+import { referenceParity } from '../../../src/export/import-check';
 import { tfl } from '../../../src/util/tflite';
 import { loadModel, saveModel } from '../../../src/models/io';
 import { GRAPH_FIXTURE_IR_OPS, TFLITE_FIXTURE_IR_OPS, tmpDir, writeGraphFixture, writeTfliteFixture } from './fixtures';
@@ -62,14 +63,14 @@ describe('models/import', function () {
         const out = path.join(dir, `tfl-${backend}`);
         await saveModel(out, imp.model, imp.meta);
         const re = await loadModel(out);
-        const ref = await loadReference(f, imp);
+        await referenceParity(re.model, imp, f, 4); // first use loads kernels / caches
         const before = tf.memory().numTensors;
-        const p = await compareWithReference(re.model, ref, imp.inputSize, { seed: 5, batch: 2 });
+        const p = await referenceParity(re.model, imp, f, 5);
         assert.equal(tf.memory().numTensors, before, 'parity check leaks tensors');
         assert.ok(p.ok && p.maxAbsProb <= 1e-4, `${backend}: ${JSON.stringify(p)}`);
-        assert.ok(p.maxAbsLogits < 1e-4, `${backend}: logits differ by ${p.maxAbsLogits}`);
+        assert.deepEqual(p.shapes, [[2, 16, 16, 3]]);
+        assert.ok(p.maxAbsLogits! < 1e-4, `${backend}: logits differ by ${p.maxAbsLogits}`);
         assert.deepEqual(re.meta, JSON.parse(JSON.stringify(imp.meta)));
-        ref.dispose();
         imp.model.dispose();
         re.model.dispose();
       }
@@ -80,10 +81,8 @@ describe('models/import', function () {
       const f = writeTfliteFixture(dir, { head: 'softmax' }, 'softmax.tflite');
       const imp = importModel(f);
       assert.equal(imp.output, 'softmax1');
-      const ref = await loadReference(f, imp);
-      const p = await compareWithReference(imp.model, ref, imp.inputSize, { seed: 2 });
-      assert.ok(p.ok && p.maxAbsLogits < 1e-4, JSON.stringify(p));
-      ref.dispose();
+      const p = await referenceParity(imp.model, imp, f, 2);
+      assert.ok(p.ok && p.maxAbsLogits! < 1e-4, JSON.stringify(p));
       imp.model.dispose();
     });
 
@@ -117,10 +116,8 @@ describe('models/import', function () {
       const out = path.join(dir, 'graph');
       await saveModel(out, imp.model, imp.meta);
       const re = await loadModel(out);
-      const ref = await loadReference(f, imp);
-      const p = await compareWithReference(re.model, ref, imp.inputSize, { seed: 9, batch: 2 });
-      assert.ok(p.ok && p.maxAbsLogits < 1e-4, JSON.stringify(p));
-      ref.dispose();
+      const p = await referenceParity(re.model, imp, f, 9);
+      assert.ok(p.ok && p.maxAbsLogits! < 1e-4, JSON.stringify(p));
       imp.model.dispose();
       re.model.dispose();
     });
@@ -157,8 +154,8 @@ describe('models/import', function () {
       const before = tf.memory().numTensors;
       const imp = importModel(f);
       const ref = await loadReference(f, imp);
-      await compareWithReference(imp.model, ref, imp.inputSize);
       ref.dispose();
+      await referenceParity(imp.model, imp, f, 0);
       imp.model.dispose();
       assert.equal(tf.memory().numTensors, before, path.basename(f));
     }
@@ -181,9 +178,7 @@ describe('models/import', function () {
     const imp = importModel(f, { inputRange: '-1..1' });
     assert.deepEqual(imp.meta.mean, [0.5, 0.5, 0.5]);
     assert.deepEqual(imp.meta.std, [0.5, 0.5, 0.5]);
-    const ref = await loadReference(f, imp);
-    assert.ok((await compareWithReference(imp.model, ref, imp.inputSize)).ok);
-    ref.dispose();
+    assert.ok((await referenceParity(imp.model, imp, f, 0)).ok);
     imp.model.dispose();
   });
 });

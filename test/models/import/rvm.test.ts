@@ -7,7 +7,8 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { compareWithReference, importModel, loadReference } from '../../../src/models/import';
+import { importModel, loadReference } from '../../../src/models/import';
+import { referenceParity } from '../../../src/export/import-check';
 import { openDataset } from '../../../src/data';
 import { readRgb } from '../../../src/util/image';
 import { ROOT } from '../../helpers/cli';
@@ -40,9 +41,9 @@ describe('models/import: Robust Video Matting (skips when ../shared/models/rvm-t
     // the 4 GRUs: z * tanh(conv(x)) only (the reset gate and the state's kernel rows go with the zero state)
     assert.equal(imp.graph.nodes.filter((n) => n.op === 'tanh').length, 4);
     assert.equal(imp.model.countParams(), 3651607);
-    const ref = await loadReference(RVM, imp);
-    const p = await compareWithReference(imp.model, ref, imp.inputSize, { seed: 3, batch: 2 });
+    const p = await referenceParity(imp.model, imp, RVM, 3);
     assert.ok(p.ok, JSON.stringify(p));
+    const ref = await loadReference(RVM, imp);
     if (fs.existsSync(EG1800)) {
       // a real portrait, where the alpha has edges (seeded blobs can leave it all 0 or 1)
       const ds = await openDataset(EG1800, { labeled: true });

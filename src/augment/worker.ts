@@ -4,8 +4,9 @@
  * rng seed string sent with each sample, so results equal the in-thread pipeline's.
  */
 import { parentPort, workerData } from 'worker_threads';
-import { buildPipeline, loadBackgrounds } from '../augment';
-import type { Sample } from './types';
+import { loadBackgrounds } from './background';
+import { buildPipeline } from './registry';
+import type { Sample } from '../data/types';
 import { makeRng } from '../util/rng';
 import type { TransformSpec } from '../config/config';
 

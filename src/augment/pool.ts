@@ -6,7 +6,7 @@
 import * as os from 'os';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
-import type { Sample } from './types';
+import type { Sample } from '../data/types';
 import type { TransformSpec } from '../config/config';
 
 export interface AugmentPoolOptions {
@@ -33,7 +33,7 @@ export class AugmentPool {
   constructor(opts: AugmentPoolOptions) {
     const n = Math.max(1, opts.workers ?? os.cpus().length - 1);
     const fromSource = __filename.endsWith('.ts');
-    const file = path.join(__dirname, fromSource ? 'augment-worker.ts' : 'augment-worker.js');
+    const file = path.join(__dirname, fromSource ? 'worker.ts' : 'worker.js');
     // From source (tests, tsx) the worker needs tsx's require hook too.
     const code = fromSource ? `require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(file)});` : `require(${JSON.stringify(file)});`;
     const readies: Promise<void>[] = [];

@@ -1,9 +1,9 @@
 import { strict as assert } from 'assert';
 import * as path from 'path';
-import { AugmentPool, DataLoader, HostBatch, openDataset, SampleRef } from '../../src/data';
-import { buildPipeline } from '../../src/augment';
+import { DataLoader, HostBatch, openDataset, SampleRef } from '../../src/data';
+import { AugmentPool, buildPipeline } from '../../src/augment';
 import { DEFAULT_AUGMENT } from '../../src/config/config';
-import { rmrf, tmpDir, writeFolders } from './fixtures';
+import { rmrf, tmpDir, writeFolders } from '../data/fixtures';
 
 async function take(it: AsyncIterableIterator<HostBatch>, n: number): Promise<HostBatch[]> {
   const out: HostBatch[] = [];
