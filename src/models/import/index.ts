@@ -31,7 +31,7 @@ export type { InputRange, OutputKind } from './build';
  * folder (new layers, other weight layouts, another meta). Cached imports are keyed by it
  * (src/models/import/packaged.ts), so an upgrade never reuses an import the old code made.
  */
-export const IMPORTER_VERSION = 2;
+export const IMPORTER_VERSION = 3;
 
 export interface ImportOptions {
   inputSize?: [number, number] | null;

@@ -15,6 +15,7 @@ import { IrGraph, simplify } from '../../../src/models/import/ir';
 import { CLIP_LOGIT_EPS, ClipLogit } from '../../../src/models/imported_layers';
 import { loadModel, saveModel } from '../../../src/models/io';
 import { cli } from '../../helpers/cli';
+import { runImport } from '../../../src/cli/commands/import';
 import { FOLD_FIXTURE_CONSTS, tmpDir, writeFoldFixture } from './fixtures';
 
 const OPTS = { constInputs: FOLD_FIXTURE_CONSTS, outputNode: 'alpha' };
@@ -194,6 +195,20 @@ describe('models/import: graph models with constant inputs, folding and control 
     const gw = [cap, cap, cap, 1 / (0.2 * 0.8), 4, 1 / (0.9 * 0.1), cap, cap];
     g.forEach((v, i) => assert.ok(Math.abs(v - gw[i]) <= 1e-3 * gw[i], `grad[${i}] = ${v}, want ${gw[i]}`));
     tf.dispose([x, y]);
+  });
+
+  it('--widen 2 (main) on a graph with crops and a clipped output: the wider net keeps the function, checked against the file', async () => {
+    // 15x15: the atrous conv's odd size leaves crops (Cropping2D); the alpha head is ClipLogit
+    const out = path.join(dir, 'widened');
+    const r = await runImport({ model: file, out, inputSize: [15, 15], inputRange: null, output: null, maskFilter: false, widen: 2, seed: 3, log: () => {}, ...OPTS });
+    assert.ok(r.parity.ok, r.describe);
+    assert.ok(r.parity.maxAbsProb <= 1e-3, r.describe);
+    assert.equal(r.meta.args.widen, 2);
+    const re = await loadModel(out);
+    const classes = new Set(re.model.layers.map((l) => l.getClassName()));
+    assert.ok(classes.has('Cropping2D') && classes.has('ClipLogit'), [...classes].join());
+    assert.ok(r.meta.params > 2 * 892, `${r.meta.params} params`);
+    re.model.dispose();
   });
 
   it('CLI: --input-const and --output-node import the graph, and the import records them', () => {
