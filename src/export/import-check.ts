@@ -32,12 +32,17 @@ export async function referenceParity(net: tf.LayersModel, imp: Imported, file: 
   const x = frames(imp, seed);
   try {
     const meter = new ParityMeter();
-    tf.tidy(() => {
-      const ours = net.predict(x) as tf.Tensor;
-      const [theirs, theirP] = ref.both(x);
-      if (ours.shape.join() !== theirs.shape.join()) throw new Error(`parity: shapes differ: ours [${ours.shape}], reference [${theirs.shape}]`);
-      meter.add({ logits: theirs.dataSync(), prob: theirP.dataSync() }, { logits: ours.dataSync() }, x.shape);
-    });
+    // async: a graph model with control flow runs through tfjs' executeAsync (src/models/import)
+    const [theirs, theirP] = await ref.both(x);
+    try {
+      tf.tidy(() => {
+        const ours = net.predict(x) as tf.Tensor;
+        if (ours.shape.join() !== theirs.shape.join()) throw new Error(`parity: shapes differ: ours [${ours.shape}], reference [${theirs.shape}]`);
+        meter.add({ logits: theirs.dataSync(), prob: theirP.dataSync() }, { logits: ours.dataSync() }, x.shape);
+      });
+    } finally {
+      tf.dispose([theirs, theirP]);
+    }
     // A widened net (import --widen, Net2Net) computes the file's function with its weights split
     // over copies of each channel: a different float32 summation, like another runtime's kernels
     const widened = Number(imp.meta.args.widen ?? 1) > 1;

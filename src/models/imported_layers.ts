@@ -9,6 +9,9 @@
  *                                                               (TFLite RESIZE_BILINEAR)
  *   ConstantOp      y = x + value  or  y = x * value, value broadcast on the trailing axes
  *                                                               (TFLite ADD / MUL with a constant)
+ *   ClipLogit       y = log(p / (1 - p)), p = clip(x, eps, 1 - eps): logits of a probability the
+ *                   file clips to 0..1 (a matting net's alpha), with a straight-through gradient
+ *                   (below); no ONNX / TFLite mapping yet
  */
 import * as tf from '@tensorflow/tfjs';
 import { firstShape, one, type LayerArgs, type Shape } from './layer_utils';
@@ -160,8 +163,57 @@ export class ConstantOp extends tf.layers.Layer {
   }
 }
 
+/** ClipLogit's clip: sigmoid(logits) = p within 1e-6 of the file's clip(x, 0, 1); |logits| <= 13.8. */
+export const CLIP_LOGIT_EPS = 1e-6;
+
+/** Where ClipLogit's backward stops following 1 / (p (1 - p)): its gradient is at most 1 / (0.05 * 0.95) = 21. */
+export const CLIP_LOGIT_GRAD_FLOOR = 0.05;
+
+/**
+ * Logits of a probability that a file clips to 0..1 (RVM's alpha `pha` = clamp(x, 0, 1)):
+ * forward log(p / (1 - p)) with p = clip(x, eps, 1 - eps), so sigmoid(y) is the file's output
+ * within eps. Backward, dy/dx = 1 / (q (1 - q)) with q = clip(x, 0.05, 0.95): the exact derivative
+ * where 0.05 <= x <= 0.95, bounded near 0 and 1, and passed through where the clip saturates.
+ * The exact derivative of the clip would be zero there (a wrong pixel at x = -0.3 could never be
+ * corrected by a loss on the logits) and 1 / eps next to it (a cross-entropy gradient of 1e6).
+ */
+export class ClipLogit extends tf.layers.Layer {
+  static className = 'ClipLogit';
+  readonly eps: number;
+
+  constructor(args: LayerArgs & { eps?: number }) {
+    super(args);
+    this.eps = args.eps ?? CLIP_LOGIT_EPS;
+    if (!(this.eps > 0 && this.eps < 0.5)) throw new Error(`ClipLogit: eps must be in (0, 0.5), got ${this.eps}`);
+  }
+
+  computeOutputShape(inputShape: Shape | Shape[]): Shape {
+    return firstShape(inputShape);
+  }
+
+  call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    const eps = this.eps;
+    const f = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+      save([x]);
+      const p = tf.clipByValue(x, eps, 1 - eps);
+      return {
+        value: tf.sub(tf.log(p), tf.log1p(tf.neg(p))),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const q = tf.clipByValue(saved[0], CLIP_LOGIT_GRAD_FLOOR, 1 - CLIP_LOGIT_GRAD_FLOOR);
+          return tf.div(dy, tf.mul(q, tf.sub(1, q)));
+        },
+      };
+    }) as unknown as Parameters<typeof tf.customGrad>[0]);
+    return f(one(inputs));
+  }
+
+  getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), eps: this.eps };
+  }
+}
+
 /** Every class above, for registration with tf.serialization (src/models/layers.ts registerCustomLayers). */
-export const IMPORTED_LAYERS = [HardSwish, BilinearResize, ConstantOp] as const;
+export const IMPORTED_LAYERS = [HardSwish, BilinearResize, ConstantOp, ClipLogit] as const;
 
 /** Their class names (for exporters that must map them to other formats). */
-export const IMPORTED_LAYER_CLASSES = ['HardSwish', 'BilinearResize', 'ConstantOp'] as const;
+export const IMPORTED_LAYER_CLASSES = ['HardSwish', 'BilinearResize', 'ConstantOp', 'ClipLogit'] as const;

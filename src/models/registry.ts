@@ -163,7 +163,7 @@ export const IMPORTED_PREFIX = 'imported:';
  * which gives the same architecture and the source's weights.
  */
 function rebuildImported(name: string, args: Record<string, unknown>, seed: number | undefined): { model: tf.LayersModel; meta: ModelMeta } {
-  const imp = args.imported as { source?: string; inputRange?: string; output?: string } | undefined;
+  const imp = args.imported as { source?: string; inputRange?: string; output?: string; constInputs?: Record<string, number>; outputNode?: string } | undefined;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const fs = require('fs') as typeof import('fs');
   if (!imp?.source || !fs.existsSync(imp.source)) {
@@ -177,6 +177,8 @@ function rebuildImported(name: string, args: Record<string, unknown>, seed: numb
     output: imp.output as never,
     maskFilter: !!args.maskFilter,
     seed,
+    constInputs: imp.constInputs ?? null,
+    outputNode: imp.outputNode ?? null,
   });
   return { model: r.model, meta: { ...r.meta, name } };
 }

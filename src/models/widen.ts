@@ -24,7 +24,7 @@ type LayerJson = { class_name: string; config: Record<string, unknown>; inbound_
 const PER_CHANNEL = new Set([
   'ReLU', 'HardSwish', 'Activation', 'LeakyReLU', 'DepthwiseConv2D', 'BatchNormalization', 'GlobalAveragePooling2D', 'Reshape',
   'BilinearResize', 'ResizeTo', 'ResizeLike', 'Normalize', 'ZeroPadding2D', 'AveragePooling2D', 'MaxPooling2D', 'UpSampling2D',
-  'ConstantOp', 'Dropout', 'Add', 'Multiply', 'Maximum', 'Minimum', 'Subtract',
+  'ConstantOp', 'Dropout', 'Add', 'Multiply', 'Maximum', 'Minimum', 'Subtract', 'Cropping2D', 'ClipLogit',
 ]);
 /** Layers whose output channels are their own (new space), summing over the input channels. */
 const MIXING = new Set(['Conv2D', 'Conv2DTranspose', 'Dense']);

@@ -20,6 +20,8 @@ interface ImportArgs extends CommonArgs {
   output?: string;
   'mask-filter'?: boolean;
   widen?: number;
+  'input-const'?: string[];
+  'output-node'?: string;
 }
 
 export interface ImportRunOptions {
@@ -31,6 +33,10 @@ export interface ImportRunOptions {
   maskFilter: boolean;
   /** Function-preserving widening factor (1 = as it is). */
   widen?: number;
+  /** Graph models: values of the inputs other than the image (--input-const NAME=VALUE). */
+  constInputs?: Record<string, number> | null;
+  /** Graph models: the output to keep (--output-node NAME). */
+  outputNode?: string | null;
   seed: number;
   log: (line: string) => void;
 }
@@ -61,7 +67,7 @@ export async function runImport(o: ImportRunOptions) {
   checkOut({ flag: '--out', path: o.out, artefact: ARTEFACTS.imported, inputs: src ? [] : modelInputs('--model', o.model) });
   let v;
   try {
-    v = await importVerified(file, o.out, { inputSize: o.inputSize, inputRange: o.inputRange, output: o.output, maskFilter, widen: o.widen ?? 1, seed: o.seed }, checkImport);
+    v = await importVerified(file, o.out, { inputSize: o.inputSize, inputRange: o.inputRange, output: o.output, maskFilter, widen: o.widen ?? 1, seed: o.seed, constInputs: o.constInputs ?? null, outputNode: o.outputNode ?? null }, checkImport);
   } catch (e) {
     if (e instanceof UnsupportedOpError) throw new UsageError((e as Error).message);
     if (e instanceof ParityError) throw e;
@@ -69,14 +75,32 @@ export async function runImport(o: ImportRunOptions) {
   }
   const imp = v.imported;
   const meta = v.meta;
+  const consts = Object.entries(imp.constInputs);
+  if (imp.preset) o.log(`import: recognised ${imp.preset} (--input-const / --output-node override it)`);
+  if (consts.length || imp.outputNode) {
+    o.log(`import: constant inputs ${consts.map(([k, v]) => `${k}=${v}`).join(', ') || 'none'}; output ${imp.outputNode ?? '(the only one)'}`);
+  }
   o.log(
     `import: ${imp.format} ${o.model}: ${imp.graph.nodes.length} ops, ${meta.params} params; input ${imp.inputSize[1]}x${imp.inputSize[0]}, ` +
-      `range ${imp.inputRange}${o.inputRange ? '' : ' (default; --input-range to change)'}, output ${imp.output}${o.output ? '' : ' (from the last op)'}` +
+      `range ${imp.inputRange}${o.inputRange ? '' : ' (default; --input-range to change)'}, output ${imp.output}${o.output ? '' : imp.preset ? ' (from the preset)' : ' (from the last op)'}` +
       `${o.maskFilter ? `, mask filter on (frames ${meta.frameSize[1]}x${meta.frameSize[0]})` : ''}` +
       `${o.widen && o.widen !== 1 ? `, widened ${o.widen}x keeping its function (${meta.params} params)` : ''}`,
   );
   // the reference check always; the LiteRT.js check for TFLite files (unchecked where it does not load)
   return { meta, parity: v.checks[0].parity, runtime: v.checks[1]?.parity ?? null, describe: v.lines.join('\n'), format: v.format, out: o.out };
+}
+
+/** --input-const NAME=VALUE (repeatable) -> { NAME: VALUE }. */
+export function inputConstsArg(v: string[] | string | undefined): Record<string, number> | null {
+  if (v === undefined) return null;
+  const out: Record<string, number> = {};
+  for (const item of Array.isArray(v) ? v : [v]) {
+    const m = /^([^=\s]+)=(.+)$/.exec(String(item));
+    const num = m ? Number(m[2]) : NaN;
+    if (!m || !Number.isFinite(num)) throw new UsageError(`--input-const ${item}: expected NAME=NUMBER, e.g. --input-const downsample_ratio=1`);
+    out[m[1]] = num;
+  }
+  return out;
 }
 
 function widenArg(v: number | undefined): number {
@@ -94,12 +118,15 @@ export const importCommand: CommandModule<object, ImportArgs> = {
       .option('out', { type: 'string', describe: 'new model folder to write (model.json, weights.bin, portraitseg.json)' })
       .option('input-size', { type: 'string', describe: 'WIDTHxHEIGHT the net runs at (default: the file\'s input shape)' })
       .option('input-range', { type: 'string', choices: ['0..1', '-1..1', '0..255'], describe: 'value range the net expects (default 0..1; files do not record it)' })
-      .option('output', { type: 'string', choices: ['sigmoid', 'softmax1', 'logits'], describe: 'what the output means (default: from the last op: sigmoid or softmax)' })
+      .option('output', { type: 'string', choices: ['sigmoid', 'softmax1', 'logits', 'clip01'], describe: 'what the output means (default: from the last op: sigmoid, softmax, or a clip to 0..1 = a probability)' })
+      .option('input-const', { type: 'string', array: true, describe: 'graph models with several inputs: NAME=VALUE for each input but the image (repeatable; known models have defaults)' })
+      .option('output-node', { type: 'string', describe: 'graph models with several outputs: the one to keep (a signature output such as pha, or a tensor name)' })
       .option('mask-filter', { type: 'boolean', default: false, describe: 'add the deep guided filter on top (refines at 2x the net\'s size; starts untrained)' })
       .option('widen', { type: 'number', default: 1, describe: 'make the net this many times wider, computing the same function (Net2Net; checked by the parity check), as the start of a larger teacher' })
       .example('$0 import --model mediapipe:selfie --out runs/selfie', '')
       .example('$0 import --model node_modules/@mediapipe/selfie_segmentation/selfie_segmentation.tflite --out runs/selfie', '')
-      .example('$0 import --model selfie-tfjs/selfie.json --out runs/selfie-tfjs --input-range 0..1 --output sigmoid', '') as never,
+      .example('$0 import --model selfie-tfjs/selfie.json --out runs/selfie-tfjs --input-range 0..1 --output sigmoid', '')
+      .example('$0 import --model ../shared/models/rvm-tfjs/rvm.json --out runs/rvm512 --input-size 512x512', 'RVM (GPL-3.0, experiments only): recognised; zero recurrent states, alpha before its refiner') as never,
   handler: async (argv) => {
     if (!argv.model) throw new UsageError('--model is required, e.g. --model node_modules/@mediapipe/selfie_segmentation/selfie_segmentation.tflite');
     if (!argv.out) throw new UsageError('--out is required, e.g. --out runs/selfie');
@@ -115,6 +142,8 @@ export const importCommand: CommandModule<object, ImportArgs> = {
       output: (argv.output as OutputKind | undefined) ?? null,
       maskFilter: !!argv['mask-filter'],
       widen: widenArg(argv.widen),
+      constInputs: inputConstsArg(argv['input-const']),
+      outputNode: argv['output-node'] ?? null,
       seed: cfg.seed,
       log,
     });

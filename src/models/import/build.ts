@@ -1,28 +1,33 @@
 /**
  * The one builder: IrGraph -> a portraitseg model (tf.LayersModel + ModelMeta) made of
  * tfjs-layers built-in classes plus Normalize / ResizeTo / ResizeLike / GuidedFilter and the
- * three layers of imported_layers.ts. Every conv / dense weight and bias becomes a trainable
+ * layers of imported_layers.ts. Every conv / dense weight and bias becomes a trainable
  * float32 variable. The graph's own output activation is dropped so the model returns logits
  * exactly: sigmoid -> its input; softmax over (background, person) -> z_person - z_background
- * (a frozen 1x1 conv), since log(p1 / p0) = z1 - z0.
+ * (a frozen 1x1 conv), since log(p1 / p0) = z1 - z0; a probability clipped to 0..1 (clip01,
+ * e.g. a matting net's alpha) -> ClipLogit: log(p / (1 - p)) of p clipped to
+ * [CLIP_LOGIT_EPS, 1 - CLIP_LOGIT_EPS] (imported_layers.ts).
+ * A dilated conv becomes the undilated conv with a zero-inserted kernel ((k - 1) * d + 1 taps,
+ * the same function): tfjs has no gradient for dilated convs; the inserted taps start at zero
+ * and train. A channel slice left by ir.pushSlices becomes a frozen 1x1 conv that selects them.
  */
 import * as tf from '@tensorflow/tfjs';
 import { CONTRACT_DEFAULTS, ContractArgs, Init, SymbolicTensor, wrapContract } from '../common';
-import { BilinearResize, ConstantOp, HardSwish } from '../imported_layers';
+import { BilinearResize, CLIP_LOGIT_EPS, ClipLogit, ConstantOp, HardSwish } from '../imported_layers';
 import { packageVersion } from '../../util/version';
 import type { ModelMeta } from '../types';
 import { MAX_MODEL_SIDE } from '../../util/size';
 import { IrConst, IrGraph, IrNode, UnsupportedOpError } from './ir';
 
 export type InputRange = '0..1' | '-1..1' | '0..255';
-export type OutputKind = 'sigmoid' | 'softmax1' | 'logits';
+export type OutputKind = 'sigmoid' | 'softmax1' | 'logits' | 'clip01';
 
 export interface BuildOptions {
   /** [height, width]; null: the graph's input shape. */
   inputSize: [number, number] | null;
   /** null: 0..1 (files do not record it). */
   inputRange: InputRange | null;
-  /** null: from the graph's last op (sigmoid -> 'sigmoid', softmax -> 'softmax1', else an error). */
+  /** null: from the graph's last op (sigmoid -> 'sigmoid', softmax -> 'softmax1', clip to 0..1 -> 'clip01', else an error). */
   output: OutputKind | null;
   maskFilter: boolean;
   /** Model name after "imported:", e.g. the file's stem. */
@@ -48,7 +53,7 @@ export function rangeNormalization(r: InputRange): { mean: [number, number, numb
 }
 
 function layerNamer(): (n: string) => string {
-  const used = new Set(['image', 'resize_in', 'normalize', 'logits', 'softmax1_logit']);
+  const used = new Set(['image', 'resize_in', 'normalize', 'logits', 'softmax1_logit', 'clip_logit']);
   return (n: string) => {
     const base = `src_${n.replace(/[^A-Za-z0-9_]/g, '_')}`;
     let name = base;
@@ -58,6 +63,21 @@ function layerNamer(): (n: string) => string {
   };
 }
 
+/**
+ * A dilated kernel [kh, kw, ...] as the undilated kernel [(kh - 1) * dh + 1, (kw - 1) * dw + 1, ...]
+ * with zeros between the taps: the same convolution (TensorFlow pads SAME by the effective size).
+ */
+export function undilated(w: IrConst, [dh, dw]: [number, number]): IrConst {
+  if (dh === 1 && dw === 1) return w;
+  const [kh, kw, ...rest] = w.shape;
+  const inner = rest.reduce((p, q) => p * q, 1);
+  const eh = (kh - 1) * dh + 1;
+  const ew = (kw - 1) * dw + 1;
+  const data = new Float32Array(eh * ew * inner);
+  for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) data.set(w.data.subarray((i * kw + j) * inner, (i * kw + j + 1) * inner), (i * dh * ew + j * dw) * inner);
+  return { shape: [eh, ew, ...rest], data };
+}
+
 function norm(axis: number, rank: number): number {
   return axis < 0 ? axis + rank : axis;
 }
@@ -65,10 +85,13 @@ function norm(axis: number, rank: number): number {
 /** Resolves the output meaning and returns the graph tensor whose value is the logits source. */
 function outputHead(g: IrGraph, want: OutputKind | null): { kind: OutputKind; tensor: string } {
   const last = g.nodes.find((n) => n.output === g.output);
-  const kind = want ?? (last?.op === 'sigmoid' ? 'sigmoid' : last?.op === 'softmax' ? 'softmax1' : null);
+  const clip01 = last?.op === 'clip' && last.attrs.min === 0 && last.attrs.max === 1;
+  const kind = want ?? (last?.op === 'sigmoid' ? 'sigmoid' : last?.op === 'softmax' ? 'softmax1' : clip01 ? 'clip01' : null);
   if (!kind) {
-    throw new UnsupportedOpError(g.source, last?.op ?? 'output', last?.name ?? g.output, 'cannot tell what the output means: pass --output sigmoid|softmax1|logits');
+    throw new UnsupportedOpError(g.source, last?.op ?? 'output', last?.name ?? g.output, 'cannot tell what the output means: pass --output sigmoid|softmax1|logits|clip01');
   }
+  // the clip is part of the head (ClipLogit clips), whether the graph's output has it or not
+  if (kind === 'clip01') return { kind, tensor: clip01 ? last.inputs[0] : g.output };
   if (kind === 'sigmoid') {
     if (last?.op !== 'sigmoid') throw new Error(`${g.source}: --output sigmoid: the graph does not end in a sigmoid (its last op is ${last?.op ?? 'none'}); use --output logits for raw scores`);
     return { kind, tensor: last.inputs[0] };
@@ -164,10 +187,13 @@ const convLayer: NodeLayer = ({ g, fileSize, inputSize, name, get, apply }, n, a
   const xin = get(n.inputs[0], n);
   const w = g.consts.get(n.inputs[1])!;
   const b = n.inputs[2] !== undefined ? g.consts.get(n.inputs[2]) : undefined;
-  const [kh, kw] = w.shape;
+  // a dilated conv: the undilated conv with a zero-inserted kernel (see the file comment)
+  const dil = (a.dilations as unknown as [number, number] | undefined) ?? [1, 1];
+  const k = n.op === 'conv2dTranspose' ? w : undilated(w, dil);
+  const [kh, kw] = k.shape;
   const common = { kernelSize: [kh, kw] as [number, number], strides: a.strides, padding: a.padding, useBias: !!b, name: name(n.name) };
-  if (n.op === 'conv2d') return apply(tf.layers.conv2d({ ...common, filters: w.shape[3], dilationRate: a.dilations }), xin, b ? [w, b] : [w]);
-  if (n.op === 'depthwise') return apply(tf.layers.depthwiseConv2d({ ...common, depthMultiplier: w.shape[3], dilationRate: a.dilations }), xin, b ? [w, b] : [w]);
+  if (n.op === 'conv2d') return apply(tf.layers.conv2d({ ...common, filters: w.shape[3] }), xin, b ? [k, b] : [k]);
+  if (n.op === 'depthwise') return apply(tf.layers.depthwiseConv2d({ ...common, depthMultiplier: w.shape[3] }), xin, b ? [k, b] : [k]);
   const y = apply(tf.layers.conv2dTranspose({ ...common, filters: w.shape[2] }), xin, b ? [w, b] : [w]);
   const fileOut = a.outShape as unknown as number[] | undefined;
   // a fixed output shape scales with the input like a resize target (see scaledResize)
@@ -246,6 +272,20 @@ const LAYER_FOR_OP: Readonly<Record<string, NodeLayer>> = {
   mul: arithmeticLayer,
   relu: unary((name) => tf.layers.reLU({ name })),
   relu6: unary((name) => tf.layers.reLU({ maxValue: 6, name })),
+  tanh: unary((name) => tf.layers.activation({ activation: 'tanh', name })),
+  // channels [begin, begin + size) (a slice ir.pushSlices left): a frozen 1x1 conv that selects them
+  slice: ({ name, get, apply }, n, a, fail) => {
+    const xin = get(n.inputs[0], n);
+    const c = xin.shape[3] as number;
+    const begin = a.begin as unknown as number;
+    const size = a.size as unknown as number;
+    if (n.attrs.axis !== 3 || begin < 0 || begin + size > c) fail(`slice [${begin}, ${begin + size}) of ${c} channels`);
+    const sel = new Float32Array(c * size);
+    for (let j = 0; j < size; j++) sel[(begin + j) * size + j] = 1;
+    const conv = tf.layers.conv2d({ filters: size, kernelSize: 1, useBias: false, trainable: false, name: name(n.name) });
+    return apply(conv, xin, [{ shape: [1, 1, c, size], data: sel }]);
+  },
+  crop: unary((name, a) => tf.layers.cropping2D({ cropping: a.cropping as unknown as [[number, number], [number, number]], name })),
   sigmoid: unary((name) => tf.layers.activation({ activation: 'sigmoid', name })),
   softmax: unary((name) => tf.layers.softmax({ axis: -1, name })),
   hardswish: unary((name) => new HardSwish({ name })),
@@ -272,12 +312,17 @@ const LAYER_FOR_OP: Readonly<Record<string, NodeLayer>> = {
 
 /**
  * The graph's output as logits: the tensor before the dropped activation; a two-channel softmax
- * becomes z_person - z_background (a frozen 1x1 conv).
+ * becomes z_person - z_background (a frozen 1x1 conv); a probability clipped to 0..1 (clip01)
+ * becomes ClipLogit.
  */
 function logitsOf(c: NodeContext, out: SymbolicTensor, head: { kind: OutputKind; tensor: string }): SymbolicTensor {
   const { g } = c;
   if (out.shape.length !== 4) throw new Error(`${g.source}: the output has shape [${out.shape}], expected [batch, height, width, channels]`);
   const ch = out.shape[3];
+  if (head.kind === 'clip01') {
+    if (ch !== 1) throw new Error(`${g.source}: --output clip01 needs 1 output channel, the model gives ${ch}`);
+    return new ClipLogit({ eps: CLIP_LOGIT_EPS, name: 'clip_logit' }).apply(out) as SymbolicTensor;
+  }
   if (head.kind === 'softmax1') {
     if (ch !== 2) throw new Error(`${g.source}: --output softmax1 needs 2 output channels (background, person), the model gives ${ch}`);
     const diff = tf.layers.conv2d({ filters: 1, kernelSize: 1, useBias: false, trainable: false, name: 'softmax1_logit' });

@@ -301,3 +301,159 @@ export function writeGraphFixture(dir: string, opts: { unsupported?: string } = 
 
 /** The IR ops writeGraphFixture becomes (after bias folding and hard-swish fusion). */
 export const GRAPH_FIXTURE_IR_OPS = ['conv2d', 'relu', 'pad', 'depthwise', 'relu6', 'hardswish', 'avgpool', 'reshape', 'dense', 'sigmoid', 'mul', 'mean', 'add', 'resize', 'conv2dTranspose', 'concat'];
+
+/**
+ * A small video-matting-like graph model with three inputs: `img` [-1,-1,-1,3] (any size), `state`
+ * and `ratio` (scalars of unknown rank, as RVM's recurrent states and downsample_ratio), and two
+ * outputs (`alpha`, `state_out`). What the importer must fold or map:
+ *   - a cond on Equal(ratio, 1): then = the image itself, else = ResizeBilinear by ratio with the
+ *     size from Shape -> StridedSlice -> Cast -> Mul -> Cast (Switch / Merge);
+ *   - a stem Conv2D (stride 2) + BiasAdd (an all-zero bias with `zeroBias`) + Relu;
+ *   - TensorFlow's atrous depthwise conv: Pad -> SpaceToBatchND with paddings and crops from shape
+ *     arithmetic (Shape, StridedSlice with shrink_axis_mask, FloorMod, Sub, Pack) ->
+ *     DepthwiseConv2dNative (VALID) -> BatchToSpaceND, then a batch norm as Mul + Add, Relu6;
+ *   - a ConvGRU on a zero state: Split, BroadcastTo(state, Shape(x)), ConcatV2, _FusedConv2D,
+ *     Sigmoid, Split, Mul, Sub(1, z), Tanh, AddV2;
+ *   - a 2x upsample (size = Shape * 2) cropped to the image by Slice (a crop at odd sizes);
+ *   - a head conv, SplitV [1, 1], the second part clipped by Minimum(., 1) and Maximum(., 0).
+ * Crops happen at odd input sizes (17x17), not at 16x16.
+ */
+export function writeFoldFixture(dir: string, opts: { zeroBias?: boolean } = {}): string {
+  const nodes: Record<string, unknown>[] = [];
+  const specs: { name: string; shape: number[]; dtype: string }[] = [];
+  const chunks: Buffer[] = [];
+  let seed = 300;
+  const konst = (name: string, shape: number[], values?: Float32Array | Int32Array, a = 0.5) => {
+    const v = values ?? weights(shape.reduce((p, q) => p * q, 1), seed++, a);
+    const dtype = v instanceof Int32Array ? 'int32' : 'float32';
+    specs.push({ name, shape, dtype });
+    chunks.push(Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+    nodes.push({ name, op: 'Const', attr: { dtype: { type: dtype === 'int32' ? 'DT_INT32' : 'DT_FLOAT' }, value: {} } });
+    return name;
+  };
+  const I = { type: 'DT_INT32' };
+  const ints = (name: string, ...v: number[]) => konst(name, [v.length], Int32Array.from(v));
+  const node = (name: string, op: string, input: string[], attr: Record<string, unknown> = {}) => {
+    nodes.push({ name, op, input, attr: { T: F, ...attr } });
+    return name;
+  };
+  const convAttr = (s: number, p = 'SAME') => ({ strides: list(1, s, s, 1), padding: pad(p), data_format: NHWC, dilations: list(1, 1, 1, 1) });
+  const fused = { fused_ops: { list: { s: [b64('BiasAdd')] } }, num_args: { i: '1' }, epsilon: { f: 0 } };
+  const masks = (shrink = 0) => ({ begin_mask: { i: '0' }, end_mask: { i: '0' }, ellipsis_mask: { i: '0' }, new_axis_mask: { i: '0' }, shrink_axis_mask: { i: String(shrink) }, Index: I, T: I });
+  const slice1 = (name: string, x: string, b: number, e: number, shrink = 0) => node(name, 'StridedSlice', [x, ints(`${name}/b`, b), ints(`${name}/e`, e), ints(`${name}/s`, 1)], masks(shrink));
+  const pack = (name: string, xs: string[]) => node(name, 'Pack', xs, { T: I, N: { i: String(xs.length) }, axis: { i: '0' } });
+  const shape = (name: string, x: string) => node(name, 'Shape', [x], { out_type: I });
+
+  nodes.push({ name: 'img', op: 'Placeholder', attr: { dtype: F, shape: { shape: { dim: [{ size: '-1' }, { size: '-1' }, { size: '-1' }, { size: '3' }] } } } });
+  nodes.push({ name: 'state', op: 'Placeholder', attr: { dtype: F, shape: { shape: { unknownRank: true } } } });
+  nodes.push({ name: 'ratio', op: 'Placeholder', attr: { dtype: F, shape: { shape: { unknownRank: true } } } });
+  const onef = konst('onef', [], Float32Array.of(1));
+  const ax = konst('axis', [], Int32Array.of(-1));
+
+  // cond(ratio == 1, img, resize(img, shape * ratio))
+  node('eq', 'Equal', ['ratio', onef], { incompatible_shape_error: { b: false } });
+  node('pred', 'Squeeze', ['eq'], { T: { type: 'DT_BOOL' }, squeeze_dims: { list: {} } });
+  node('sw', 'Switch', ['img', 'pred']);
+  node('then_x', 'Identity', ['sw:1']);
+  shape('else_shape', 'sw');
+  slice1('else_hw', 'else_shape', 1, 3);
+  node('else_hwf', 'Cast', ['else_hw'], { SrcT: I, DstT: F, Truncate: { b: false } });
+  node('else_scaled', 'Mul', ['else_hwf', 'ratio']);
+  node('else_size', 'Cast', ['else_scaled'], { SrcT: F, DstT: I, Truncate: { b: false } });
+  node('else_x', 'ResizeBilinear', ['sw', 'else_size'], { align_corners: { b: false }, half_pixel_centers: { b: true } });
+  node('x', 'Merge', ['then_x', 'else_x'], { N: { i: '2' } });
+
+  // stem
+  node('c1', 'Conv2D', ['x', konst('c1/w', [3, 3, 3, 8])], convAttr(2));
+  node('c1b', 'BiasAdd', ['c1', konst('c1/b', [8], opts.zeroBias ? new Float32Array(8) : undefined)], { data_format: NHWC });
+  node('a', 'Relu', ['c1b']);
+
+  // atrous depthwise conv, rate 2, as tf.nn.with_space_to_batch writes it
+  node('ap', 'Pad', ['a', konst('ap/p', [4, 2], Int32Array.from([0, 0, 2, 2, 2, 2, 0, 0]))], { Tpaddings: I });
+  shape('ap_shape', 'ap');
+  slice1('ap_hw', 'ap_shape', 1, 3);
+  const rate = konst('rate', [2], Int32Array.from([2, 2]));
+  node('mod', 'FloorMod', ['ap_hw', rate], { T: I });
+  node('sub', 'Sub', [rate, 'mod'], { T: I });
+  node('extra', 'FloorMod', ['sub', rate], { T: I });
+  slice1('eh', 'extra', 0, 1, 1);
+  slice1('ew', 'extra', 1, 2, 1);
+  const zi = konst('zero_i', [], Int32Array.of(0));
+  pack('pads0', [zi, 'eh']);
+  pack('pads1', [zi, 'ew']);
+  pack('pads', ['pads0', 'pads1']);
+  node('stb', 'SpaceToBatchND', ['ap', rate, 'pads'], { Tblock_shape: I, Tpaddings: I });
+  node('dw', 'DepthwiseConv2dNative', ['stb', konst('dw/w', [3, 3, 8, 1])], convAttr(1, 'VALID'));
+  node('bts', 'BatchToSpaceND', ['dw', rate, 'pads'], { Tblock_shape: I, Tcrops: I });
+  node('bn_mul', 'Mul', ['bts', konst('bn/scale', [8])]);
+  node('bn', 'Add', ['bn_mul', konst('bn/offset', [8])]);
+  node('d', 'Relu6', ['bn']);
+
+  // ConvGRU on the state
+  node('g', 'Conv2D', ['d', konst('g/w', [1, 1, 8, 8])], convAttr(1));
+  node('gr', 'Relu', ['g']);
+  node('split', 'Split', [ax, 'gr'], { num_split: { i: '2' } });
+  shape('h_shape', 'split:1');
+  node('h', 'BroadcastTo', ['state', 'h_shape'], { Tidx: I });
+  node('gru_in', 'ConcatV2', ['split:1', 'h', ax], { N: { i: '2' }, Tidx: I });
+  node('gates', '_FusedConv2D', ['gru_in', konst('gates/w', [3, 3, 8, 8]), konst('gates/b', [8])], { ...convAttr(1), ...fused });
+  node('gates_s', 'Sigmoid', ['gates']);
+  node('rz', 'Split', [ax, 'gates_s'], { num_split: { i: '2' } });
+  node('rh', 'Mul', ['rz', 'h']);
+  node('cand_in', 'ConcatV2', ['split:1', 'rh', ax], { N: { i: '2' }, Tidx: I });
+  node('cand', '_FusedConv2D', ['cand_in', konst('cand/w', [3, 3, 8, 4]), konst('cand/b', [4])], { ...convAttr(1), ...fused });
+  node('cand_t', 'Tanh', ['cand']);
+  node('one_minus_z', 'Sub', [onef, 'rz:1']);
+  node('keep', 'Mul', ['one_minus_z', 'h']);
+  node('upd', 'Mul', ['rz:1', 'cand_t']);
+  node('h_new', 'AddV2', ['keep', 'upd']);
+  node('dec', 'ConcatV2', ['split', 'h_new', ax], { N: { i: '2' }, Tidx: I });
+
+  // 2x upsample cropped to the image's size
+  shape('dec_shape', 'dec');
+  slice1('dec_hw', 'dec_shape', 1, 3);
+  node('up_size', 'Mul', ['dec_hw', konst('two', [2], Int32Array.from([2, 2]))], { T: I });
+  node('up', 'ResizeBilinear', ['dec', 'up_size'], { align_corners: { b: false }, half_pixel_centers: { b: true } });
+  shape('x_shape', 'x');
+  slice1('xh', 'x_shape', 1, 2, 1);
+  slice1('xw', 'x_shape', 2, 3, 1);
+  const m1 = konst('minus1', [], Int32Array.of(-1));
+  pack('crop_size', [m1, 'xh', 'xw', m1]);
+  node('crop', 'Slice', ['up', konst('crop/begin', [4], Int32Array.from([0, 0, 0, 0])), 'crop_size'], { Index: I });
+
+  // head: two channels, the second clipped to 0..1 is the alpha
+  node('cat', 'ConcatV2', ['crop', 'x', ax], { N: { i: '2' }, Tidx: I });
+  node('head', '_FusedConv2D', ['cat', konst('head/w', [3, 3, 11, 2], undefined, 0.25), konst('head/b', [2], Float32Array.from([0.5, 0.5]))], { ...convAttr(1), ...fused });
+  node('outs', 'SplitV', ['head', konst('sizes', [2], Int32Array.from([1, 1])), ax], { num_split: { i: '2' }, Tlen: I });
+  node('mn', 'Minimum', ['outs:1', onef]);
+  node('mx', 'Maximum', ['mn', konst('zerof', [], Float32Array.of(0))]);
+  node('alpha', 'Identity', ['mx']);
+  node('state_out', 'Identity', ['h_new']);
+
+  fs.writeFileSync(path.join(dir, 'matting.bin'), Buffer.concat(chunks));
+  const dims = (...d: number[]) => ({ dim: d.map((s) => ({ size: String(s) })) });
+  const json = {
+    format: 'graph-model',
+    generatedBy: 'portraitseg test fixture',
+    convertedBy: null,
+    signature: {
+      inputs: {
+        'img:0': { name: 'img:0', dtype: 'DT_FLOAT', tensorShape: dims(-1, -1, -1, 3) },
+        'state:0': { name: 'state:0', dtype: 'DT_FLOAT', tensorShape: { unknownRank: true } },
+        'ratio:0': { name: 'ratio:0', dtype: 'DT_FLOAT', tensorShape: { unknownRank: true } },
+      },
+      outputs: {
+        alpha: { name: 'alpha:0', dtype: 'DT_FLOAT', tensorShape: dims(-1, -1, -1, 1) },
+        state_out: { name: 'state_out:0', dtype: 'DT_FLOAT', tensorShape: dims(-1, -1, -1, 4) },
+      },
+    },
+    modelTopology: { node: nodes, library: {}, versions: {} },
+    weightsManifest: [{ paths: ['matting.bin'], weights: specs }],
+  };
+  const f = path.join(dir, 'matting.json');
+  fs.writeFileSync(f, JSON.stringify(json));
+  return f;
+}
+
+/** writeFoldFixture's constant inputs for a first frame at the image's own size. */
+export const FOLD_FIXTURE_CONSTS = { state: 0, ratio: 1 };
