@@ -8,12 +8,11 @@
  * only (ONNX count_include_pad=0, TFLite SAME), which is guided_filter.ts' boxMean.
  */
 import * as tf from '@tensorflow/tfjs';
-import { FilterSpace, PROB_CLIP } from '../models/guided_filter';
+import { FilterSpace, GUIDE_LUMA, PROB_CLIP } from '../models/guided_filter';
 import { values } from './fold';
 import type { Unsupported } from './walk';
 
-/** Rec. 601 luma: the fixed part of the guidance map (the learned part is added to it). */
-export const GUIDE_LUMA = [0.299, 0.587, 0.114] as const;
+export { GUIDE_LUMA };
 
 /** What the exporters need of a GuidedFilter layer. */
 export interface GuidedFilterParams {

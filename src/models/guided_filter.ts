@@ -125,9 +125,19 @@ export interface GuidedFilterArgs {
 
 export type FilterSpace = 'prob' | 'logits';
 
-const LUMA = [0.299, 0.587, 0.114];
+/** Rec. 601 luma: the fixed part of the guidance map (the learned part is added to it); the exporters write the same. */
+export const GUIDE_LUMA = [0.299, 0.587, 0.114] as const;
+const LUMA = [...GUIDE_LUMA];
 /** Keeps the luminance channel of guideFast's hidden layer above 0 (LeakyReLU's identity side) for frames down to -1; small, so float32 keeps the guide to ~1e-7. */
 const LUMA_SHIFT = 1;
+
+/** The fused guide's 1x1 kernels and biases (GuidedFilter.fusedGuideKernels). */
+interface FusedGuideKernels {
+  w1: tf.Tensor4D;
+  b1: tf.Tensor1D;
+  w2: tf.Tensor4D;
+  b2: tf.Tensor1D;
+}
 
 /** Whether a gradient tape is recording (inside tf.grad, variableGrads, a training step). */
 function recordingGradients(): boolean {
@@ -200,8 +210,8 @@ export class GuidedFilter extends tf.layers.Layer {
    * teacher) as two fused 1x1 convolutions, about 1.5x faster on wasm (guideFast; the two agree to
    * ~1e-7).
    */
-  guide(frame: tf.Tensor4D, training = true): tf.Tensor4D {
-    if (!training && !recordingGradients()) return this.guideFast(frame);
+  guide(frame: tf.Tensor4D, training = true, fused?: FusedGuideKernels): tf.Tensor4D {
+    if (!training && !recordingGradients()) return this.guideFast(frame, fused);
     return tf.tidy(() => {
       const [b, h, w] = frame.shape;
       const rows = frame.reshape([-1, 3]) as tf.Tensor2D;
@@ -216,17 +226,26 @@ export class GuidedFilter extends tf.layers.Layer {
    * The same guide in two fused convolutions (no gradient: tfjs' fused LeakyReLU has none). The
    * luminance rides along as one more hidden channel, luma + 1, which LeakyReLU passes unchanged
    * for frames in 0..1 (or -1..1); the second convolution's bias takes the 1 off again (leaving it would cost
-   * var(I) its precision in float32).
+   * var(I) its precision in float32). `kernels`: those of fusedGuideKernels, built once per call
+   * for both guides.
    */
-  guideFast(frame: tf.Tensor4D): tf.Tensor4D {
+  guideFast(frame: tf.Tensor4D, kernels?: FusedGuideKernels): tf.Tensor4D {
     return tf.tidy(() => {
-      const c = this.channels;
-      const w1 = tf.concat([this.w1.read(), tf.tensor2d(LUMA, [3, 1])], 1).reshape([1, 1, 3, c + 1]) as tf.Tensor4D;
-      const b1 = tf.concat([this.b1.read() as tf.Tensor1D, tf.tensor1d([LUMA_SHIFT])]);
-      const w2 = tf.concat([this.w2.read(), tf.ones([1, 1])], 0).reshape([1, 1, c + 1, 1]) as tf.Tensor4D;
-      const hidden = tf.fused.conv2d({ x: frame, filter: w1, strides: 1, pad: 'valid', bias: b1, activation: 'leakyrelu', leakyreluAlpha: 0.2 });
-      return tf.fused.conv2d({ x: hidden, filter: w2, strides: 1, pad: 'valid', bias: tf.tensor1d([-LUMA_SHIFT]) });
+      const k = kernels ?? this.fusedGuideKernels();
+      const hidden = tf.fused.conv2d({ x: frame, filter: k.w1, strides: 1, pad: 'valid', bias: k.b1, activation: 'leakyrelu', leakyreluAlpha: 0.2 });
+      return tf.fused.conv2d({ x: hidden, filter: k.w2, strides: 1, pad: 'valid', bias: k.b2 });
     });
+  }
+
+  /** guideFast's kernels from the current weights (the caller disposes them, e.g. in a tidy). */
+  fusedGuideKernels(): FusedGuideKernels {
+    const c = this.channels;
+    return {
+      w1: tf.concat([this.w1.read(), tf.tensor2d(LUMA, [3, 1])], 1).reshape([1, 1, 3, c + 1]) as tf.Tensor4D,
+      b1: tf.concat([this.b1.read() as tf.Tensor1D, tf.tensor1d([LUMA_SHIFT])]),
+      w2: tf.concat([this.w2.read(), tf.ones([1, 1])], 0).reshape([1, 1, c + 1, 1]) as tf.Tensor4D,
+      b2: tf.tensor1d([-LUMA_SHIFT]),
+    };
   }
 
   computeOutputShape(inputShape: Shape | Shape[]): Shape {
@@ -239,7 +258,9 @@ export class GuidedFilter extends tf.layers.Layer {
       const [p, frameLow, frameHigh] = inputs as tf.Tensor4D[];
       const eps = this.logEps.read().exp();
       const training = kwargs.training === true;
-      const [gl, gh] = [this.guide(frameLow, training), this.guide(frameHigh, training)];
+      // the fused guide's kernels once for both guides (inference only)
+      const fused = !training && !recordingGradients() ? this.fusedGuideKernels() : undefined;
+      const [gl, gh] = [this.guide(frameLow, training, fused), this.guide(frameHigh, training, fused)];
       if (this.space === 'logits') return guidedUpsample(p, gl, gh, this.radius, eps);
       return probToLogits(guidedUpsample(p.sigmoid() as tf.Tensor4D, gl, gh, this.radius, eps));
     });
