@@ -12,20 +12,12 @@ import { makeTrainStep } from '../../src/backend/step';
 import type { HostBatch } from '../../src/data/types';
 import { createModel } from '../../src/models/registry';
 import { importedLayersModel } from '../helpers/imported-model';
+import { pseudoRandom } from '../helpers/pseudo';
 
-function pseudo(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    out[i] = (s >>> 8) / 2 ** 24;
-  }
-  return out;
-}
 
 function batchOf(size: number, px: number): HostBatch {
-  const masks = pseudo(size * px * px, 7).map((v) => (v > 0.5 ? 1 : 0));
-  return { size, height: px, width: px, images: pseudo(size * px * px * 3, 3), masks, hasMask: new Uint8Array(size).fill(1), ids: Array.from({ length: size }, (_, i) => `s${i}`) };
+  const masks = pseudoRandom(size * px * px, 7).map((v) => (v > 0.5 ? 1 : 0));
+  return { size, height: px, width: px, images: pseudoRandom(size * px * px * 3, 3), masks, hasMask: new Uint8Array(size).fill(1), ids: Array.from({ length: size }, (_, i) => `s${i}`) };
 }
 
 /** max |a - b| / max |a| over all values. */
@@ -106,10 +98,10 @@ describe('backend/native: tfjs-node(-gpu) trains like the cpu backend', function
     const run = async (backend: 'cpu' | 'native') => {
       await selectBackend(backend === 'cpu' ? 'cpu' : native!);
       return tf.tidy(() => {
-        const x = tf.tensor4d(pseudo(2 * 9 * 9 * 3, 1), [2, 9, 9, 3]);
-        const w = tf.tensor4d(pseudo(3 * 3 * 3 * 4, 2), [3, 3, 3, 4]);
-        const dw = tf.tensor4d(pseudo(3 * 3 * 3 * 2, 4), [3, 3, 3, 2]);
-        const tw = tf.tensor4d(pseudo(2 * 2 * 5 * 3, 5), [2, 2, 5, 3]);
+        const x = tf.tensor4d(pseudoRandom(2 * 9 * 9 * 3, 1), [2, 9, 9, 3]);
+        const w = tf.tensor4d(pseudoRandom(3 * 3 * 3 * 4, 2), [3, 3, 3, 4]);
+        const dw = tf.tensor4d(pseudoRandom(3 * 3 * 3 * 2, 4), [3, 3, 3, 2]);
+        const tw = tf.tensor4d(pseudoRandom(2 * 2 * 5 * 3, 5), [2, 2, 5, 3]);
         const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => {
           const conv = tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same');
           const dep = tf.depthwiseConv2d(a as tf.Tensor4D, c as tf.Tensor4D, 1, 'valid');

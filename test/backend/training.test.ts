@@ -1,6 +1,7 @@
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend';
+import { pseudoRandom } from '../helpers/pseudo';
 
 /**
  * A tiny net with every layer kind our models train through: strided and stride-1 convs,
@@ -22,22 +23,13 @@ function tinyNet(): tf.LayersModel {
   return tf.model({ inputs: x, outputs: y });
 }
 
-function hostData(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    out[i] = (s >>> 8) / 2 ** 24;
-  }
-  return out;
-}
 
 /** Trains 5 SGD steps on a fixed batch and returns the loss curve. */
 function lossCurve(): number[] {
   const model = tinyNet();
   const opt = tf.train.sgd(0.1);
-  const xs = tf.tensor4d(hostData(4 * 16 * 16 * 3, 11), [4, 16, 16, 3]);
-  const ys = tf.tensor4d(hostData(4 * 16 * 16, 12).map((v) => (v > 0.5 ? 1 : 0)), [4, 16, 16, 1]);
+  const xs = tf.tensor4d(pseudoRandom(4 * 16 * 16 * 3, 11), [4, 16, 16, 3]);
+  const ys = tf.tensor4d(pseudoRandom(4 * 16 * 16, 12).map((v) => (v > 0.5 ? 1 : 0)), [4, 16, 16, 1]);
   const curve: number[] = [];
   for (let i = 0; i < 5; i++) {
     const loss = opt.minimize(() => tf.losses.sigmoidCrossEntropy(ys, model.apply(xs, { training: true }) as tf.Tensor) as tf.Scalar, true)!;

@@ -13,6 +13,7 @@ import { defaultConfig } from '../../src/config/config';
 import { exportOnnxBytes } from '../../src/export/onnx';
 import { corruptOneWeight } from '../helpers/corrupt';
 import { requireTool } from '../helpers/required';
+import { pseudoRandom } from '../helpers/pseudo';
 
 /** Skips with a line where onnxruntime-node does not load; under CI=true that is a failure naming it. */
 function needOrt(ctx: Mocha.Context): void {
@@ -25,15 +26,7 @@ function needOrt(ctx: Mocha.Context): void {
   requireTool(ctx, 'onnxruntime-node (optional dependency)', why);
 }
 
-function frames(n: number, h: number, w: number, seed: number): Float32Array {
-  const out = new Float32Array(n * h * w * 3);
-  let s = seed;
-  for (let i = 0; i < out.length; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    out[i] = (s >>> 8) / 2 ** 24;
-  }
-  return out;
-}
+const frames = (n: number, h: number, w: number, seed: number): Float32Array => pseudoRandom(n * h * w * 3, seed);
 
 const sig = (v: number) => 1 / (1 + Math.exp(-v));
 
