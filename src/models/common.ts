@@ -85,9 +85,6 @@ export function checkContractArgs(args: ContractArgs, stride: number): void {
   if (args.maskFilter && Math.max(h, w) * args.filterScale > MAX_FRAME_SIDE) {
     throw new ConfigError(`model.args.filterScale: a frame of [${h * args.filterScale},${w * args.filterScale}] (inputSize x filterScale) is over ${MAX_FRAME_SIDE} per side`);
   }
-  if (args.filterSpace !== 'prob' && args.filterSpace !== 'logits') {
-    throw new ConfigError(`model.args.filterSpace: expected "prob" or "logits", got ${JSON.stringify(args.filterSpace)}`);
-  }
 }
 
 /** Seeded initialisers: one independent, order-independent seed per layer name. */

@@ -68,6 +68,7 @@ describe('models: registry', () => {
     assert.throws(() => createModel('unet_teacher_s_dgf', { filterScale: 64 }), /model\.args\.filterScale: must be <= 8, got 64/);
     assert.throws(() => createModel('mnv2_student_s', { width: 0 }), /model\.args\.width: must be > 0, got 0/);
     assert.throws(() => createModel('unet_teacher_s_dgf', { filterChannels: 257 }), /^ConfigError: model\.args\.filterChannels: must be <= 256, got 257$/);
+    assert.throws(() => createModel('mnv2_student_s_dgf', { filterSpace: 'probs' }), /^ConfigError: model\.args\.filterSpace: expected one of prob\|logits, got "probs" \(did you mean "prob"\?\)$/);
     assert.throws(() => resolveModelArgs('mnv2_student_s_dgf', { inputSize: 4096, filterScale: 4 }), /^ConfigError: model\.args\.filterScale: a frame of \[16384,16384\] \(inputSize x filterScale\) is over 8192 per side$/);
     // the limits themselves are allowed (checked without building the net)
     assert.deepEqual(resolveModelArgs('unet_teacher_s', { inputSize: [4096, 2048] }).inputSize, [4096, 2048]);
