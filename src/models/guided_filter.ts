@@ -30,6 +30,7 @@
  * native backends, so the layer trains on each. eps = exp(logEps) is trainable (positive by design).
  */
 import * as tf from '@tensorflow/tfjs';
+import { GUIDED_FILTER_KERNEL, wasmGuidedFilterFits } from './kernels/guided-filter-wasm';
 
 type Shape = (number | null)[];
 type LayerArgs = ConstructorParameters<typeof tf.layers.Layer>[0];
@@ -256,10 +257,16 @@ export class GuidedFilter extends tf.layers.Layer {
   call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: boolean } = {}): tf.Tensor {
     return tf.tidy(() => {
       const [p, frameLow, frameHigh] = inputs as tf.Tensor4D[];
-      const eps = this.logEps.read().exp();
       const training = kwargs.training === true;
+      const inference = !training && !recordingGradients();
+      // inference on wasm: the whole filter as one SIMD kernel (kernels/guided-filter-wasm.ts)
+      if (inference && wasmGuidedFilterFits(p.shape, frameLow.shape, frameHigh.shape)) {
+        const named = { p: this.space === 'prob' ? p.sigmoid() : p, frameLow, frameHigh, w1: this.w1.read(), b1: this.b1.read(), w2: this.w2.read(), logEps: this.logEps.read() };
+        return tf.engine().runKernel(GUIDED_FILTER_KERNEL, named as unknown as tf.NamedTensorMap, { radius: this.radius, prob: this.space === 'prob' }) as tf.Tensor4D;
+      }
       // the fused guide's kernels once for both guides (inference only)
-      const fused = !training && !recordingGradients() ? this.fusedGuideKernels() : undefined;
+      const fused = inference ? this.fusedGuideKernels() : undefined;
+      const eps = this.logEps.read().exp();
       const [gl, gh] = [this.guide(frameLow, training, fused), this.guide(frameHigh, training, fused)];
       if (this.space === 'logits') return guidedUpsample(p, gl, gh, this.radius, eps);
       return probToLogits(guidedUpsample(p.sigmoid() as tf.Tensor4D, gl, gh, this.radius, eps));

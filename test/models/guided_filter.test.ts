@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { useWasm } from '../../src/backend';
 import { boxMean, GuidedFilter, guidedUpsample, registerCustomLayers } from '../../src/models';
 import { probToLogits, PROB_CLIP } from '../../src/models/guided_filter';
+import { GUIDED_FILTER_KERNEL, setWasmGuidedFilter } from '../../src/models/kernels/guided-filter-wasm';
 
 /** Largest |a-b| / (|a|+|b|+floor) over all elements. */
 function relErr(a: Float32Array | number[], b: Float32Array | number[], floor = 1e-2): number {
@@ -319,5 +320,58 @@ describe('models: guided filter (mask filter)', () => {
     await tf.setBackend('cpu');
     tf.dispose([p, fl, fh]);
     layer.dispose();
+  });
+  it('inference on wasm is one SIMD kernel: the ops path\'s output within float32 rounding, any size, both spaces, no leak', async function () {
+    registerCustomLayers();
+    assert.ok(await useWasm(), 'the wasm backend does not load');
+    // [h, w] of the net's output, [H, W] of the frame, radius, space: widths that are not multiples
+    // of 4, a frame at the net's own size (no resize), batches of 2
+    const cases: [number, number, number, number, number, 'prob' | 'logits'][] = [
+      [12, 16, 36, 48, 4, 'prob'],
+      [9, 7, 25, 31, 2, 'prob'],
+      [8, 8, 8, 8, 3, 'logits'],
+      [16, 10, 20, 13, 1, 'prob'],
+    ];
+    for (const [h, w, H, W, radius, space] of cases) {
+      const layer = new GuidedFilter({ radius, eps: 1e-3, channels: 8, seed: 5, space, name: `gf_k_${h}_${W}_${space}` });
+      const p = tf.randomNormal([2, h, w, 1], 0, 3, 'float32', 2);
+      const fl = tf.randomUniform([2, h, w, 3], 0, 1, 'float32', 3);
+      const fh = tf.randomUniform([2, H, W, 3], 0, 1, 'float32', 4);
+      tf.tidy(() => layer.apply([p, fl, fh]));
+      // a learned guide of real size (the untrained one is 1e-3 small and would hide a wrong guide)
+      layer.setWeights(layer.getWeights().map((t, i) => (i === 2 ? tf.randomNormal(t.shape, 0, 0.7, 'float32', 8) : t)));
+      setWasmGuidedFilter(false);
+      const ops = layer.apply([p, fl, fh]) as tf.Tensor;
+      setWasmGuidedFilter(true);
+      const before = tf.memory();
+      let kernel: tf.Tensor | undefined;
+      const profile = await tf.profile(() => {
+        kernel = layer.apply([p, fl, fh]) as tf.Tensor;
+        return kernel;
+      });
+      const what = `[${h},${w}] -> [${H},${W}] r=${radius} ${space}`;
+      assert.ok(profile.kernelNames.includes(GUIDED_FILTER_KERNEL), `${what}: the kernel did not run (${profile.kernelNames.join(', ')})`);
+      assert.deepEqual(kernel!.shape, [2, H, W, 1]);
+      const e = relErr(ops.dataSync() as Float32Array, kernel!.dataSync() as Float32Array, 1e-2);
+      assert.ok(e < 1e-4, `${what}: kernel and ops differ (relative ${e})`);
+      const dp = tf.tidy(() => ops.sigmoid().sub(kernel!.sigmoid()).abs().max().dataSync()[0]);
+      assert.ok(dp < 1e-5, `${what}: P(person) differs by ${dp}`);
+      kernel!.dispose();
+      assert.equal(tf.memory().numTensors, before.numTensors, `${what}: tensor leak`);
+      assert.equal(tf.memory().numBytes, before.numBytes, `${what}: memory leak`);
+      tf.dispose([p, fl, fh, ops]);
+      layer.dispose();
+    }
+    // too narrow for groups of 4, and under a gradient tape: the ops run
+    const layer = new GuidedFilter({ radius: 1, eps: 1e-3, channels: 2, seed: 5, space: 'prob', name: 'gf_k_narrow' });
+    const narrow = [tf.randomNormal([1, 5, 3, 1]), tf.randomUniform([1, 5, 3, 3]), tf.randomUniform([1, 10, 6, 3])];
+    const p1 = await tf.profile(() => layer.apply(narrow) as tf.Tensor);
+    assert.ok(!p1.kernelNames.includes(GUIDED_FILTER_KERNEL), 'a 3-pixel-wide map went to the kernel');
+    const wide = [tf.randomNormal([1, 5, 8, 1]), tf.randomUniform([1, 5, 8, 3]), tf.randomUniform([1, 10, 16, 3])];
+    const p2 = await tf.profile(() => tf.grad((x: tf.Tensor) => (layer.apply([x, wide[1], wide[2]]) as tf.Tensor).sum())(wide[0]));
+    assert.ok(!p2.kernelNames.includes(GUIDED_FILTER_KERNEL), 'the kernel ran under a gradient tape');
+    tf.dispose([...narrow, ...wide]);
+    layer.dispose();
+    await tf.setBackend('cpu');
   });
 });
