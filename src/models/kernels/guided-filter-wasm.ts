@@ -35,7 +35,8 @@ interface WasmBackend {
 
 let compiled: WebAssembly.Module | null | undefined;
 const instances = new WeakMap<WebAssembly.Memory, Exports | null>();
-let enabled = true;
+/** PORTRAITSEG_WASM_GUIDED_FILTER=0 turns the kernel off (an escape hatch, and `bench infer`'s before/after). */
+let enabled = typeof process === 'undefined' || process.env?.PORTRAITSEG_WASM_GUIDED_FILTER !== '0';
 
 /** Off: GuidedFilter runs its tfjs ops on wasm too (tests compare the two; `bench` baselines). */
 export function setWasmGuidedFilter(on: boolean): void {
