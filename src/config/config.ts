@@ -10,6 +10,7 @@
  * `section({...})`. Messages: src/config/schema.ts.
  */
 import { defaults, z } from './schema';
+import { MAX_FRAME_SIDE } from '../util/size';
 
 export const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -21,7 +22,8 @@ const section = <S extends z.ZodRawShape>(shape: S) => z.strictObject(shape).pre
 const num = () => z.number();
 const int = () => z.int();
 /** [height, width] of positive integers, at least `min`. */
-const size = (min: number) => z.tuple([z.int().min(min), z.int().min(min)]);
+/** [height, width], each side min..MAX_FRAME_SIDE (a frame of 100000x100000 would be 40 GB per batch row). */
+const size = (min: number) => z.tuple([z.int().min(min).max(MAX_FRAME_SIDE), z.int().min(min).max(MAX_FRAME_SIDE)]);
 const INPUT_RANGES = ['0..1', '-1..1', '0..255'] as const;
 const OUTPUTS = ['sigmoid', 'softmax1', 'logits'] as const;
 

@@ -43,6 +43,7 @@ describe('config', () => {
     assert.throws(() => resolveConfig({ flags: { backend: 'gpu' } }), /backend: expected one of auto\|tensorflow-gpu\|tensorflow\|wasm\|cpu, got "gpu"/);
     assert.throws(() => resolveConfig({ flags: { 'data.frameSize': [1, 2, 3] } }), /data\.frameSize: expected an array of 2 numbers, got \[1,2,3\]/);
     assert.throws(() => resolveConfig({ flags: { 'train.batchSize': 2.5 } }), /train\.batchSize: expected an integer, got 2\.5/);
+    assert.throws(() => resolveConfig({ set: ['data.frameSize=100000,256'] }), /data\.frameSize\[0\]: must be <= 8192, got 100000/);
   });
 
   it('non-finite numbers are rejected naming the key: --set, JSON files, flags, arrays', () => {
