@@ -23,9 +23,9 @@ import { frozenSegmenter } from '../eval/run';
 import { ensembleSegmenter } from '../eval/tta';
 import { countFlops } from '../models/flops';
 import { loadModel } from '../models/io';
-import { ensureImported, needsImport } from '../models/import/packaged';
+import { needsImport } from '../models/import/packaged';
 import { readMetrics } from '../train/callbacks';
-import { checkImport } from '../export/import-check';
+import { ensureImportedChecked } from '../export/import-check';
 
 export interface CompareSpec {
   label: string;
@@ -137,7 +137,7 @@ export function timeFrame(seg: Segmenter, frame: [number, number], runs = 15, wa
 /** Loads a row's members (packaged names and .tflite files imported first) as one segmenter, with params and GFLOPs. */
 async function loadRow(spec: CompareSpec, cfg: Config, log: (l: string) => void): Promise<{ seg: Segmenter; params: number; gflops: number; name: string; frame: [number, number]; paths: string[] }> {
   const paths: string[] = [];
-  for (const m of spec.members) paths.push(needsImport(m) ? await ensureImported(m, { seed: cfg.seed, key: `--model ${spec.label}`, log, check: checkImport }) : m);
+  for (const m of spec.members) paths.push(needsImport(m) ? await ensureImportedChecked(m, { seed: cfg.seed, key: `--model ${spec.label}`, log }) : m);
   const members: Segmenter[] = [];
   let params = 0;
   let gflops = 0;

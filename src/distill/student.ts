@@ -23,8 +23,8 @@ import { makeRng } from '../util/rng';
 import { loadExternalModel } from '../eval/external';
 import { distillLoss, drawShift, FeatureAdapter, shiftedView, type DistillLossWeights } from './losses';
 import { checkCompatible, ExternalPredictor, freezeExternal, freezeModel, FrozenTeacher, TeacherTargets } from './teacher';
-import { ensureImported, needsImport } from '../models/import/packaged';
-import { checkImport } from '../export/import-check';
+import { needsImport } from '../models/import/packaged';
+import { ensureImportedChecked } from '../export/import-check';
 import { ensembleTeacher, TeacherConfigError, teacherEntries } from './ensemble';
 import { externalOptionsFor, hasInputOptions } from '../eval/tta';
 
@@ -115,7 +115,7 @@ export async function loadTeacherSet(single: string | null, cfg: Config, opts: {
       // a packaged model (mediapipe:selfie) or a .tflite file: imported once, checked, cached
       if (needsImport(e.path)) {
         try {
-          e = { ...e, path: await ensureImported(e.path, { seed: cfg.seed, key, log: opts.log ?? (() => {}), check: checkImport }) };
+          e = { ...e, path: await ensureImportedChecked(e.path, { seed: cfg.seed, key, log: opts.log ?? (() => {}) }) };
         } catch (err) {
           throw new DistillError((err as Error).message);
         }

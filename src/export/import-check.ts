@@ -13,6 +13,7 @@ import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs';
 import { Imported, loadReference, outputToProbability, toRange } from '../models/import';
 import type { ImportCheck } from '../models/import/verified';
+import { ensureImported } from '../models/import/packaged';
 import { runTflite, tfliteRuntimeUnavailable, TFLITE_RUNTIME } from './tflite-runtime';
 import { assertParity, describeParity, Parity, ParityMeter, parityResult, parityTensor, parityTolerance, uncheckedParity } from './parity';
 
@@ -100,3 +101,13 @@ export const checkImport: ImportCheck<ImportCheckResult> = async (net, imp, file
   if (imp.format === 'tflite') out.push(await litertParity(net, imp, file, seed));
   return out.map((parity) => ({ parity, line: describeParity(parity) }));
 };
+
+/**
+ * A packaged name (mediapipe:selfie) or a .tflite path as a checked model folder: ensureImported
+ * with checkImport (the file's reference, and LiteRT.js where it loads), as `portraitseg import`
+ * checks it. Every command and recipe that takes such a spec calls this (models/ cannot import the
+ * check, which sits in export/, so it is injected here once). Any other spec is returned unchanged.
+ */
+export function ensureImportedChecked(spec: string, opts: Omit<Parameters<typeof ensureImported>[1], 'check'>): Promise<string> {
+  return ensureImported(spec, { ...opts, check: checkImport });
+}

@@ -42,8 +42,8 @@ import { loadCheckpoint, LoadedCheckpoint, type TrainState } from '../train/chec
 import { createEma, setWeightValues } from '../train/ema';
 import { applyFreeze } from '../train/freeze';
 import { checkpointer, curvesPlot, earlyStopping, metricsJsonl, progressLogger } from '../train/callbacks';
-import { ensureImported, needsImport } from '../models/import/packaged';
-import { checkImport } from '../export/import-check';
+import { needsImport } from '../models/import/packaged';
+import { ensureImportedChecked } from '../export/import-check';
 import { writeFileAtomic } from '../util/fs';
 import { Claim, claimOutput, OutputPathError, writeOutputDir } from '../util/out-paths';
 
@@ -343,7 +343,7 @@ async function loadInit(cfg: Config, sources: ConfigSources | undefined, log: (l
   if (needsImport(spec)) {
     try {
       const ii = cfg.train.initImport;
-      spec = await ensureImported(spec, { seed: cfg.seed, key: 'train.init', log, check: checkImport, importOptions: { inputSize: ii.inputSize, maskFilter: ii.maskFilter, widen: ii.widen } });
+      spec = await ensureImportedChecked(spec, { seed: cfg.seed, key: 'train.init', log, importOptions: { inputSize: ii.inputSize, maskFilter: ii.maskFilter, widen: ii.widen } });
     } catch (e) {
       throw new RunSetupError((e as Error).message);
     }

@@ -53,15 +53,15 @@ export const benchInferCommand: CommandModule<object, Args> = {
     const log = (l: string) => process.stderr.write(`${l}\n`);
     // packaged names (mediapipe:selfie) and .tflite files: imported once with the parity check, cached
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { ensureImported, needsImport } = require('../../models/import/packaged') as typeof import('../../models/import/packaged');
+    const { needsImport } = require('../../models/import/packaged') as typeof import('../../models/import/packaged');
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { checkImport } = require('../../export/import-check') as typeof import('../../export/import-check');
+    const { ensureImportedChecked } = require('../../export/import-check') as typeof import('../../export/import-check');
     const folders: { spec: string; dir: string }[] = [];
     for (const m of args.model ?? []) {
       if (needsImport(m)) {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         await (require('../../backend') as typeof import('../../backend')).selectBackend(backends[0], log);
-        folders.push({ spec: m, dir: await ensureImported(m, { key: '--model', seed: cfg.seed, check: checkImport, log }) });
+        folders.push({ spec: m, dir: await ensureImportedChecked(m, { key: '--model', seed: cfg.seed, log }) });
       } else folders.push({ spec: m, dir: m });
     }
     const runners = [...defaultRunners(), ...folders.map((f) => ({ ...folderRunner(f.dir), label: needsImport(f.spec) ? f.spec : folderRunner(f.dir).label })), ...(refDir ? referenceRunners(refDir) : [])];

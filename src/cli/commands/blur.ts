@@ -6,8 +6,7 @@ import { CommonArgs, configFromArgs, parseWxH, UsageError, withConfigOptions } f
 import { selectBackend } from '../../backend';
 import * as tf from '@tensorflow/tfjs';
 import { createSegmenter, Segmenter, RgbResult } from '../../runtime';
-import { ensureImported } from '../../models/import/packaged';
-import { checkImport } from '../../export/import-check';
+import { ensureImportedChecked } from '../../export/import-check';
 import { loadModel } from '../../models/io';
 import { IMAGE_EXTENSIONS as DATA_IMAGE_EXTENSIONS } from '../../data/dataset';
 import type { ModelMeta } from '../../models/types';
@@ -242,7 +241,7 @@ export const blurCommand: CommandModule<object, BlurArgs> = {
 
     await selectBackend(cfg.backend, (l) => process.stderr.write(`${l}\n`));
     // packaged names (mediapipe:selfie) and .tflite files: imported once with the parity check, cached
-    const spec = await ensureImported(argv.model, { key: '--model', seed: cfg.seed, check: checkImport, log: (l) => process.stderr.write(`${l}\n`) });
+    const spec = await ensureImportedChecked(argv.model, { key: '--model', seed: cfg.seed, log: (l) => process.stderr.write(`${l}\n`) });
     let loaded: { model: tf.LayersModel; meta: ModelMeta };
     try {
       loaded = await loadModel(spec);

@@ -64,13 +64,13 @@ export const evalCommand: CommandModule<CommonArgs, EvalArgs> = {
     const log = (l: string) => process.stderr.write(l + '\n');
     // packaged names (mediapipe:selfie) and .tflite files: imported once with the parity check, cached
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { ensureImported, needsImport } = require('../../models/import/packaged') as typeof import('../../models/import/packaged');
+    const { needsImport } = require('../../models/import/packaged') as typeof import('../../models/import/packaged');
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { checkImport } = require('../../export/import-check') as typeof import('../../export/import-check');
+    const { ensureImportedChecked } = require('../../export/import-check') as typeof import('../../export/import-check');
     if (models.some((m) => needsImport(m.path))) {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       await (require('../../backend') as typeof import('../../backend')).selectBackend(cfg.backend, log);
-      for (const m of models) m.path = await ensureImported(m.path, { key: '--model', seed: cfg.seed, check: checkImport, log });
+      for (const m of models) m.path = await ensureImportedChecked(m.path, { key: '--model', seed: cfg.seed, log });
     }
     const run = (overlaysDir: string | null) =>
       runEval({ config: cfg, model: first.path, models: models.slice(1), flip: !!a.flip, data: a.data!, split: a.split ?? 'all', external, reportFile: report ? report.target : null, overlaysDir, stability: !!a.stability, log: (l) => log(overlaysDir ? l.replace(overlaysDir, a.overlays!) : l) });

@@ -4,8 +4,7 @@ import type { CommandModule } from 'yargs';
 import { CommonArgs, configFromArgs, UsageError, withConfigOptions } from '../common';
 import { ARTEFACTS, checkOut, OverwriteArgs, withOverwrite } from '../out-paths';
 import { selectBackend } from '../../backend';
-import { ensureImported } from '../../models/import/packaged';
-import { checkImport } from '../../export/import-check';
+import { ensureImportedChecked } from '../../export/import-check';
 import { loadModel } from '../../models/io';
 import { modelInputs } from '../../models/folders';
 import { describeParity, exportModel } from '../../export';
@@ -39,7 +38,7 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
     const out = checkOut({ flag: '--out', path: argv.out, artefact: ARTEFACTS.export, overwrite: argv.overwrite, inputs: modelInputs('--model', argv.model) });
     await selectBackend(cfg.backend, (l) => process.stderr.write(`${l}\n`));
     // packaged names (mediapipe:selfie) and .tflite files: imported once with the parity check, cached
-    const spec = await ensureImported(argv.model, { key: '--model', seed: cfg.seed, check: checkImport, log: (l) => process.stderr.write(`${l}\n`) });
+    const spec = await ensureImportedChecked(argv.model, { key: '--model', seed: cfg.seed, log: (l) => process.stderr.write(`${l}\n`) });
     let loaded;
     try {
       loaded = await loadModel(spec);
