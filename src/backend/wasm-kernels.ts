@@ -76,13 +76,6 @@ function checkChannelsLast(kernelName: string, dataFormat: unknown): void {
   }
 }
 
-function pair(v: unknown, what: string, kernelName: string): [number, number] {
-  if (v == null) return [1, 1];
-  if (typeof v === 'number') return [v, v];
-  if (Array.isArray(v) && v.length === 2) return [v[0] as number, v[1] as number];
-  throw new Error(`portraitseg wasm ${kernelName}: bad ${what} ${JSON.stringify(v)}`);
-}
-
 /**
  * dy [B,OH,OW,C] -> [B,(OH-1)*sh+1+extraH, ...] with sh-1 zero rows/cols between samples:
  * the input of the direct form of a strided transposed convolution.

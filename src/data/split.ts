@@ -1,5 +1,4 @@
 /** Deterministic train/val split that is stable when files are added or removed. */
-import type { SampleRef } from './types';
 
 /** FNV-1a 32-bit hash of a string, with murmur3's finaliser so the high bits are uniform too. */
 export function hash32(s: string): number {

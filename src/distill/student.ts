@@ -22,7 +22,7 @@ import { segmentationLoss } from '../train/losses';
 import { makeRng } from '../util/rng';
 import { loadExternalModel } from '../eval/external';
 import { distillLoss, drawShift, FeatureAdapter, shiftedView, type DistillLossWeights } from './losses';
-import { checkCompatible, ExternalPredictor, freezeExternal, freezeModel, FrozenTeacher, TeacherTargets } from './teacher';
+import { ExternalPredictor, freezeExternal, freezeModel, FrozenTeacher, TeacherTargets } from './teacher';
 import { needsImport } from '../models/import/packaged';
 import { ensureImportedChecked } from '../export/import-check';
 import { ensembleTeacher, TeacherConfigError, teacherEntries } from './ensemble';

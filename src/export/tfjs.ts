@@ -11,7 +11,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { readModelJson, readWeightShards } from '../models/model_files';
 import type { ModelMeta } from '../models/types';
 import { toHalf } from '../util/half';
 import { writeFileAtomic } from '../util/fs';

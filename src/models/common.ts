@@ -8,7 +8,7 @@ import { ConfigError, describeValue, didYouMean, validate, z } from '../config/s
 import { makeRng, Rng } from '../util/rng';
 import { MAX_FRAME_SIDE, MAX_MODEL_SIDE } from '../util/size';
 import { Normalize, ResizeLike, ResizeTo } from './layers';
-import { FilterSpace, GuidedFilter } from './guided_filter';
+import { GuidedFilter } from './guided_filter';
 
 export type SymbolicTensor = tf.SymbolicTensor;
 

@@ -1,40 +1,26 @@
 /** Model I/O (src/models/io.ts): what loading checks, with one line naming the file. */
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { checkMeta, loadModel, ModelFileError, saveModel } from '../../src/models/io';
+import { checkMeta, loadModel, ModelFileError } from '../../src/models/io';
 import { recoverDir, resolveResume, checkNewRunFolder } from '../../src/models/folders';
 import { ConfigError } from '../../src/config/schema';
 import { createModel } from '../../src/models/registry';
 import { CheckpointManager, NonFiniteWeightsError, saveCheckpoint } from '../../src/train/checkpoint';
 import { freshState } from '../../src/train/loop';
 import { cli } from '../helpers/cli';
+import { savedModelFixture } from '../helpers/model-folder';
 import { writeSynthDataset } from '../../src/data/synth';
 
 describe('models/io (load checks) and models/folders (layout, recovery)', function () {
   this.timeout(120000);
-  let root = '';
-  let good = '';
-  before(async () => {
-    await tf.setBackend('cpu');
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'psg-io-'));
-    good = path.join(root, 'good');
-    const { model, meta } = createModel('mnv2_student_s', { inputSize: [32, 32] }, { seed: 1 });
-    await saveModel(good, model, meta);
-    model.dispose();
-  });
-
-  function copyOf(name: string): string {
-    const d = path.join(root, name);
-    fs.cpSync(good, d, { recursive: true });
-    return d;
-  }
+  const fx = savedModelFixture('psg-io-');
+  const copyOf = (name: string) => fx.copyOf(name);
 
   it('loads a good model folder without leaking tensors', async () => {
     const n = tf.memory().numTensors;
-    const { model, meta } = await loadModel(good);
+    const { model, meta } = await loadModel(fx.good);
     assert.equal(meta.name, 'mnv2_student_s');
     model.dispose();
     assert.equal(tf.memory().numTensors, n);
@@ -69,15 +55,15 @@ describe('models/io (load checks) and models/folders (layout, recovery)', functi
     const { model, meta } = createModel('mnv2_student_s', { inputSize: [32, 32] }, { seed: 1 });
     const w = model.weights[0].read() as tf.Variable;
     w.assign(tf.fill(w.shape, NaN));
-    const dir = path.join(root, 'nan-ckpt');
+    const dir = path.join(fx.root, 'nan-ckpt');
     await assert.rejects(saveCheckpoint(dir, { model, meta, state: { ...freshState(), step: 7 } }), (e: Error) => e instanceof NonFiniteWeightsError && /^step 7: weight .* holds non-finite values \(NaN\/Inf\): checkpoint not written/.test(e.message));
     assert.ok(!fs.existsSync(dir));
-    assert.deepEqual(fs.readdirSync(root).filter((n) => n.startsWith('.nan-ckpt')), [], 'no temp folder left');
+    assert.deepEqual(fs.readdirSync(fx.root).filter((n) => n.startsWith('.nan-ckpt')), [], 'no temp folder left');
     model.dispose();
   });
 
   it('recoverDir puts back last/ from either temp of a cut replacement, preferring the complete new copy', async () => {
-    const run = path.join(root, 'run');
+    const run = path.join(fx.root, 'run');
     const { model, meta } = createModel('mnv2_student_s', { inputSize: [32, 32] }, { seed: 1 });
     const m = new CheckpointManager(run, 0);
     await m.save({ model, meta, state: { ...freshState(), step: 1 } });
@@ -92,34 +78,34 @@ describe('models/io (load checks) and models/folders (layout, recovery)', functi
     fs.mkdirSync(path.join(run, '.last.tmp-123-5'));
     assert.ok(recoverDir(last), 'an incomplete new copy falls back to the old one');
     assert.ok(fs.existsSync(path.join(last, 'state.json')));
-    assert.throws(() => resolveResume(path.join(root, 'nope')), /--resume .*nope: not found/);
+    assert.throws(() => resolveResume(path.join(fx.root, 'nope')), /--resume .*nope: not found/);
     // RUN/last names the run and its last checkpoint, like RUN itself.
     assert.deepEqual(resolveResume(last), { runDir: run, checkpointDir: last });
     assert.deepEqual(resolveResume(run), { runDir: run, checkpointDir: last });
   });
 
   it('--out rules: a file is refused (one line), a folder holding a run is refused', () => {
-    const f = path.join(root, 'afile');
+    const f = path.join(fx.root, 'afile');
     fs.writeFileSync(f, 'x');
     assert.throws(() => checkNewRunFolder(f), /^ConfigError: --out .*afile: is a file, not a folder/);
-    assert.throws(() => checkNewRunFolder(path.join(root, 'run')), /already holds a run/);
-    checkNewRunFolder(path.join(root, 'fresh'));
+    assert.throws(() => checkNewRunFolder(path.join(fx.root, 'run')), /already holds a run/);
+    checkNewRunFolder(path.join(fx.root, 'fresh'));
   });
 
   it('CLI: eval and export on a corrupt model, train --out FILE: one line, exit 2', async () => {
     const d = copyOf('garbage-cli');
     const wf = path.join(d, 'weights.bin');
     fs.writeFileSync(wf, Buffer.from(new Float32Array(fs.statSync(wf).size / 4).fill(NaN).buffer));
-    const data = path.join(root, 'synth');
+    const data = path.join(fx.root, 'synth');
     await writeSynthDataset(data, { count: 4, seed: 1, width: 32, height: 32 });
     const e = cli(['eval', '--model', d, '--data', data, '--backend', 'cpu']);
     assert.equal(e.code, 2, e.stderr);
     assert.match(e.stderr, /weights\.bin: weight .* holds non-finite values/);
     assert.equal(e.stderr.trim().split('\n').pop(), e.stderr.trim().split('\n').find((l) => l.startsWith('portraitseg: error:')), 'the error is the one last line');
     assert.doesNotMatch(e.stderr, /--verbose|\n\s+at /);
-    const x = cli(['export', '--model', d, '--out', path.join(root, 'exp'), '--backend', 'cpu']);
+    const x = cli(['export', '--model', d, '--out', path.join(fx.root, 'exp'), '--backend', 'cpu']);
     assert.equal(x.code, 2, x.stderr);
-    const f = path.join(root, 'out-file');
+    const f = path.join(fx.root, 'out-file');
     fs.writeFileSync(f, 'x');
     const t = cli(['train', 'teacher', '--data', data, '--out', f, '--backend', 'cpu']);
     assert.equal(t.code, 2, t.stderr);

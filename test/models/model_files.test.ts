@@ -6,39 +6,24 @@
 import { strict as assert } from 'assert';
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { fileHandler } from '../../src/export/tfjs';
-import { loadModel, ModelFileError, saveModel } from '../../src/models/io';
+import { loadModel, ModelFileError } from '../../src/models/io';
 import { MAX_MODEL_JSON_BYTES, readRegularFile } from '../../src/models/model_files';
-import { createModel } from '../../src/models/registry';
 import { cli } from '../helpers/cli';
+import { savedModelFixture } from '../helpers/model-folder';
 
 describe('models/model_files: what a model folder may name', function () {
   this.timeout(120000);
-  let root = '';
-  let good = '';
-  before(async () => {
-    await tf.setBackend('cpu');
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'psg-modelfiles-'));
-    good = path.join(root, 'good');
-    const { model, meta } = createModel('mnv2_student_s', { inputSize: [32, 32] }, { seed: 1 });
-    await saveModel(good, model, meta);
-    model.dispose();
-  });
-
-  function copyOf(name: string): string {
-    const d = path.join(root, name);
-    fs.cpSync(good, d, { recursive: true });
-    return d;
-  }
+  const fx = savedModelFixture('psg-modelfiles-');
+  const copyOf = (name: string) => fx.copyOf(name);
 
   /** Moves weights.bin beside the folder and points model.json at it. */
   function escaping(name: string): string {
     const d = copyOf(name);
-    fs.renameSync(path.join(d, 'weights.bin'), path.join(root, `${name}.bin`));
+    fs.renameSync(path.join(d, 'weights.bin'), path.join(fx.root, `${name}.bin`));
     const f = path.join(d, 'model.json');
     const j = JSON.parse(fs.readFileSync(f, 'utf8'));
     j.weightsManifest[0].paths = [`../${name}.bin`];
@@ -50,7 +35,7 @@ describe('models/model_files: what a model folder may name', function () {
     const d = escaping('outside');
     await assert.rejects(loadModel(d), (e: Error) => {
       assert.ok(e instanceof ModelFileError, String(e));
-      assert.equal(e.message, `${path.join(d, 'model.json')}: weight shard "../outside.bin" is outside the model's folder (${fs.realpathSync(path.join(root, 'outside.bin'))}): a model.json may only name files inside its folder`);
+      assert.equal(e.message, `${path.join(d, 'model.json')}: weight shard "../outside.bin" is outside the model's folder (${fs.realpathSync(path.join(fx.root, 'outside.bin'))}): a model.json may only name files inside its folder`);
       return true;
     });
   });
@@ -73,7 +58,7 @@ describe('models/model_files: what a model folder may name', function () {
 
   it('readRegularFile: a device is refused, a file over its cap is refused before it is read', () => {
     assert.throws(() => readRegularFile('/dev/zero', 1024, 'model.json'), /\/dev\/zero: a device, expected a regular model\.json/);
-    const big = path.join(root, 'big.json');
+    const big = path.join(fx.root, 'big.json');
     fs.writeFileSync(big, '');
     fs.truncateSync(big, MAX_MODEL_JSON_BYTES + 1); // sparse: nothing is written
     assert.throws(() => readRegularFile(big, MAX_MODEL_JSON_BYTES, 'model.json'), new RegExp(`big\\.json: ${MAX_MODEL_JSON_BYTES + 1} bytes, over the ${MAX_MODEL_JSON_BYTES}-byte limit of a model\\.json`));
@@ -83,17 +68,17 @@ describe('models/model_files: what a model folder may name', function () {
     const d = escaping('export-outside');
     await assert.rejects(tf.loadLayersModel(fileHandler(path.join(d, 'model.json'))), /weight shard "\.\.\/export-outside\.bin" is outside the model's folder/);
     // the untouched folder loads through it
-    const m = await tf.loadLayersModel(fileHandler(path.join(good, 'model.json')));
+    const m = await tf.loadLayersModel(fileHandler(path.join(fx.good, 'model.json')));
     m.dispose();
   });
 
   it('CLI: blur on such a folder: one line naming model.json, exit 2', async () => {
     const d = escaping('cli-outside');
-    const img = path.join(root, 'in.png');
+    const img = path.join(fx.root, 'in.png');
     await sharp({ create: { width: 16, height: 16, channels: 3, background: '#808080' } }).png().toFile(img);
-    const r = cli(['blur', '--model', d, '--input', img, '--output', path.join(root, 'out.png'), '--backend', 'cpu']);
+    const r = cli(['blur', '--model', d, '--input', img, '--output', path.join(fx.root, 'out.png'), '--backend', 'cpu']);
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr.trim().split('\n').pop()!, /^portraitseg: error: --model .*cli-outside: .*model\.json: weight shard "\.\.\/cli-outside\.bin" is outside the model's folder/);
-    assert.ok(!fs.existsSync(path.join(root, 'out.png')));
+    assert.ok(!fs.existsSync(path.join(fx.root, 'out.png')));
   });
 });

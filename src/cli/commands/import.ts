@@ -2,7 +2,6 @@
  * `portraitseg import`: a published segmenter (.tflite or a TensorFlow.js graph model) -> a
  * trainable portraitseg model folder, reloaded from disk and compared with the original.
  */
-import * as fs from 'fs';
 import * as path from 'path';
 import type { CommandModule } from 'yargs';
 import { CommonArgs, configFromArgs, parseWxH, UsageError, withConfigOptions } from '../common';
