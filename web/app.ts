@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { createSegmenter, Segmenter, RgbResult } from '../src/runtime/segmenter';
 import { registerCustomLayers } from '../src/models/layers';
+import { GUIDED_FILTER_KERNEL, setWasmGuidedFilter } from '../src/models/kernels/guided-filter-wasm';
 
 interface PageState {
   ready: boolean;
@@ -280,6 +281,34 @@ async function bench(spec: BenchSpec): Promise<{ model: string; backend: string;
   return rows;
 }
 (window as unknown as { __portraitsegBench: typeof bench }).__portraitsegBench = bench;
+
+/**
+ * The mask filter's wasm kernel against the layer's tfjs ops in this browser, on one seeded frame
+ * of a layers model with a mask filter (test/web/page.test.ts): whether the kernel ran, the largest
+ * |P(person)| difference, and whether the backend's memory is shared (tfjs wasm's threaded build).
+ */
+async function filterCheck(url: string, width: number, height: number): Promise<{ kernelRan: boolean; maxDiff: number; shared: boolean; backend: string }> {
+  await ensureBackend('wasm');
+  registerCustomLayers();
+  const model = await tf.loadLayersModel(url);
+  const x = tf.randomUniform([1, height, width, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
+  setWasmGuidedFilter(false);
+  const ops = tf.tidy(() => tf.sigmoid(model.predict(x) as tf.Tensor));
+  setWasmGuidedFilter(true);
+  let fused: tf.Tensor | undefined;
+  const profile = await tf.profile(() => {
+    fused = tf.tidy(() => tf.sigmoid(model.predict(x) as tf.Tensor));
+    return fused;
+  });
+  const maxDiff = tf.tidy(() => ops.sub(fused!).abs().max().dataSync()[0]);
+  tf.dispose([x, ops, fused!]);
+  model.dispose();
+  const wasm = (tf.backend() as unknown as { wasm?: { wasmMemory?: WebAssembly.Memory; asm?: { memory?: WebAssembly.Memory } } }).wasm;
+  const mem = wasm?.asm?.memory ?? wasm?.wasmMemory;
+  const shared = typeof SharedArrayBuffer !== 'undefined' && !!mem && mem.buffer instanceof SharedArrayBuffer;
+  return { kernelRan: profile.kernelNames.includes(GUIDED_FILTER_KERNEL), maxDiff, shared, backend: tf.getBackend() };
+}
+(window as unknown as { __portraitsegFilterCheck: typeof filterCheck }).__portraitsegFilterCheck = filterCheck;
 // for debugging and profiling from the devtools console
 (window as unknown as { __tf: typeof tf; __setBackend: typeof ensureBackend }).__tf = tf;
 (window as unknown as { __setBackend: typeof ensureBackend }).__setBackend = ensureBackend;

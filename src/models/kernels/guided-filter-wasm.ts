@@ -4,14 +4,15 @@
  * the logits, in a handful of SIMD passes (guided_filter.wat) instead of ~30 tfjs kernel calls,
  * each a pass over memory. The same math as GuidedFilter's ops (guided_filter.ts), which remain the
  * path everywhere else: training and gradients, other backends, engines without wasm SIMD, a
- * backend whose memory the module cannot import (threaded builds), frames under 4 pixels wide.
+ * backend whose memory the module cannot import, frames under 4 pixels wide. The module comes in two
+ * variants, for a plain memory (Node) and a shared one (the browser's threaded tfjs wasm build).
  * tests: test/models/guided_filter.test.ts holds it to the ops within float32 rounding.
  *
  * It lives with the model (not in src/backend) so that the runtime, in Node and in the browser,
  * gets it without training code: GuidedFilter.call registers it on first use.
  */
 import * as tf from '@tensorflow/tfjs';
-import { GUIDED_FILTER_WASM_BASE64 } from './guided-filter-wasm-bytes';
+import { GUIDED_FILTER_WASM_BASE64, GUIDED_FILTER_WASM_SHARED_BASE64 } from './guided-filter-wasm-bytes';
 
 export const GUIDED_FILTER_KERNEL = 'PortraitsegGuidedFilter';
 
@@ -30,10 +31,12 @@ interface WasmBackend {
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
   disposeData(dataId: tf.DataId, force?: boolean): boolean;
   getMemoryOffset(dataId: tf.DataId): number;
-  wasm?: { asm?: { memory?: unknown } };
+  /** The emscripten module: its memory is an export (asm.memory) in single-threaded builds, Module.wasmMemory in threaded ones. */
+  wasm?: { asm?: { memory?: unknown }; wasmMemory?: unknown };
 }
 
-let compiled: WebAssembly.Module | null | undefined;
+/** Compiled once per kind of memory the backend has: plain (Node, single-threaded builds) or shared (threaded). */
+const compiled = new Map<'plain' | 'shared', WebAssembly.Module | null>();
 const instances = new WeakMap<WebAssembly.Memory, Exports | null>();
 /** PORTRAITSEG_WASM_GUIDED_FILTER=0 turns the kernel off (an escape hatch, and `bench infer`'s before/after). */
 let enabled = typeof process === 'undefined' || process.env?.PORTRAITSEG_WASM_GUIDED_FILTER !== '0';
@@ -43,23 +46,31 @@ export function setWasmGuidedFilter(on: boolean): void {
   enabled = on;
 }
 
-function exportsFor(backend: unknown): Exports | null {
-  const mem = (backend as WasmBackend).wasm?.asm?.memory;
-  if (!(mem instanceof WebAssembly.Memory)) return null;
-  if (instances.has(mem)) return instances.get(mem)!;
-  if (compiled === undefined) {
+function moduleFor(kind: 'plain' | 'shared'): WebAssembly.Module | null {
+  if (!compiled.has(kind)) {
+    const b64 = kind === 'shared' ? GUIDED_FILTER_WASM_SHARED_BASE64 : GUIDED_FILTER_WASM_BASE64;
     try {
-      compiled = new WebAssembly.Module(Uint8Array.from(atob(GUIDED_FILTER_WASM_BASE64), (ch) => ch.charCodeAt(0)));
+      compiled.set(kind, new WebAssembly.Module(Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0))));
     } catch {
-      compiled = null; // no wasm SIMD in this engine
+      compiled.set(kind, null); // no wasm SIMD (or threads) in this engine
     }
   }
+  return compiled.get(kind)!;
+}
+
+function exportsFor(backend: unknown): Exports | null {
+  const wasm = (backend as WasmBackend).wasm;
+  const mem = wasm?.asm?.memory ?? wasm?.wasmMemory;
+  if (!(mem instanceof WebAssembly.Memory)) return null;
+  if (instances.has(mem)) return instances.get(mem)!;
+  const shared = typeof SharedArrayBuffer !== 'undefined' && mem.buffer instanceof SharedArrayBuffer;
+  const mod = moduleFor(shared ? 'shared' : 'plain');
   let k: Exports | null = null;
-  if (compiled) {
+  if (mod) {
     try {
-      k = new WebAssembly.Instance(compiled, { env: { memory: mem } }).exports as unknown as Exports;
+      k = new WebAssembly.Instance(mod, { env: { memory: mem } }).exports as unknown as Exports;
     } catch {
-      k = null; // e.g. a shared memory (threaded wasm build): the ops path
+      k = null; // a memory the module cannot import: the ops path
     }
   }
   instances.set(mem, k);
