@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { createSegmenter, Segmenter, RgbResult } from '../src/runtime/segmenter';
 import { registerCustomLayers } from '../src/models/layers';
-import { GUIDED_FILTER_KERNEL, setWasmGuidedFilter } from '../src/models/kernels/guided-filter-wasm';
+import { GUIDED_FILTER_KERNEL, isSharedMemory, setWasmGuidedFilter, wasmMemoryOf } from '../src/models/kernels/guided-filter-wasm';
 
 interface PageState {
   ready: boolean;
@@ -303,9 +303,8 @@ async function filterCheck(url: string, width: number, height: number): Promise<
   const maxDiff = tf.tidy(() => ops.sub(fused!).abs().max().dataSync()[0]);
   tf.dispose([x, ops, fused!]);
   model.dispose();
-  const wasm = (tf.backend() as unknown as { wasm?: { wasmMemory?: WebAssembly.Memory; asm?: { memory?: WebAssembly.Memory } } }).wasm;
-  const mem = wasm?.asm?.memory ?? wasm?.wasmMemory;
-  const shared = typeof SharedArrayBuffer !== 'undefined' && !!mem && mem.buffer instanceof SharedArrayBuffer;
+  const mem = wasmMemoryOf(tf.backend());
+  const shared = !!mem && isSharedMemory(mem);
   return { kernelRan: profile.kernelNames.includes(GUIDED_FILTER_KERNEL), maxDiff, shared, backend: tf.getBackend() };
 }
 (window as unknown as { __portraitsegFilterCheck: typeof filterCheck }).__portraitsegFilterCheck = filterCheck;

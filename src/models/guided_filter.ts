@@ -30,7 +30,7 @@
  * native backends, so the layer trains on each. eps = exp(logEps) is trainable (positive by design).
  */
 import * as tf from '@tensorflow/tfjs';
-import { GUIDED_FILTER_KERNEL, wasmGuidedFilterFits } from './kernels/guided-filter-wasm';
+import { GUIDED_FILTER_KERNEL, GuidedFilterKernelAttrs, wasmGuidedFilterFits } from './kernels/guided-filter-wasm';
 
 type Shape = (number | null)[];
 type LayerArgs = ConstructorParameters<typeof tf.layers.Layer>[0];
@@ -262,7 +262,8 @@ export class GuidedFilter extends tf.layers.Layer {
       // inference on wasm: the whole filter as one SIMD kernel (kernels/guided-filter-wasm.ts)
       if (inference && wasmGuidedFilterFits(p.shape, frameLow.shape, frameHigh.shape)) {
         const named = { p: this.space === 'prob' ? p.sigmoid() : p, frameLow, frameHigh, w1: this.w1.read(), b1: this.b1.read(), w2: this.w2.read(), logEps: this.logEps.read() };
-        return tf.engine().runKernel(GUIDED_FILTER_KERNEL, named as unknown as tf.NamedTensorMap, { radius: this.radius, prob: this.space === 'prob' }) as tf.Tensor4D;
+        const attrs: GuidedFilterKernelAttrs = { radius: this.radius, luma: GUIDE_LUMA, prob: this.space === 'prob', clip: PROB_CLIP };
+        return tf.engine().runKernel(GUIDED_FILTER_KERNEL, named as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
       }
       // the fused guide's kernels once for both guides (inference only)
       const fused = inference ? this.fusedGuideKernels() : undefined;

@@ -22,7 +22,7 @@ interface Exports {
   box_mean(src: number, dst: number, tmp: number, buf: number, invRow: number, invCol: number, h: number, w: number, r: number): void;
   coeffs(m: number, n: number, eps: number, a: number, b: number): void;
   apply(frame: number, H: number, W: number, A: number, B: number, h: number, w: number, wts: number, c: number, prob: number,
-    rowA: number, rowB: number, x0: number, x1: number, fx: number, sy: number, out: number): void;
+    rowA: number, rowB: number, x0: number, x1: number, fx: number, sy: number, out: number, lo: number, hi: number): void;
 }
 
 /** The subset of tfjs-backend-wasm's BackendWasm the kernel uses. */
@@ -31,8 +31,20 @@ interface WasmBackend {
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
   disposeData(dataId: tf.DataId, force?: boolean): boolean;
   getMemoryOffset(dataId: tf.DataId): number;
-  /** The emscripten module: its memory is an export (asm.memory) in single-threaded builds, Module.wasmMemory in threaded ones. */
+  /** The emscripten module (wasmMemoryOf). */
   wasm?: { asm?: { memory?: unknown }; wasmMemory?: unknown };
+}
+
+/** The wasm backend's memory (null on other backends): an export (asm.memory) in single-threaded builds, Module.wasmMemory in threaded ones. */
+export function wasmMemoryOf(backend: unknown): WebAssembly.Memory | null {
+  const wasm = (backend as WasmBackend).wasm;
+  const mem = wasm?.asm?.memory ?? wasm?.wasmMemory;
+  return mem instanceof WebAssembly.Memory ? mem : null;
+}
+
+/** Whether a memory is shared between threads (tfjs wasm's threaded build). */
+export function isSharedMemory(mem: WebAssembly.Memory): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && mem.buffer instanceof SharedArrayBuffer;
 }
 
 /** Compiled once per kind of memory the backend has: plain (Node, single-threaded builds) or shared (threaded). */
@@ -59,12 +71,10 @@ function moduleFor(kind: 'plain' | 'shared'): WebAssembly.Module | null {
 }
 
 function exportsFor(backend: unknown): Exports | null {
-  const wasm = (backend as WasmBackend).wasm;
-  const mem = wasm?.asm?.memory ?? wasm?.wasmMemory;
-  if (!(mem instanceof WebAssembly.Memory)) return null;
+  const mem = wasmMemoryOf(backend);
+  if (!mem) return null;
   if (instances.has(mem)) return instances.get(mem)!;
-  const shared = typeof SharedArrayBuffer !== 'undefined' && mem.buffer instanceof SharedArrayBuffer;
-  const mod = moduleFor(shared ? 'shared' : 'plain');
+  const mod = moduleFor(isSharedMemory(mem) ? 'shared' : 'plain');
   let k: Exports | null = null;
   if (mod) {
     try {
@@ -98,22 +108,30 @@ function inverseCounts(len: number, r: number, out: Float32Array): void {
 
 /**
  * inputs: p [B,h,w,1] (P(person) for 'prob' filters, logits for 'logits' ones), frameLow [B,h,w,3],
- * frameHigh [B,H,W,3], w1 [3,c], b1 [c], w2 [c,1], logEps [1]; attrs: radius, prob (apply
- * probToLogits to the output). Output: [B,H,W,1].
+ * frameHigh [B,H,W,3], w1 [3,c], b1 [c], w2 [c,1], logEps [1]; attrs: radius, luma (the guide's
+ * fixed RGB weights), prob (apply probToLogits to the output, q clipped to clip..1-clip).
+ * Output: [B,H,W,1].
  */
-function guidedFilterKernel(args: { inputs: Record<string, tf.TensorInfo>; backend: unknown; attrs: { radius: number; prob: boolean } }): tf.TensorInfo {
+export interface GuidedFilterKernelAttrs {
+  radius: number;
+  luma: readonly number[];
+  prob: boolean;
+  clip: number;
+}
+
+function guidedFilterKernel(args: { inputs: Record<string, tf.TensorInfo>; backend: unknown; attrs: GuidedFilterKernelAttrs }): tf.TensorInfo {
   const be = args.backend as WasmBackend;
   const k = exportsFor(be);
   if (!k) throw new Error(`${GUIDED_FILTER_KERNEL}: the wasm SIMD module is not available on this backend`);
   const { p, frameLow, frameHigh, w1, b1, w2, logEps } = args.inputs;
-  const { radius: r, prob } = args.attrs;
+  const { radius: r, luma, prob, clip } = args.attrs;
   const [B, h, w] = p.shape;
   const [, H, W] = frameHigh.shape;
   const c = w1.shape[1];
   const n = h * w;
   const out = be.makeOutput([B, H, W, 1], 'float32');
-  // scratch, in floats: wts 5c | invRow h | invCol w | buf w+2r | G, GP, GG | M (4 planes) | tmp | a | b | meanA | meanB | rowA w | rowB w | fx W | x0 W | x1 W (int32)
-  const sizes = [5 * c, h, w, w + 2 * r, n, n, n, 4 * n, n, n, n, n, n, w, w, W, W, W];
+  // scratch, in floats: wts 4 + 5c (luma, then the records) | invRow h | invCol w | buf w+2r | G, GP, GG | M (4 planes) | tmp | a | b | meanA | meanB | rowA w | rowB w | fx W | x0 W | x1 W (int32)
+  const sizes = [4 + 5 * c, h, w, w + 2 * r, n, n, n, 4 * n, n, n, n, n, n, w, w, W, W, W];
   const scratch = be.makeOutput([sizes.reduce((a, s) => a + s, 0)], 'float32');
   const base = be.getMemoryOffset(scratch.dataId);
   const at: number[] = [];
@@ -123,7 +141,8 @@ function guidedFilterKernel(args: { inputs: Record<string, tf.TensorInfo>; backe
     // views only after every allocation (an allocation may grow the heap and detach them)
     const s = be.typedArrayFromHeap(scratch);
     const [vw1, vb1, vw2] = [w1, b1, w2].map((t) => be.typedArrayFromHeap(t));
-    for (let j = 0; j < c; j++) s.set([vw1[j], vw1[c + j], vw1[2 * c + j], vb1[j], vw2[j]], at[0] + 5 * j);
+    s.set([luma[0], luma[1], luma[2], 0], at[0]);
+    for (let j = 0; j < c; j++) s.set([vw1[j], vw1[c + j], vw1[2 * c + j], vb1[j], vw2[j]], at[0] + 4 + 5 * j);
     inverseCounts(h, r, s.subarray(at[1], at[1] + h));
     inverseCounts(w, r, s.subarray(at[2], at[2] + w));
     s.fill(0, at[3], at[3] + w + 2 * r);
@@ -149,7 +168,7 @@ function guidedFilterKernel(args: { inputs: Record<string, tf.TensorInfo>; backe
       k.coeffs(pM, n, eps, pA, pB);
       k.box_mean(pA, pMA, pTmp, pBuf, pInvRow, pInvCol, h, w, r);
       k.box_mean(pB, pMB, pTmp, pBuf, pInvRow, pInvCol, h, w, r);
-      k.apply(ofh + 12 * b * H * W, H, W, pMA, pMB, h, w, pW, c, prob ? 1 : 0, pRowA, pRowB, pX0, pX1, pFx, Math.fround(h / H), oout + 4 * b * H * W);
+      k.apply(ofh + 12 * b * H * W, H, W, pMA, pMB, h, w, pW, c, prob ? 1 : 0, pRowA, pRowB, pX0, pX1, pFx, Math.fround(h / H), oout + 4 * b * H * W, clip, 1 - clip);
     }
   } finally {
     be.disposeData(scratch.dataId);

@@ -15,7 +15,7 @@
       (i32.le_s (local.get $j) (i32.sub (local.get $n) (i32.const 4)))))
 
   ;; The guide of 4 pixels (interleaved RGB at $px): luma + sum_k w2[k] leaky(w1[:,k] . rgb + b1[k]).
-  ;; wts: c records of 5 floats (w1 r, w1 g, w1 b, b1, w2).
+  ;; wts: the luma weights (3 floats and one unused), then c records of 5 floats (w1 r, w1 g, w1 b, b1, w2).
   (func $guide4 (param $px i32) (param $wts i32) (param $c i32) (result v128)
     (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $t v128)
     (local $r v128) (local $g v128) (local $b v128) (local $acc v128) (local $hid v128)
@@ -31,10 +31,10 @@
     (local.set $t (i8x16.shuffle 8 9 10 11 20 21 22 23 20 21 22 23 20 21 22 23 (local.get $v0) (local.get $v1)))
     (local.set $b (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 28 29 30 31 (local.get $t) (local.get $v2)))
     (local.set $acc (f32x4.add (f32x4.add
-      (f32x4.mul (local.get $r) (v128.const f32x4 0.299 0.299 0.299 0.299))
-      (f32x4.mul (local.get $g) (v128.const f32x4 0.587 0.587 0.587 0.587)))
-      (f32x4.mul (local.get $b) (v128.const f32x4 0.114 0.114 0.114 0.114))))
-    (local.set $p (local.get $wts))
+      (f32x4.mul (local.get $r) (v128.load32_splat (local.get $wts)))
+      (f32x4.mul (local.get $g) (v128.load32_splat offset=4 (local.get $wts))))
+      (f32x4.mul (local.get $b) (v128.load32_splat offset=8 (local.get $wts)))))
+    (local.set $p (i32.add (local.get $wts) (i32.const 16)))
     (block $done
       (loop $l
         (br_if $done (i32.ge_u (local.get $k) (local.get $c)))
@@ -77,11 +77,10 @@
     (local.set $y (f32x4.sub (local.get $y) (f32x4.mul (local.get $z) (v128.const f32x4 0.5 0.5 0.5 0.5))))
     (f32x4.add (f32x4.add (local.get $x) (local.get $y)) (f32x4.mul (local.get $e) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375))))
 
-  ;; logit(clip(q, 1e-4, 1 - 1e-4)) + (q - clip(q)): probToLogits in guided_filter.ts
-  (func $prob_to_logits4 (param $q v128) (result v128)
+  ;; logit(clip(q, lo, hi)) + (q - clip(q)): probToLogits in guided_filter.ts
+  (func $prob_to_logits4 (param $q v128) (param $lo v128) (param $hi v128) (result v128)
     (local $qc v128)
-    (local.set $qc (f32x4.min (f32x4.max (local.get $q) (v128.const f32x4 1e-4 1e-4 1e-4 1e-4))
-                              (v128.const f32x4 0.9999 0.9999 0.9999 0.9999)))
+    (local.set $qc (f32x4.min (f32x4.max (local.get $q) (local.get $lo)) (local.get $hi)))
     (f32x4.add
       (call $log4 (f32x4.div (local.get $qc) (f32x4.sub (v128.const f32x4 1 1 1 1) (local.get $qc))))
       (f32x4.sub (local.get $q) (local.get $qc))))
@@ -200,12 +199,13 @@
 
   ;; The full-resolution pass: mean(a), mean(b) (h x w planes) bilinearly resized to H x W
   ;; (tf.image.resizeBilinear without align corners or half-pixel centres: source = dest * in/out),
-  ;; applied to the guide of the frame (H x W, interleaved RGB), then, when $prob, turned into logits.
+  ;; applied to the guide of the frame (H x W, interleaved RGB), then, when $prob, turned into logits
+  ;; with q clipped to $lo..$hi.
   ;; x0, x1: byte offsets of each output column's two source columns; fx: their weights (W floats);
   ;; rowA, rowB: w floats of scratch each; sy = h / H.
   (func (export "apply") (param $frame i32) (param $H i32) (param $W i32) (param $A i32) (param $B i32) (param $h i32) (param $w i32)
         (param $wts i32) (param $c i32) (param $prob i32) (param $rowA i32) (param $rowB i32)
-        (param $x0 i32) (param $x1 i32) (param $fx i32) (param $sy f32) (param $out i32)
+        (param $x0 i32) (param $x1 i32) (param $fx i32) (param $sy f32) (param $out i32) (param $lo f32) (param $hi f32)
     (local $i i32) (local $j i32) (local $o i32) (local $y0 i32) (local $y1 i32) (local $src f32) (local $fy v128)
     (local $t v128) (local $a0 v128) (local $a1 v128) (local $b0 v128) (local $b1 v128) (local $f v128) (local $q v128)
     (local $rowBytes i32) (local $top i32) (local $bot i32) (local $p0 i32) (local $p1 i32) (local $s i32) (local $l i32)
@@ -274,7 +274,7 @@
                 (call $guide4 (i32.add (local.get $frame) (i32.mul (i32.add (i32.mul (local.get $i) (local.get $W)) (local.get $s)) (i32.const 12)))
                               (local.get $wts) (local.get $c)))
               (f32x4.add (local.get $b0) (f32x4.mul (f32x4.sub (local.get $b1) (local.get $b0)) (local.get $f)))))
-            (if (local.get $prob) (then (local.set $q (call $prob_to_logits4 (local.get $q)))))
+            (if (local.get $prob) (then (local.set $q (call $prob_to_logits4 (local.get $q) (f32x4.splat (local.get $lo)) (f32x4.splat (local.get $hi))))))
             (v128.store (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $W)) (local.get $s)) (i32.const 2))) (local.get $q))
             (local.set $j (i32.add (local.get $j) (i32.const 4)))
             (br $jl)))
